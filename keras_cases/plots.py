@@ -1,0 +1,111 @@
+"""Matplotlib figures (Agg backend), one function per figure kind. Each writes a PNG and
+returns its path."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def learning_curves(histories: dict, path, metrics=("loss", "auc")):
+    """One panel per metric; train solid, validation dashed, one colour per model."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for i, (name, h) in enumerate(histories.items()):
+            color = f"C{i}"
+            if m in h:
+                ax.plot(np.arange(1, len(h[m]) + 1), h[m], color=color, label=f"{name} train")
+            if f"val_{m}" in h:
+                ax.plot(np.arange(1, len(h[f"val_{m}"]) + 1), h[f"val_{m}"], "--", color=color, label=f"{name} val")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(m)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def roc_pr(curves: dict, path, title=""):
+    """ROC and precision-recall curves; each model's operating point (its threshold) is marked.
+
+    `curves` maps a model name to (y_true, scores, threshold).
+    """
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2))
+    for i, (name, (y, p, t)) in enumerate(curves.items()):
+        y, p = np.asarray(y).ravel(), np.asarray(p).ravel()
+        fpr, tpr, _ = skm.roc_curve(y, p)
+        prec, rec, _ = skm.precision_recall_curve(y, p)
+        pred = p >= t
+        tp, fp = np.sum(pred & (y == 1)), np.sum(pred & (y == 0))
+        r, f = tp / max(y.sum(), 1), fp / max((y == 0).sum(), 1)
+        pr = tp / max(pred.sum(), 1)
+        auc = skm.roc_auc_score(y, p)
+        ap = skm.average_precision_score(y, p)
+        a1.plot(fpr, tpr, color=f"C{i}", label=f"{name} (AUC {auc:.3f})")
+        a1.plot([f], [r], "o", color=f"C{i}", ms=7, mec="k")
+        a2.plot(rec, prec, color=f"C{i}", label=f"{name} (AP {ap:.3f})")
+        a2.plot([r], [pr], "o", color=f"C{i}", ms=7, mec="k", label=f"t={t:.2f}")
+    a1.plot([0, 1], [0, 1], ":", color="gray")
+    a1.set(xlabel="false positive rate", ylabel="true positive rate (recall)", title=f"ROC {title}")
+    a2.set(xlabel="recall", ylabel="precision", title=f"Precision-recall {title}")
+    for a in (a1, a2):
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def threshold_sweep(sweep: dict, chosen: float, path, title=""):
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for key in ("precision", "recall", "f1"):
+        ax.plot(sweep["threshold"], sweep[key], label=key)
+    ax.axvline(chosen, color="k", ls="--", label=f"chosen {chosen:.3f}")
+    ax.set(xlabel="threshold", ylabel="value", xlim=(0, 1), ylim=(0, 1.02), title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def confusion_matrices(cms: dict, path, labels=("0", "1")):
+    fig, axes = plt.subplots(1, len(cms), figsize=(3.6 * len(cms), 3.4), squeeze=False)
+    for ax, (name, cm) in zip(axes[0], cms.items()):
+        cm = np.asarray(cm)
+        ax.imshow(cm, cmap="Blues")
+        for (i, j), v in np.ndenumerate(cm):
+            ax.text(j, i, str(v), ha="center", va="center",
+                    color="white" if v > cm.max() / 2 else "black", fontsize=12)
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set(xlabel="predicted", ylabel="true", title=name)
+    return _save(fig, path)
+
+
+def rate_by_category(frame, target, columns, path, ylabel="positive rate"):
+    """Bar charts of the mean of a 0/1 target per category, one panel per column."""
+    columns = [c for c in columns if c in frame.columns]
+    n = max(len(columns), 1)
+    cols = min(n, 2)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.4 * rows), squeeze=False)
+    overall = float(np.mean(target))
+    for ax, c in zip(axes.ravel(), columns):
+        g = frame.assign(_y=np.asarray(target)).groupby(c, observed=True)["_y"].agg(["mean", "size"])
+        ax.bar([str(i) for i in g.index], g["mean"], color="C3")
+        for k, (m, s) in enumerate(zip(g["mean"], g["size"])):
+            ax.text(k, m, f"{m:.0%}\nn={s}", ha="center", va="bottom", fontsize=7)
+        ax.axhline(overall, color="k", ls=":", label=f"overall {overall:.1%}")
+        ax.set(title=c, ylabel=ylabel, ylim=(0, min(1, g["mean"].max() * 1.35 + 0.02)))
+        ax.tick_params(axis="x", labelrotation=15, labelsize=8)
+        ax.legend(fontsize=8)
+    for ax in axes.ravel()[len(columns):]:
+        ax.axis("off")
+    return _save(fig, path)

@@ -1,0 +1,93 @@
+"""A run directory: config.json, metrics.json, history.csv, model, report.md and plots."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from keras_cases import UserError
+
+
+def _jsonable(o):
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    return o
+
+
+class Run:
+    """Where one invocation of a case study writes everything it produces."""
+
+    def __init__(self, case: str, out: str | None = None):
+        if out is None:
+            stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            out = Path("runs") / case / stamp
+        self.case = case
+        self.dir = Path(out)
+        if self.dir.exists() and not self.dir.is_dir():
+            raise UserError(f"--out {self.dir} exists and is not a directory")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create run directory {self.dir}: {e.strerror}")
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def write_json(self, name: str, obj) -> Path:
+        p = self.path(name)
+        p.write_text(json.dumps(_jsonable(obj), indent=2) + "\n")
+        return p
+
+    def write_history(self, history: dict, name: str = "history.csv") -> Path:
+        """history: {model name: keras History.history dict}; one row per model and epoch."""
+        frames = []
+        for model, h in history.items():
+            df = pd.DataFrame(h)
+            df.insert(0, "epoch", np.arange(1, len(df) + 1))
+            df.insert(0, "model", model)
+            frames.append(df)
+        p = self.path(name)
+        pd.concat(frames, ignore_index=True).to_csv(p, index=False)
+        return p
+
+    def write_text(self, name: str, text: str) -> Path:
+        p = self.path(name)
+        p.write_text(text)
+        return p
+
+
+def load_run(directory, required=("metrics.json",)) -> Path:
+    d = Path(directory).expanduser()
+    if not d.is_dir():
+        raise UserError(f"run directory not found: {d}")
+    for name in required:
+        if not (d / name).exists():
+            raise UserError(f"{d} is not a finished run: it has no {name}")
+    return d
+
+
+def read_json(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def markdown_table(rows: list[dict], columns: list[str], fmt="{:.4f}") -> str:
+    def cell(v):
+        if isinstance(v, float):
+            return fmt.format(v)
+        return str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)

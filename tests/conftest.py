@@ -1,0 +1,65 @@
+"""Shared test helpers.
+
+The pytest process itself runs on one backend (KERAS_BACKEND, else the first installed).
+Tests that must hold on *every* backend take the `backend` fixture and run their code in a
+subprocess with KERAS_BACKEND set, because Keras fixes its backend at import time.
+
+Backends under test: $KERAS_CASES_TEST_BACKENDS (comma-separated; CI sets all three, so
+a missing backend fails instead of being skipped), else every installed backend.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "datasets"
+
+
+def backends_under_test():
+    env = os.environ.get("KERAS_CASES_TEST_BACKENDS")
+    if env:
+        return [b.strip() for b in env.split(",") if b.strip()]
+    from keras_cases.runtime import installed_backends
+
+    return installed_backends()
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", backends_under_test())
+
+
+def subprocess_env(backend=None, **extra):
+    env = dict(os.environ)
+    env.pop("KERAS_BACKEND", None)
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if "KERAS_CASES_DATA_DIR" not in env and SHARED_DATA.is_dir():
+        env["KERAS_CASES_DATA_DIR"] = str(SHARED_DATA)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run_python(args, backend=None, timeout=600, cwd=None, **env):
+    """Run `python ARGS...` (e.g. ["-m", "keras_cases.churn", "--quick"] or ["-c", code])."""
+    return subprocess.run(
+        [sys.executable, *args], env=subprocess_env(backend, **env), cwd=cwd or ROOT,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def check(proc):
+    """Assert a subprocess succeeded, showing its output if not."""
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture
+def python():
+    return run_python
