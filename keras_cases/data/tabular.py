@@ -114,8 +114,10 @@ def _as_numeric(name: str, col: pd.Series) -> pd.Series | None:
         return None
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
+        label = col.index[row]
+        where = f"data row {label + 1}" if isinstance(label, (int, np.integer)) else f"row {label!r}"
         raise UserError(
-            f"column {name!r} is numeric but row {row + 1} holds {str(text.iloc[row])!r} "
+            f"column {name!r} is numeric but {where} holds {str(text.iloc[row])!r} "
             f"({int(bad.sum())} such value(s)); fix or blank them"
         )
     return parsed.astype("float64")

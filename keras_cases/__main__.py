@@ -1,0 +1,36 @@
+"""`python -m keras_cases` lists the case studies."""
+
+import importlib.util
+import sys
+
+CASES = [
+    ("churn", "tabular customer churn: class weights, threshold tuned for recall, vs logistic regression"),
+    ("scratch", "NumPy from-scratch networks, optimizers and RNN/BPTT, checked against Keras autodiff"),
+    ("spam", "SMS spam: LSTM / GRU / BiLSTM / Conv1D / Transformer vs TF-IDF + logistic regression"),
+    ("sentiment", "sentence sentiment (IMDB when online, UCI sentences offline) with the same text models"),
+    ("architecture", "MLP vs CNN vs GRU under parameter budgets, optimizers x activations"),
+    ("representation", "autoencoders vs PCA, encoder reuse, self-supervised pretext tasks"),
+    ("transfer", "transfer learning with keras.applications: frozen vs fine-tuned"),
+    ("sequences", "change-point detection and summarise-and-query memory"),
+    ("rnn", "vanishing gradients and RNN vs LSTM vs GRU"),
+    ("forecast", "electricity demand forecasting vs seasonal-naive and linear baselines"),
+    ("regularization", "over/underfitting, dropout, L2, early stopping, bias-variance"),
+]
+
+
+def available():
+    return [(n, d) for n, d in CASES if importlib.util.find_spec(f"keras_cases.{n}") is not None]
+
+
+def main(argv=None):
+    cases = available()
+    print("keras-cases: run one with  python -m keras_cases.<case> [--quick] [--help]\n")
+    width = max(len(n) for n, _ in cases)
+    for name, desc in cases:
+        print(f"  {name:<{width}}  {desc}")
+    print("\nbackend: KERAS_BACKEND=jax|tensorflow|torch (or --backend); results in runs/<case>/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

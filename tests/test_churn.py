@@ -1,0 +1,165 @@
+"""The churn case on every backend: parity of outputs and gradients, models that load across
+backends, a --quick run that writes every artifact, the saved run predicting raw rows, and
+the notebook."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, backends_under_test, check, run_python
+
+PARITY = r"""
+import sys, glob, os, numpy as np, keras
+from keras_cases import churn, runtime
+from keras_cases.data.tabular import TabularPreprocessor
+mode, out = sys.argv[1], sys.argv[2]
+b = runtime.backend()
+d = churn.load_data()
+x = TabularPreprocessor.infer_and_fit(d.features).transform(d.features.iloc[:256])
+y = d.y[:256].astype("float32")[:, None]
+if mode == "compute":
+    model = churn.build_model(x.shape[1]); runtime.init_weights(model, 7)
+    bce = keras.losses.BinaryCrossentropy()
+    loss, grads = runtime.value_and_grad(lambda: bce(y, model(x, training=False)),
+                                         model.trainable_variables)
+    model.save(os.path.join(out, b + ".keras"))
+    np.savez(os.path.join(out, b + ".npz"), p=model.predict(x, verbose=0), loss=loss,
+             **{f"g{i}": g for i, g in enumerate(grads)})
+else:
+    preds = {os.path.basename(f)[:-6]: keras.models.load_model(f).predict(x, verbose=0)
+             for f in sorted(glob.glob(os.path.join(out, "*.keras")))}
+    np.savez(os.path.join(out, b + "_loaded.npz"), **preds)
+"""
+
+
+@pytest.fixture(scope="module")
+def parity_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("parity")
+    for mode in ("compute", "load"):
+        for b in backends_under_test():
+            check(run_python(["-c", PARITY, mode, str(out)], backend=b))
+    return out
+
+
+def test_same_weights_same_outputs_and_gradients_on_every_backend(parity_dir):
+    bs = backends_under_test()
+    ref = np.load(parity_dir / f"{bs[0]}.npz")
+    assert ref["p"].std() > 0.01  # not a degenerate model
+    for b in bs[1:]:
+        got = np.load(parity_dir / f"{b}.npz")
+        np.testing.assert_allclose(got["p"], ref["p"], rtol=1e-5, atol=1e-7, err_msg=b)
+        np.testing.assert_allclose(got["loss"], ref["loss"], rtol=1e-5, err_msg=b)
+        for k in ref.files:
+            if k.startswith("g"):
+                scale = np.abs(ref[k]).max()
+                np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-5 * scale, err_msg=f"{b} {k}")
+
+
+def test_a_model_saved_on_one_backend_predicts_the_same_on_another(parity_dir):
+    bs = backends_under_test()
+    for loader in bs:
+        loaded = np.load(parity_dir / f"{loader}_loaded.npz")
+        assert sorted(loaded.files) == sorted(bs)
+        for saver in bs:
+            np.testing.assert_allclose(loaded[saver], np.load(parity_dir / f"{saver}.npz")["p"],
+                                       rtol=1e-5, atol=1e-7, err_msg=f"saved on {saver}, loaded on {loader}")
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    """One `--quick` run per backend, as a user types it."""
+    runs = {}
+    for b in backends_under_test():
+        out = tmp_path_factory.mktemp(f"churn_{b}")
+        p = check(run_python(["-m", "keras_cases.churn", "--quick", "--out", str(out), "-v", "0"], backend=b))
+        runs[b] = (out, p)
+    return runs
+
+
+ARTIFACTS = ["metrics.json", "history.csv", "model.keras", "preprocessing.json", "decision.json",
+             "config.json", "report.md", "learning_curves.png", "roc_pr.png",
+             "threshold_sweep.png", "confusion_matrices.png", "eda.png"]
+KEYS = ["roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "threshold"]
+
+
+def test_quick_run_writes_every_artifact(quick_runs):
+    for b, (out, proc) in quick_runs.items():
+        for name in ARTIFACTS:
+            assert (out / name).is_file() and (out / name).stat().st_size > 0, (b, name)
+        m = json.loads((out / "metrics.json").read_text())
+        for section in (m, m["baseline"], m["logistic_regression"]):
+            assert all(0 <= section[k] <= 1 for k in KEYS), (b, section)
+        for k in ("backend", "keras_version", "dataset", "n_train", "n_val", "n_test", "seconds", "seed"):
+            assert k in m, (b, k)
+        assert m["backend"] == b and m["n_train"] + m["n_val"] + m["n_test"] == 7043
+        # the tuned threshold meets its objective on validation, as logged in the history
+        h = pd.read_csv(out / "history.csv")
+        assert {"model", "epoch", "loss", "val_auc", "val_threshold"} <= set(h.columns)
+        assert m["roc_auc"] > 0.8 and m["recall"] > 0.7  # a real model, even after 6 epochs
+        report = (out / "report.md").read_text()
+        for png in [n for n in ARTIFACTS if n.endswith(".png")]:
+            assert f"]({png})" in report, (b, png)
+        assert "improved MLP @ threshold" in proc.stdout
+
+
+def test_same_command_similar_metrics_on_every_backend(quick_runs):
+    """NumPy-drawn weights and NumPy-shuffled batches make one seed the same run everywhere;
+    only dropout masks (each backend's own RNG) and float round-off differ."""
+    ms = {b: json.loads((out / "metrics.json").read_text()) for b, (out, _) in quick_runs.items()}
+
+    def spread(get):
+        vals = [get(m) for m in ms.values()]
+        return max(vals) - min(vals)
+
+    assert spread(lambda m: m["roc_auc"]) < 0.01, {b: m["roc_auc"] for b, m in ms.items()}
+    # the baseline has no dropout: only round-off separates the backends
+    assert spread(lambda m: m["baseline"]["roc_auc"]) < 0.002
+    assert spread(lambda m: m["baseline"]["pr_auc"]) < 0.005
+    lr = {m["logistic_regression"]["roc_auc"] for m in ms.values()}
+    assert len(lr) == 1  # the scikit-learn reference does not depend on the backend
+
+
+def test_saved_run_predicts_raw_rows(quick_runs, kaggle_csv, tmp_path):
+    out, _ = next(iter(quick_runs.values()))
+    new = pd.read_csv(kaggle_csv).head(50).drop(columns="Churn")
+    new.to_csv(tmp_path / "new.csv", index=False)
+    for b in quick_runs:
+        dest = tmp_path / f"pred_{b}.csv"
+        check(run_python(["-m", "keras_cases.churn", "predict", "--run", str(out), "--csv",
+                          str(tmp_path / "new.csv"), "--output", str(dest)], backend=b))
+        pred = pd.read_csv(dest)
+        assert len(pred) == 50 and list(pred.columns) == ["customer_id", "churn_probability", "churn_predicted"]
+        assert pred["churn_probability"].between(0, 1).all()
+        t = json.loads((out / "decision.json").read_text())["threshold"]
+        assert (pred["churn_predicted"] == (pred["churn_probability"] >= t)).all()
+    first, *others = [pd.read_csv(tmp_path / f"pred_{b}.csv") for b in quick_runs]
+    for other in others:  # the one saved model scores the same on every backend
+        np.testing.assert_allclose(other["churn_probability"], first["churn_probability"], rtol=1e-5)
+
+
+def test_jax_path_never_imports_tensorflow(tmp_path):
+    code = ("import sys; from keras_cases import churn, cli;"
+            f"assert cli.run(churn.main, ['--quick', '--epochs', '2', '-v', '0', '--out', {str(tmp_path)!r}]) == 0;"
+            "bad = [m for m in ('tensorflow', 'torch') if m in sys.modules];"
+            "assert not bad, bad")
+    check(run_python(["-c", code], backend="jax"))
+
+
+def test_notebook_runs(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / "churn.ipynb", as_version=4)
+    os.environ["KERAS_CASES_NOTEBOOK_OUT"] = str(tmp_path / "run")
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        del os.environ["KERAS_CASES_NOTEBOOK_OUT"]
+    assert (tmp_path / "run" / "metrics.json").is_file()
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "roc_auc" in outputs
