@@ -22,11 +22,33 @@ def available():
     return [(n, d) for n, d in CASES if importlib.util.find_spec(f"keras_cases.{n}") is not None]
 
 
+COMMANDS = {
+    "serve": ("keras_cases.serve", "serve_main", "serve a saved run over HTTP (API + web page)"),
+    "runs": ("keras_cases.dashboard", "runs_main", "dashboard of every run under runs/"),
+    "export": ("keras_cases.export", "export_main", "export a saved run to SavedModel or ONNX"),
+}
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in COMMANDS:
+        import importlib
+
+        from keras_cases import cli
+
+        module, func, _ = COMMANDS[argv[0]]
+        return cli.run(getattr(importlib.import_module(module), func), argv[1:])
+    if argv and argv[0] not in ("-h", "--help"):
+        print(f"error: unknown command {argv[0]!r}: use a case module (python -m keras_cases.<case>) "
+              f"or one of {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
     cases = available()
     print("keras-cases: run one with  python -m keras_cases.<case> [--quick] [--help]\n")
     width = max(len(n) for n, _ in cases)
     for name, desc in cases:
+        print(f"  {name:<{width}}  {desc}")
+    print("\ncommands: python -m keras_cases <command> --help")
+    for name, (_, _, desc) in COMMANDS.items():
         print(f"  {name:<{width}}  {desc}")
     print("\nbackend: KERAS_BACKEND=jax|tensorflow|torch (or --backend); results in runs/<case>/")
     return 0

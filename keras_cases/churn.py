@@ -242,8 +242,10 @@ def main(argv=None):
 
     # artifacts: the first seed's model, its preprocessing and its decision rule
     first["model"].save(run.path("model.keras"))
+    train_rows = frame.iloc[tr]
+    examples = {c: str(train_rows[c].mode().iloc[0]) for c in pre.categorical}  # for forms
     pre.save(run.path("preprocessing.json"), target=data.target, positive=data.positive,
-             dataset=data.dataset)
+             dataset=data.dataset, examples=examples)
     run.write_json("decision.json", {"threshold": first["threshold"], "objective": str(objective)})
     run.write_json("config.json", vars(args))
     run.write_history(first["history"])
@@ -327,6 +329,53 @@ def report(m, pre, eda_cols) -> str:
 
 
 # --- predicting with a saved run ----------------------------------------------------
+class Predictor:
+    """A saved churn run, ready to score raw rows (used by `predict` and by `serve`)."""
+
+    case = CASE
+
+    def __init__(self, run_dir):
+        self.dir = load_run(run_dir, ("model.keras", "preprocessing.json", "decision.json"))
+        self.pre, self.meta = TabularPreprocessor.load(self.dir / "preprocessing.json")
+        self.threshold = read_json(self.dir / "decision.json")["threshold"]
+        self.model = keras.models.load_model(self.dir / "model.keras", safe_mode=True)
+
+    def fields(self) -> list[dict]:
+        """The raw input columns: name, kind (number / choice) and a typical value."""
+        examples = self.meta.get("examples", {})
+        out = [{"name": c, "kind": "number", "example": examples.get(c, s["median"])}
+               for c, s in self.pre.numeric.items()]
+        out += [{"name": c, "kind": "choice", "choices": cats, "example": examples.get(c, cats[0])}
+                for c, cats in self.pre.categorical.items()]
+        return out
+
+    def predict_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        if len(df) == 0:
+            raise UserError("no rows to score")
+        prob = self.model.predict(self.pre.transform(df), verbose=0).ravel()
+        out = pd.DataFrame({c: df[c].to_numpy() for c in self.pre.dropped if c in df.columns})
+        out["churn_probability"] = prob.astype("float64")
+        out["churn_predicted"] = (prob >= self.threshold).astype(int)
+        return out
+
+    def predict(self, instances: list[dict]) -> list[dict]:
+        out = self.predict_frame(telco_columns(pd.DataFrame(instances)))
+        return [{"churn_probability": float(p), "churn_predicted": bool(d)}
+                for p, d in zip(out["churn_probability"], out["churn_predicted"])]
+
+    def info(self) -> dict:
+        m = read_json(self.dir / "metrics.json")
+        return {"case": CASE, "model": self.model.name, "params": self.model.count_params(),
+                "threshold": self.threshold, "objective": m.get("objective"),
+                "target": self.meta.get("target"), "dataset": m.get("dataset"),
+                "trained_on_backend": m.get("backend"),
+                "metrics": {k: m[k] for k in METRICS if k in m}}
+
+
+def load_predictor(run_dir) -> Predictor:
+    return Predictor(run_dir)
+
+
 def predict_main(argv):
     p = argparse.ArgumentParser(prog="python -m keras_cases.churn predict",
                                 description="Score new customers with a saved churn run.")
@@ -334,20 +383,12 @@ def predict_main(argv):
     p.add_argument("--csv", required=True, help="CSV of customers with the training columns")
     p.add_argument("--output", default=None, help="where to write (default <run>/predictions.csv)")
     args = p.parse_args(argv)
-    d = load_run(args.run, ("model.keras", "preprocessing.json", "decision.json"))
-    pre, meta = TabularPreprocessor.load(d / "preprocessing.json")
-    threshold = read_json(d / "decision.json")["threshold"]
-    df = telco_columns(read_csv(args.csv))
-    x = pre.transform(df)
-    model = keras.models.load_model(d / "model.keras")
-    prob = model.predict(x, verbose=0).ravel()
-    out = pd.DataFrame({c: df[c] for c in pre.dropped if c in df.columns})
-    out["churn_probability"] = prob
-    out["churn_predicted"] = (prob >= threshold).astype(int)
-    path = args.output or d / "predictions.csv"
+    predictor = Predictor(args.run)
+    out = predictor.predict_frame(telco_columns(read_csv(args.csv)))
+    path = args.output or predictor.dir / "predictions.csv"
     out.to_csv(path, index=False)
     print(f"{len(out)} rows scored, {int(out['churn_predicted'].sum())} predicted to churn "
-          f"(threshold {threshold:.3f}); wrote {path}")
+          f"(threshold {predictor.threshold:.3f}); wrote {path}")
     return 0
 
 

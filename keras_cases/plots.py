@@ -109,3 +109,66 @@ def rate_by_category(frame, target, columns, path, ylabel="positive rate"):
     for ax in axes.ravel()[len(columns):]:
         ax.axis("off")
     return _save(fig, path)
+
+
+def lines_with_errors(series: dict, path, xlabel, ylabel, title="", logx=False):
+    """One line per name from `series[name] = (x, mean, std)`: markers, error bars, and the
+    x values as ticks when they are few and shared."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, (name, (x, m, s)) in enumerate(series.items()):
+        ax.errorbar(x, m, yerr=s, marker="o", ms=5, capsize=3, color=f"C{i}", label=name)
+    if logx:
+        ax.set_xscale("log")
+    else:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def heatmap(values, row_labels, col_labels, path, title="", text=None, cmap="viridis"):
+    """A matrix as coloured cells, each annotated with `text[i][j]` (default: the value)."""
+    values = np.asarray(values, dtype="float64")
+    fig, ax = plt.subplots(figsize=(1.5 * len(col_labels) + 2, 0.7 * len(row_labels) + 1.5))
+    im = ax.imshow(values, cmap=cmap, aspect="auto")
+    lo, hi = np.nanmin(values), np.nanmax(values)
+    for (i, j), v in np.ndenumerate(values):
+        label = text[i][j] if text is not None else f"{v:.3f}"
+        dark = hi > lo and (v - lo) / (hi - lo) < 0.5
+        ax.text(j, i, label, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    ax.set_xticks(range(len(col_labels)), col_labels)
+    ax.set_yticks(range(len(row_labels)), row_labels)
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def pareto(groups: dict, path, xlabel, ylabel, title="", vline=None, rejected=()):
+    """Scatter of (x, y) points per group, the Pareto front over all of them (best y at or
+    below each x) as a step line, an optional vertical line (a budget), and `rejected` x
+    values (e.g. configurations never trained) as a rug along the bottom."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    xs, ys = [], []
+    for i, (name, (x, y)) in enumerate(groups.items()):
+        ax.scatter(x, y, s=28, color=f"C{i}", label=name, zorder=3)
+        xs += list(x)
+        ys += list(y)
+    if xs:
+        order = np.argsort(xs, kind="stable")
+        fx, fy, best = [], [], -np.inf
+        for j in order:
+            if ys[j] > best:
+                best = ys[j]
+                fx.append(xs[j])
+                fy.append(ys[j])
+        ax.step(fx, fy, where="post", color="k", lw=1, label="Pareto front")
+    if len(rejected):
+        ax.plot(rejected, np.zeros(len(rejected)), "|", color="gray", ms=12,
+                transform=ax.get_xaxis_transform(), label=f"rejected ({len(rejected)})")
+    if vline is not None:
+        ax.axvline(vline, color="C3", ls="--", label=f"budget {vline:,}")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -41,6 +41,10 @@ class Run:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot create run directory {self.dir}: {e.strerror}")
+        self.write_json("run.json", {  # what the dashboard and `serve` read to know the case
+            "case": case,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        })
 
     def path(self, name: str) -> Path:
         return self.dir / name
@@ -91,3 +95,18 @@ def markdown_table(rows: list[dict], columns: list[str], fmt="{:.4f}") -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def run_case(directory) -> str:
+    """The case study that wrote a run directory (run.json, else the runs/<case>/ parent)."""
+    d = Path(directory)
+    if (d / "run.json").exists():
+        return read_json(d / "run.json")["case"]
+    return d.parent.name
+
+
+def find_runs(root) -> list[Path]:
+    """Every finished run (a directory holding metrics.json) under `root`, newest first."""
+    root = Path(root).expanduser()
+    found = [p.parent for p in root.rglob("metrics.json")]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)

@@ -216,3 +216,13 @@ def value_and_grad(fn, variables):
             grads = torch.autograd.grad(loss, [v.value for v in variables])
     to_np = keras.ops.convert_to_numpy
     return float(to_np(loss)), [np.asarray(to_np(g)) for g in grads]
+
+
+def saved_model_predict(path, x) -> np.ndarray:
+    """Run an exported TensorFlow SavedModel (model.export(..., "tf_saved_model")) on x."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise UserError("checking a SavedModel needs TensorFlow: pip install 'keras-cases[tensorflow]'")
+    loaded = tf.saved_model.load(str(path))
+    return np.asarray(loaded.serve(tf.constant(x)))

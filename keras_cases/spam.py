@@ -21,7 +21,7 @@ from __future__ import annotations
 from keras_cases import cli
 from keras_cases.data import locate
 from keras_cases.data.text import TextData, binary_labels, clean_rows, read_tab_file, read_text_csv
-from keras_cases.text_models import add_text_flags, predict_main, run_experiment
+from keras_cases.text_models import Predictor, add_text_flags, predict_main, run_experiment
 
 CASE = "spam"
 DEFAULT_OBJECTIVE = "precision>=0.98"
@@ -44,6 +44,11 @@ def load_data(data=None, csv=None, text_column=None, label_column=None, positive
     texts, labels = clean_rows(texts, labels, tcol, lcol)
     y, names = binary_labels(labels, positive, POSITIVES, lcol)
     return TextData(texts, y, name, names)
+
+
+def load_predictor(run_dir) -> Predictor:
+    """A saved spam run that scores raw messages (for `predict` and `python -m keras_cases serve`)."""
+    return Predictor(run_dir, CASE)
 
 
 def make_parser():

@@ -92,6 +92,27 @@ class MaskedGlobalPooling1D(layers.Layer):
 
 
 @keras.saving.register_keras_serializable("keras_cases")
+class PaddingMask(layers.Layer):
+    """Token ids -> True at real tokens, False at padding (id 0): shape (batch, steps), or
+    (batch, 1, steps) with keys=True, the attention mask that hides padded keys."""
+
+    def __init__(self, keys=False, **kwargs):
+        super().__init__(**kwargs)
+        self.keys = bool(keys)
+
+    def call(self, ids):
+        real = ops.not_equal(ids, 0)
+        return ops.expand_dims(real, 1) if self.keys else real
+
+    def compute_output_spec(self, ids):
+        shape = (ids.shape[0], 1, ids.shape[1]) if self.keys else tuple(ids.shape)
+        return keras.KerasTensor(shape, dtype="bool")
+
+    def get_config(self):
+        return {**super().get_config(), "keys": self.keys}
+
+
+@keras.saving.register_keras_serializable("keras_cases")
 class PositionEmbedding(layers.Layer):
     """Adds a learned embedding of each step's position (0 .. max_len-1); keeps the mask."""
 
@@ -164,11 +185,12 @@ def build_conv1d(vocab_size, stacked=False, embed_dim=64, filters=128, kernel_si
     return _head(x, inputs, dropout, "conv1d")
 
 
-def encoder_block(x, dim, heads, ff_dim, dropout, name):
+def encoder_block(x, keys, dim, heads, ff_dim, dropout, name):
     """Post-norm Transformer encoder block: self-attention and a feed-forward layer, each
-    with a residual connection, dropout and layer normalisation. Padded keys are masked
-    (MultiHeadAttention reads the mask that the embedding attached to `x`)."""
-    attn = layers.MultiHeadAttention(heads, dim // heads, name=f"{name}_attention")(x, x)
+    with a residual connection, dropout and layer normalisation. `keys` (batch, 1, steps)
+    says which steps may be attended to, so padded steps never are."""
+    attn = layers.MultiHeadAttention(heads, dim // heads, name=f"{name}_attention")(
+        x, x, attention_mask=keys)
     x = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm1")(
         layers.Add()([x, layers.Dropout(dropout)(attn)]))
     f = layers.Dense(ff_dim, activation="relu", name=f"{name}_ff1")(x)
@@ -180,13 +202,20 @@ def encoder_block(x, dim, heads, ff_dim, dropout, name):
 def build_transformer(vocab_size, max_len, stacked=False, embed_dim=64, heads=4, ff_dim=128,
                       dropout=0.1) -> keras.Model:
     """Token + position embeddings -> encoder block (x2 when stacked) -> mean over real
-    steps -> sigmoid. `max_len` bounds the input length (position table size)."""
+    steps -> sigmoid. `max_len` bounds the input length (position table size).
+
+    The padding mask is explicit here (MultiHeadAttention takes it as `attention_mask`,
+    the pooling as `mask`): Keras' implicit mask does not survive a residual around
+    self-attention, because MultiHeadAttention detaches it from its query tensor.
+    """
     inputs = _ids_input()
-    x = layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="embedding")(inputs)
+    real = PaddingMask(name="real_steps")(inputs)
+    keys = PaddingMask(keys=True, name="attend_to")(inputs)
+    x = layers.Embedding(vocab_size, embed_dim, name="embedding")(inputs)
     x = PositionEmbedding(max_len, name="position_embedding")(x)
     for i in range(2 if stacked else 1):
-        x = encoder_block(x, embed_dim, heads, ff_dim, dropout, f"block_{i + 1}")
-    x = MaskedGlobalPooling1D("mean", name="mean_pool")(x)
+        x = encoder_block(x, keys, embed_dim, heads, ff_dim, dropout, f"block_{i + 1}")
+    x = MaskedGlobalPooling1D("mean", name="mean_pool")(x, mask=real)
     return _head(x, inputs, dropout, "transformer")
 
 
@@ -226,26 +255,53 @@ def class_weights(y) -> np.ndarray:
     return np.where(y == 1, w[1], w[0]).astype("float32")
 
 
+EVAL_BATCH = 256
+
+
+def pad_rows(x, multiple: int) -> np.ndarray:
+    """Append all-padding rows (empty texts) up to a multiple of `multiple` rows."""
+    extra = -len(x) % multiple
+    return np.concatenate([x, np.zeros((extra, *x.shape[1:]), x.dtype)]) if extra else x
+
+
+def score(model, x) -> np.ndarray:
+    """Model scores, predicted in batches of one fixed shape (the last one padded with
+    empty texts and cut off again): on JAX every new input shape is a new XLA compile."""
+    p = model.predict(pad_rows(x, EVAL_BATCH), batch_size=EVAL_BATCH, verbose=0)
+    return np.asarray(p, dtype="float64").ravel()[: len(x)]
+
+
+class _Tuner(ThresholdTuner):
+    """ThresholdTuner that scores validation texts with `score` (one input shape)."""
+
+    def _choose(self):
+        self.threshold, self.value = choose_threshold(self.y_val, score(self.model, self.x_val),
+                                                      self.objective)
+
+
 def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose, objective,
           patience=3, weighted=True):
     """Seeded NumPy weights and batches, class weights, early stopping on validation PR-AUC
     (best weights restored), then the decision threshold chosen on validation.
-    Returns (history dict, threshold, seconds)."""
+    Returns (history dict, threshold, seconds).
+
+    Training and validation sets are topped up to whole batches with empty texts of weight
+    0, so every step sees one batch shape (one compile on JAX instead of two or three).
+    """
     runtime.set_seed(seed)
     runtime.init_weights(model, seed)
-    data = batches(x_tr, y_tr, batch_size, seed, class_weights(y_tr) if weighted else None)
-    tuner = ThresholdTuner(x_val, y_val, objective)
+    w = class_weights(y_tr) if weighted else np.ones(len(y_tr), "float32")
+    x_tr, y_tr, w = (pad_rows(a, batch_size) for a in (x_tr, y_tr, w))
+    val = tuple(pad_rows(a, EVAL_BATCH) for a in (x_val, y_val, np.ones(len(y_val), "float32")))
+    tuner = _Tuner(x_val, y_val, objective)
     callbacks = [keras.callbacks.EarlyStopping("val_pr_auc", mode="max", patience=patience,
                                                restore_best_weights=True),
                  tuner]  # after EarlyStopping: it re-chooses on the restored weights
     t0 = time.time()
-    hist = model.fit(data, validation_data=(x_val, y_val), epochs=epochs, callbacks=callbacks,
+    hist = model.fit(batches(x_tr, y_tr, batch_size, seed, w), validation_data=val,
+                     validation_batch_size=EVAL_BATCH, epochs=epochs, callbacks=callbacks,
                      verbose=verbose)
     return hist.history, tuner.threshold, time.time() - t0
-
-
-def score(model, x, batch_size=512) -> np.ndarray:
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float64").ravel()
 
 
 def evaluate(y_val, p_val, y_test, p_test, threshold) -> dict:
@@ -291,8 +347,10 @@ def run_experiment(case: str, title: str, data: TextData, args, blurb: str = "")
     tr, va, te, n_dupes = split_unique(texts, y, SPLIT_SEED)
     pick = lambda idx: [texts[i] for i in idx]  # noqa: E731
     t_tr, t_va, t_te = pick(tr), pick(va), pick(te)
+    ys_tr = y[tr]
     vocab = Vocabulary.fit(t_tr, max_tokens=args.max_tokens, max_len=args.max_len,
-                           labels=list(data.labels), dataset=data.dataset, case=case)
+                           labels=list(data.labels), dataset=data.dataset, case=case,
+                           example=next(t for t, v in zip(t_tr, ys_tr) if v == 1))
     xs = [vocab.encode(t) for t in (t_tr, t_va, t_te)]
     ys = [y[i].astype("float32") for i in (tr, va, te)]
     run = Run(case, args.out)
@@ -472,17 +530,62 @@ Per-model test scores are in test_scores.csv; every network is saved under model
 
 
 # --- predicting with a saved run ----------------------------------------------------
+class Predictor:
+    """A saved text run, ready to score raw texts (used by `predict` and by `serve`)."""
+
+    def __init__(self, run_dir, case: str, model: str | None = None):
+        self.case = case
+        self.dir = load_run(run_dir, ("model.keras", "vocab.json", "decision.json"))
+        self.vocab = Vocabulary.load(self.dir / "vocab.json")
+        decision = read_json(self.dir / "decision.json")
+        self.name = model or decision["model"]
+        path = self.dir / "model.keras" if model is None else self.dir / "models" / f"{model}.keras"
+        if not path.is_file() or self.name not in decision["thresholds"]:
+            raise UserError(f"{self.dir} has no saved model {self.name!r}; saved: "
+                            f"{', '.join(sorted(decision['thresholds']))}")
+        self.threshold = float(decision["thresholds"][self.name])
+        self.objective = decision["objective"]
+        self.negative, self.positive = decision["labels"]
+        self.model = keras.models.load_model(path, safe_mode=True)
+
+    def scores(self, texts) -> np.ndarray:
+        if len(texts) == 0:
+            raise UserError("no texts to score")
+        return score(self.model, self.vocab.encode([str(t) for t in texts]))
+
+    def labels(self, scores) -> list[str]:
+        return [self.positive if s >= self.threshold else self.negative for s in scores]
+
+    def fields(self) -> list[dict]:
+        return [{"name": "text", "kind": "text",
+                 "example": self.vocab.meta.get("example", "Free entry! Text WIN to 80086")}]
+
+    def predict(self, instances: list[dict]) -> list[dict]:
+        s = self.scores([i["text"] for i in instances])
+        return [{"label": lab, f"{self.positive}_probability": float(v)}
+                for v, lab in zip(s, self.labels(s))]
+
+    def info(self) -> dict:
+        m = read_json(self.dir / "metrics.json") if (self.dir / "metrics.json").exists() else {}
+        per = m.get("models", {}).get(self.name)
+        return {"case": self.case, "model": self.name, "params": self.model.count_params(),
+                "threshold": self.threshold, "objective": self.objective,
+                "labels": [self.negative, self.positive], "dataset": m.get("dataset"),
+                "trained_on_backend": m.get("backend"),
+                "metrics": {k: per[k] for k in REPORTED} if per else {}}
+
+
 def predict_main(case: str, argv) -> int:
     p = argparse.ArgumentParser(prog=f"python -m keras_cases.{case} predict",
-                                description="Score raw texts with a saved run.")
+                                description="Score raw texts with a saved run; prints "
+                                            "label<TAB>score<TAB>text per line.")
     p.add_argument("texts", nargs="*", help="texts to score (quote each one)")
     p.add_argument("--run", required=True, help=f"a run directory written by the {case} case")
     p.add_argument("--file", default=None, help="a UTF-8 file with one text per line")
-    p.add_argument("--model", default=None,
+    p.add_argument("--model", default=None, choices=NEURAL,
                    help="which saved network (default: the one chosen on validation)")
     p.add_argument("--output", default=None, help="also write the scores to this CSV")
     args = p.parse_args(argv)
-    d = load_run(args.run, ("model.keras", "vocab.json", "decision.json"))
     texts = list(args.texts)
     if args.file:
         from keras_cases.data.text import read_lines
@@ -490,23 +593,15 @@ def predict_main(case: str, argv) -> int:
         texts += read_lines(args.file)
     if not texts:
         raise UserError("nothing to score: give texts as arguments or --file PATH")
-    vocab, decision = Vocabulary.load(d / "vocab.json"), read_json(d / "decision.json")
-    name = args.model or decision["model"]
-    path = d / "model.keras" if args.model is None else d / "models" / f"{args.model}.keras"
-    if not path.is_file():
-        raise UserError(f"{d} has no saved model {name!r}; saved: "
-                        f"{', '.join(sorted(decision['thresholds']))}")
-    threshold = decision["thresholds"][name]
-    neg, pos = decision["labels"]
-    model = keras.models.load_model(path)
-    prob = score(model, vocab.encode(texts))
-    for t, s in zip(texts, prob):
-        print(f"{pos if s >= threshold else neg}\t{s:.4f}\t{t}")
+    pred = Predictor(args.run, case, args.model)
+    prob = pred.scores(texts)
+    labels = pred.labels(prob)
+    for t, s, lab in zip(texts, prob, labels):
+        print(f"{lab}\t{s:.4f}\t{t}")
     if args.output:
         import pandas as pd
 
-        pd.DataFrame({"text": texts, "score": prob,
-                      "predicted": np.where(prob >= threshold, pos, neg)}).to_csv(args.output, index=False)
-    print(f"{len(texts)} text(s) scored with {name} (threshold {threshold:.3f} for "
-          f"{decision['objective']})", file=sys.stderr)
+        pd.DataFrame({"text": texts, "score": prob, "predicted": labels}).to_csv(args.output, index=False)
+    print(f"{len(texts)} text(s) scored with {pred.name} (threshold {pred.threshold:.3f} for "
+          f"{pred.objective})", file=sys.stderr)
     return 0

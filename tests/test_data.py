@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import SHARED_DATA
 from keras_cases import UserError, cli
 from keras_cases.data import REGISTRY, locate, split_stratified
 from keras_cases.data.tabular import TabularPreprocessor, snake_case
@@ -116,9 +117,7 @@ def test_registry_lookup_order_and_clear_error(tmp_path, monkeypatch):
     (shared / spec.relpath).unlink()
     cached = tmp_path / "keras_home" / "datasets" / spec.relpath
     cached.parent.mkdir(parents=True)
-    real = (pytest.importorskip("pathlib").Path(__file__).resolve().parents[2]
-            / "shared" / "datasets" / spec.relpath)
-    cached.write_bytes(real.read_bytes())
+    cached.write_bytes((SHARED_DATA / spec.relpath).read_bytes())  # the real file
     assert locate("sms_spam") == cached
     own = tmp_path / "own.txt"
     own.write_text("ham\thi\n")

@@ -9,18 +9,14 @@ input and every weight, and the hand-written ones are compared with them. Each
 optimizer takes 10 steps from the same weights with the same gradients as its
 keras.optimizers twin. The worked 2-2-1 example is run through Keras too.
 
-`start(backend)` / `collect(proc)` run this module for another backend in a subprocess
-(Keras fixes its backend at import), so one command can check every installed backend.
+`python -m keras_cases.scratch` runs this module once per installed backend, each in
+its own process (Keras fixes its backend at import): see `case.start_checks`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -36,44 +32,78 @@ STEPS = 10
 
 @contextlib.contextmanager
 def float64():
-    """float64 for what is built inside (JAX's x64 switch stays on afterwards)."""
-    saved = keras.config.floatx()
+    """float64 for what runs inside (JAX's x64 switch stays on afterwards).
+
+    Besides floatx this lifts Keras' demotion of float64 op results to float32 on JAX
+    and torch (`keras.src.backend.common.dtypes.BIT64_TO_BIT32_DTYPE`, Keras 3.15:
+    a float64 Dense computes its matmul in float32; keras-team/keras#23704).
+    """
+    from keras.src.backend.common import dtypes
+
+    demote = getattr(dtypes, "BIT64_TO_BIT32_DTYPE", {})
+    saved = keras.config.floatx(), dict(demote)
     runtime.enable_float64()
+    demote.pop("float64", None)
     try:
         yield
     finally:
-        keras.config.set_floatx(saved)
+        keras.config.set_floatx(saved[0])
+        demote.clear()
+        demote.update(saved[1])
 
 
 # --- scratch network -> Keras model -------------------------------------------------
-def keras_layer(layer):
+def given(value):
+    """A Keras initializer that returns the scratch network's array (no random draws)."""
+    return lambda shape, dtype=None: keras.ops.convert_to_tensor(value, dtype=dtype)
+
+
+def keras_layer(layer, weights=True):
+    """The Keras twin of a scratch layer; with `weights`, initialised to its weights."""
+    p = {name: given(value) if weights else None for name, value in layer.params.items()}
+    init = lambda **names: {k: p[v] for k, v in names.items() if p.get(v)}  # noqa: E731
     if isinstance(layer, Dense):
-        return keras.layers.Dense(layer.params["kernel"].shape[1], use_bias="bias" in layer.params)
+        return keras.layers.Dense(layer.params["kernel"].shape[1], use_bias="bias" in p,
+                                  **init(kernel_initializer="kernel", bias_initializer="bias"))
     if isinstance(layer, tuple(ACTIVATIONS.values())):
         return keras.layers.Activation(layer.name)
     if isinstance(layer, BatchNorm):
-        return keras.layers.BatchNormalization(epsilon=layer.epsilon, momentum=layer.momentum)
+        return keras.layers.BatchNormalization(
+            epsilon=layer.epsilon, momentum=layer.momentum,
+            **init(gamma_initializer="gamma", beta_initializer="beta"))
     if isinstance(layer, Flatten):
         return keras.layers.Flatten()
     if isinstance(layer, Conv2D):
         kernel = layer.params["kernel"]
-        return keras.layers.Conv2D(kernel.shape[3], kernel.shape[:2])
+        return keras.layers.Conv2D(kernel.shape[3], kernel.shape[:2],
+                                   **init(kernel_initializer="kernel", bias_initializer="bias"))
     if isinstance(layer, SimpleRNN):
-        return keras.layers.SimpleRNN(layer.params["bias"].size,
-                                      return_sequences=layer.return_sequences)
+        return keras.layers.SimpleRNN(
+            layer.params["bias"].size, return_sequences=layer.return_sequences,
+            **init(kernel_initializer="kernel", recurrent_initializer="recurrent_kernel",
+                   bias_initializer="bias"))
     raise TypeError(f"no Keras twin for {layer!r}")
 
 
-def to_keras(net, input_shape):
+def to_keras(net, input_shape, weights=True):
     """A keras.Sequential with the scratch network's weights, and [(variable, layer, name)]
-    pairing every trainable Keras weight with its scratch parameter."""
-    twins = [keras_layer(layer) for layer in net.layers]
+    pairing every trainable Keras weight with its scratch parameter.
+
+    weights=True builds the layers with the scratch weights as initializers (no random
+    draws: fast on JAX); weights=False builds them with Keras' default initializers and
+    copies the weights in, so the model saves without the (lambda) initializers.
+    """
+    twins = [keras_layer(layer, weights) for layer in net.layers]
     model = keras.Sequential([keras.Input(input_shape), *twins])
-    pairs = []
-    for twin, layer in zip(twins, net.layers):
-        for v in twin.trainable_weights:
-            v.assign(layer.params[v.name])
-            pairs.append((v, layer, v.name))
+    pairs = [(v, layer, v.name) for twin, layer in zip(twins, net.layers)
+             for v in twin.trainable_weights]
+    if not weights:
+        for v, layer, name in pairs:
+            v.assign(layer.params[name])
+        for twin, layer in zip(twins, net.layers):
+            if isinstance(layer, BatchNorm):
+                twin.moving_mean.assign(layer.moving_mean)
+                twin.moving_variance.assign(layer.moving_variance)
     return model, pairs
 
 
@@ -99,19 +129,42 @@ def gradient_error(case) -> float:
 
 
 def optimizer_pairs():
-    """(scratch optimizer, Keras optimizer, clip norm) per rule; defaults where no args."""
-    k = keras.optimizers
+    """(scratch optimizer, Keras optimizer, clip norm) per update rule.
+
+    SGD's momentum and Adam's betas are float32-exact here (0.875, 0.998046875): Keras
+    applies them through `ops.cast(python_float, float64)`, which on TensorFlow rounds
+    to float32 first (tf.cast of a Python float), so 0.9 would differ by 2e-8 there.
+    The defaults themselves are compared by `optimizer_defaults`.
+    """
+    k, o = keras.optimizers, optimizers
+    b1, b2 = 0.875, 1 - 2**-9
     return {
-        "sgd": (optimizers.SGD(0.1), k.SGD(0.1), None),
-        "momentum": (optimizers.SGD(0.1, momentum=0.9), k.SGD(0.1, momentum=0.9), None),
-        "nesterov": (optimizers.SGD(0.1, 0.9, nesterov=True), k.SGD(0.1, 0.9, nesterov=True), None),
-        "rmsprop (defaults)": (optimizers.RMSprop(), k.RMSprop(), None),
-        "rmsprop centered+momentum": (optimizers.RMSprop(0.01, momentum=0.9, centered=True),
+        "sgd": (o.SGD(0.125), k.SGD(0.125), None),
+        "momentum": (o.SGD(0.125, momentum=0.875), k.SGD(0.125, momentum=0.875), None),
+        "nesterov": (o.SGD(0.125, 0.875, nesterov=True), k.SGD(0.125, 0.875, nesterov=True), None),
+        "rmsprop (defaults)": (o.RMSprop(), k.RMSprop(), None),
+        "rmsprop centered+momentum": (o.RMSprop(0.01, momentum=0.9, centered=True),
                                       k.RMSprop(0.01, momentum=0.9, centered=True), None),
-        "adam (defaults)": (optimizers.Adam(), k.Adam(), None),
-        "adam amsgrad": (optimizers.Adam(0.01, amsgrad=True), k.Adam(0.01, amsgrad=True), None),
-        "sgd + global clipnorm 1.0": (optimizers.SGD(0.1), k.SGD(0.1, global_clipnorm=1.0), 1.0),
+        "adam": (o.Adam(beta_1=b1, beta_2=b2), k.Adam(beta_1=b1, beta_2=b2), None),
+        "adam amsgrad": (o.Adam(0.01, b1, b2, amsgrad=True), k.Adam(0.01, b1, b2, amsgrad=True), None),
+        "sgd + global clipnorm 1.0": (o.SGD(0.125), k.SGD(0.125, global_clipnorm=1.0), 1.0),
     }
+
+
+def optimizer_defaults() -> dict[str, list[str]]:
+    """Per optimizer, the constructor defaults that differ from keras.optimizers' (none)."""
+    import inspect
+
+    def defaults(cls):
+        return {n: p.default for n, p in inspect.signature(cls.__init__).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+
+    out = {}
+    for name in ("SGD", "RMSprop", "Adam"):
+        mine, theirs = defaults(getattr(optimizers, name)), defaults(getattr(keras.optimizers, name))
+        out[name] = [f"{n}={v!r} (Keras {theirs.get(n)!r})" for n, v in mine.items()
+                     if theirs.get(n, object()) != v]
+    return out
 
 
 def optimizer_diff(mine, theirs, clip, seed=0) -> float:
@@ -142,39 +195,26 @@ def worked_example_keras(hidden="linear") -> dict:
             "loss_after": after}
 
 
+def output_dtype() -> str:
+    """The dtype a float64 Dense layer computes in (float64, unless Keras demotes it)."""
+    dense = keras.layers.Dense(2)
+    return keras.backend.standardize_dtype(dense(np.ones((1, 3))).dtype)
+
+
 def run_all(seed=0) -> dict:
     """Every check on the active backend; a JSON-able dict."""
     with float64():
-        keras.utils.set_random_seed(seed)
+        runtime.set_seed(seed)
         return {
             "backend": runtime.backend(),
             "keras_version": keras.__version__,
             "gradients": {name: gradient_error(case) for name, case in gradcheck.cases(seed).items()},
+            "optimizer_steps": STEPS,
             "optimizers": {name: optimizer_diff(*pair) for name, pair in optimizer_pairs().items()},
+            "optimizer_defaults": optimizer_defaults(),
+            "output_dtype": output_dtype(),
             "worked_example": {h: worked_example_keras(h) for h in ("linear", "relu")},
         }
-
-
-# --- other backends, in subprocesses ------------------------------------------------
-def start(backend: str) -> subprocess.Popen:
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.Popen([sys.executable, "-m", "keras_cases.scratch.keras_check"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def collect(proc: subprocess.Popen, timeout=300) -> dict:
-    """The JSON a `start`ed check printed, or {"error": its last line of stderr}."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return {"error": f"timed out after {timeout} s"}
-    if proc.returncode != 0:
-        lines = err.strip().splitlines() or [f"exit code {proc.returncode}"]
-        return {"error": lines[-1]}
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def main():

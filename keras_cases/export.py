@@ -1,0 +1,78 @@
+"""Export a saved run's model for production: `python -m keras_cases export --run DIR
+--format saved_model|onnx`, then check that the exported artifact predicts what the Keras
+model predicts on the run's own validation-like inputs.
+
+- `saved_model`: a TensorFlow SavedModel (TF Serving, TFLite converters); needs TensorFlow
+  installed, and works from the JAX and TensorFlow backends.
+- `onnx`: an ONNX graph (onnxruntime, TensorRT, ...); Keras exports it through
+  torch.onnx, so run it with the torch backend (`--backend torch`); needs `onnx`,
+  `onnxscript` and `onnxruntime` (pip install 'keras-cases[export]').
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from keras_cases import UserError, runtime
+from keras_cases.runs import load_run
+
+FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx"}
+
+
+def sample_inputs(model, n=16, seed=0):
+    """Random inputs of the model's input shape (float features or integer token ids)."""
+    rng = np.random.default_rng(seed)
+    spec = model.inputs[0]
+    shape = (n, *[d or 8 for d in spec.shape[1:]])
+    if "int" in str(spec.dtype):
+        return rng.integers(0, 2, size=shape).astype(str(spec.dtype))
+    return rng.normal(size=shape).astype("float32")
+
+
+def export(run_dir, fmt: str, out=None, tolerance=1e-4):
+    import keras
+
+    d = load_run(run_dir, ("model.keras",))
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r}: choose {', '.join(FORMATS)}")
+    b = runtime.backend()
+    if fmt == "onnx" and b != "torch":
+        raise UserError("ONNX export runs on the torch backend here: add --backend torch")
+    if fmt == "saved_model" and b == "torch":
+        raise UserError("SavedModel export needs the jax or tensorflow backend: add --backend jax")
+    model = keras.models.load_model(d / "model.keras", safe_mode=True)
+    x = sample_inputs(model)
+    expected = np.asarray(model.predict(x, verbose=0))
+    target = Path(out) if out else d / ("model.onnx" if fmt == "onnx" else "saved_model")
+    try:
+        model.export(str(target), format=FORMATS[fmt], verbose=False)
+    except ImportError as e:
+        raise UserError(f"{fmt} export needs more packages: {str(e).splitlines()[0]}")
+    if fmt == "onnx":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UserError("checking the ONNX file needs onnxruntime: pip install onnxruntime")
+        sess = ort.InferenceSession(str(target))
+        got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    else:
+        got = runtime.saved_model_predict(target, x)
+    err = float(np.max(np.abs(np.asarray(got).reshape(expected.shape) - expected)))
+    if err > tolerance:
+        raise UserError(f"the exported {fmt} model disagrees with Keras by {err:.2e} (> {tolerance})")
+    return target, err
+
+
+def export_main(argv):
+    p = argparse.ArgumentParser(prog="python -m keras_cases export", description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", required=True, help="run directory holding model.keras")
+    p.add_argument("--format", default="saved_model", choices=sorted(FORMATS))
+    p.add_argument("--out", default=None, help="where to write (default inside the run directory)")
+    p.add_argument("--backend", default=None, help="Keras backend (as KERAS_BACKEND)")
+    args = p.parse_args(argv)
+    target, err = export(args.run, args.format, args.out)
+    print(f"exported {args.format} to {target}; predictions match Keras (max abs diff {err:.2e})")
+    return 0

@@ -1,0 +1,151 @@
+"""Serving a saved run over real HTTP, the runs dashboard, and export."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from conftest import ROOT, check, run_python, subprocess_env
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    check(run_python(["-m", "keras_cases.churn", "--quick", "--out", str(root / "churn" / "a"), "-v", "0"], backend="jax"))
+    return root
+
+
+def start(args, backend="jax"):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "keras_cases", *args, "--port", str(port)],
+                            env=subprocess_env(backend), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stdout.read()}")
+        try:
+            if httpx.get(url + "/openapi.json", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("server did not start in 90 s")
+
+
+@pytest.fixture(scope="module")
+def server(runs_root):
+    proc, url = start(["serve", "--run", str(runs_root / "churn" / "a")])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def example_row(url):
+    return {f["name"]: f["example"] for f in httpx.get(url + "/model").json()["fields"]}
+
+
+def test_health_model_and_docs(server):
+    assert httpx.get(server + "/health").json() == {"status": "ok", "case": "churn"}
+    info = httpx.get(server + "/model").json()
+    assert info["case"] == "churn" and 0 < info["threshold"] < 1
+    assert info["trained_on_backend"] == "jax" and info["params"] > 1000
+    assert {"tenure", "contract", "monthly_charges"} <= {f["name"] for f in info["fields"]}
+    assert "/predict" in httpx.get(server + "/openapi.json").json()["paths"]
+    assert httpx.get(server + "/docs").status_code == 200
+
+
+def test_predict_matches_the_saved_model(server, runs_root, tmp_path):
+    row = example_row(server)
+    risky = {**row, "tenure": 1, "contract": "Month-to-month", "internet_service": "Fiber optic",
+             "payment_method": "Electronic check"}
+    loyal = {**row, "tenure": 70, "contract": "Two year", "internet_service": "No"}
+    r = httpx.post(server + "/predict", json={"instances": [risky, loyal]})
+    assert r.status_code == 200, r.text
+    preds = r.json()["predictions"]
+    assert preds[0]["churn_probability"] > preds[1]["churn_probability"]
+    # the same rows through the predictor that `churn predict` uses give the same numbers
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([risky, loyal]))
+    code = ("import json; from keras_cases import churn;"
+            f"p = churn.load_predictor({str(runs_root / 'churn' / 'a')!r});"
+            f"print(json.dumps(p.predict(json.load(open({str(rows)!r})))))")
+    out = check(run_python(["-c", code], backend="torch")).stdout.strip().splitlines()[-1]
+    np.testing.assert_allclose([p["churn_probability"] for p in json.loads(out)],
+                               [p["churn_probability"] for p in preds], rtol=1e-5)
+
+
+def test_bad_requests_are_4xx_with_a_message(server):
+    row = example_row(server)
+    missing = {k: v for k, v in row.items() if k != "tenure"}
+    cases = {
+        "missing field": ({"instances": [missing]}, 422, "tenure"),
+        "wrong type": ({"instances": [{**row, "tenure": "long"}]}, 422, "tenure"),
+        "unknown category": ({"instances": [{**row, "contract": "Weekly"}]}, 422, "contract"),
+        "no instances": ({"instances": []}, 422, "instances"),
+        "not a list": ({"instances": "all"}, 422, "instances"),
+        "no body key": ({"rows": [row]}, 422, "instances"),
+    }
+    for what, (body, status, needle) in cases.items():
+        r = httpx.post(server + "/predict", json=body)
+        assert r.status_code == status, (what, r.status_code, r.text)
+        assert needle in r.json()["detail"], (what, r.text)
+    r = httpx.post(server + "/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    big = b'{"instances": [' + b",".join([json.dumps(row).encode()] * 5000) + b"]}"
+    r = httpx.post(server + "/predict", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "bytes" in r.json()["detail"]
+    assert httpx.get(server + "/predict").status_code == 405
+
+
+def test_html_page_has_a_form_for_every_field(server):
+    page = httpx.get(server + "/").text
+    for f in httpx.get(server + "/model").json()["fields"]:
+        assert f'name="{f["name"]}"' in page
+    assert "fetch('/predict'" in page
+
+
+def test_dashboard_lists_and_compares_runs(runs_root):
+    proc, url = start(["runs", "--root", str(runs_root)])
+    try:
+        runs = httpx.get(url + "/api/runs").json()
+        assert [r["id"] for r in runs] == ["churn/a"]
+        assert runs[0]["case"] == "churn" and runs[0]["backend"] == "jax" and "roc_auc" in runs[0]["metrics"]
+        index = httpx.get(url + "/").text
+        assert 'href="/run/churn/a"' in index and "roc_auc" in index
+        page = httpx.get(url + "/run/churn/a").text
+        assert 'src="/files/churn/a/roc_pr.png"' in page
+        png = httpx.get(url + "/files/churn/a/roc_pr.png")
+        assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+        assert httpx.get(url + "/compare", params=[("ids", "churn/a"), ("ids", "churn/a")]).status_code == 200
+        assert httpx.get(url + "/run/nope").status_code == 404
+        assert httpx.get(url + "/files/churn/a/model.keras").status_code == 404
+        assert httpx.get(url + "/files/churn/a/..%2F..%2F..%2Fetc%2Fpasswd").status_code == 404
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_serving_a_missing_run_is_one_line(tmp_path):
+    p = run_python(["-m", "keras_cases", "serve", "--run", str(tmp_path / "nope")], backend="jax")
+    assert p.returncode == 2 and p.stderr.strip() == f"error: run directory not found: {tmp_path / 'nope'}"
+
+
+@pytest.mark.parametrize("fmt,via", [("saved_model", "jax"), ("onnx", "torch")])
+def test_export_predicts_like_keras(runs_root, tmp_path, fmt, via):
+    out = tmp_path / ("m.onnx" if fmt == "onnx" else "sm")
+    p = check(run_python(["-m", "keras_cases", "export", "--run", str(runs_root / "churn" / "a"),
+                          "--format", fmt, "--out", str(out)], backend=via))
+    assert out.exists() and "predictions match Keras" in p.stdout
