@@ -153,6 +153,8 @@ document.getElementById('f').addEventListener('submit', async (ev) => {{
   document.getElementById('result').textContent =
     r.ok ? JSON.stringify(body.predictions[0], null, 2) : 'error ' + r.status + ': ' + body.detail;
 }});
+// ?autorun submits the form once on load (used by the browser test and for shareable links)
+if (new URLSearchParams(location.search).has('autorun')) document.querySelector('#f button').click();
 </script></body></html>"""
 
 

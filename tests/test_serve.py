@@ -1,6 +1,8 @@
 """Serving a saved run over real HTTP, the runs dashboard, and export."""
 
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -115,6 +117,27 @@ def test_html_page_has_a_form_for_every_field(server):
     for f in httpx.get(server + "/model").json()["fields"]:
         assert f'name="{f["name"]}"' in page
     assert "fetch('/predict'" in page
+
+
+CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_prediction_page_in_headless_chromium(server, tmp_path):
+    """A real browser loads the page, its script submits the form to /predict, and the
+    prediction appears in the page."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("KERAS_CASES_REQUIRE_BROWSER"):
+            raise AssertionError("Chromium is required here (KERAS_CASES_REQUIRE_BROWSER) but not installed")
+        pytest.skip("Chromium not installed (CI installs it)")
+    p = subprocess.run([browser, *CHROMIUM, f"--user-data-dir={tmp_path / 'profile'}",
+                        "--virtual-time-budget=15000", "--dump-dom", server + "/?autorun=1"],
+                       capture_output=True, text=True, timeout=120)
+    dom = p.stdout
+    assert '<pre id="result">' in dom, p.stderr[-2000:]
+    result = dom.split('<pre id="result">', 1)[1].split("</pre>", 1)[0]
+    assert '"churn_probability"' in result and '"churn_predicted"' in result, result
 
 
 def test_dashboard_lists_and_compares_runs(runs_root):

@@ -388,7 +388,7 @@ def main(argv=None):
           "".join(f", {b} {checks.get(f'gradcheck_keras_{b}_max_rel_error', float('nan')):.1e}"
                   for b in args.backends))
     print(f"wrote {run.dir}/ (metrics.json, report.md, gradient_check.md, plots, training.gif)")
-    return 0
+    return 0 if checks["gradcheck_passed"] else 1  # a failed check fails the command
 
 
 # --- reports ------------------------------------------------------------------------

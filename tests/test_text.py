@@ -1,0 +1,265 @@
+"""The text cases (spam, sentiment): the tokenizer and vocabulary, every model family on every
+backend (training, padding invariance, saving and loading across backends), a --quick spam
+run with every artifact, bad input, and the two notebooks.
+
+Backend work runs in ONE subprocess per backend (Keras fixes its backend at import)."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, SHARED_DATA, backends_under_test, check, run_python
+from keras_cases import UserError
+from keras_cases.data.text import (
+    Vocabulary, binary_labels, clean_rows, read_tab_file, read_text_csv, split_unique, tokenize,
+)
+
+NEURAL = ("lstm", "gru", "bilstm", "conv1d", "transformer")
+SOURCE = "jax" if "jax" in backends_under_test() else backends_under_test()[0]
+SPAM_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
+
+
+# --- the text pipeline (pure Python, no Keras) ---------------------------------------
+def test_tokenize_words_punctuation_and_number_shapes():
+    assert tokenize("Free entry! Text WIN to 80086, call 08712460324 now.") == [
+        "free", "entry", "!", "text", "win", "to", "ddddd", ",", "call", "dddddddddddd"[:11], "now", "."]
+    assert tokenize("I'm 2 busy, C U l8r :-)") == ["i'm", "2", "busy", ",", "c", "u", "l8r", ":", "-", ")"]
+    assert tokenize("") == [] and tokenize("   \t ") == []
+    for text in ("£1000 prize!! Claim @ www.win.com", "Don't   stop\u0085me", "ÉCOLE café ñ"):
+        toks = tokenize(text)
+        assert tokenize(" ".join(toks)) == toks  # idempotent: decode(encode(x)) re-tokenizes the same
+
+
+def test_vocabulary_round_trip_is_fit_on_training_texts_only(tmp_path):
+    train = ["win a free prize now", "free entry to win", "see you at lunch", "lunch at noon, see you"]
+    test = ["win a free zebra"]  # 'zebra' is not in training
+    v = Vocabulary.fit(train, min_count=1, max_len=8, labels=["ham", "spam"])
+    assert v.tokens[:2] == ["[PAD]", "[UNK]"] and "zebra" not in v.index
+    assert v.tokens[2] == "free"  # most frequent first (ties alphabetically)
+    x = v.encode(train)
+    assert x.shape == (4, 8) and x.dtype == np.int32
+    assert v.decode(x) == [" ".join(tokenize(t)) for t in train]  # round trip
+    assert (x[0, 5:] == 0).all() and (x[0, :5] > 1).all()  # 0-padded at the end
+    assert v.encode(test)[0, 3] == 1 and v.decode(v.encode(test)) == ["win a free [UNK]"]
+    assert v.encode(["a b c d e f g h i j"]).shape == (1, 8)  # truncated to max_len
+    # words seen once fall to OOV with the default min_count=2, so training sees [UNK] too
+    assert set(Vocabulary.fit(train, max_len=8).tokens[2:]) == {"free", "win", "see", "you", "lunch", "at"}
+    # saved as JSON next to the model; the loaded vocabulary encodes identically
+    v.save(tmp_path / "vocab.json")
+    w = Vocabulary.load(tmp_path / "vocab.json")
+    assert w.meta["labels"] == ["ham", "spam"] and w.max_len == 8
+    np.testing.assert_array_equal(w.encode(train + test), v.encode(train + test))
+    # the default length: the 95th percentile of training lengths, rounded up to 8, >= 16
+    assert Vocabulary.fit(["w " * 40] * 20).max_len == 40
+    assert Vocabulary.fit(train).max_len == 16
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(UserError):
+        Vocabulary.load(tmp_path / "bad.json")
+
+
+def test_split_keeps_repeated_texts_together_and_stratifies():
+    texts, labels = read_tab_file(SPAM_FILE, label_first=True)
+    y, names = binary_labels(labels, None, ("spam",))
+    assert len(texts) == 5574 and names == ("ham", "spam") and y.sum() == 747
+    tr, va, te, dupes = split_unique(texts, y, 2024)
+    assert len(tr) + len(va) + len(te) == 5574 and dupes > 300
+    where = {}
+    for k, part in enumerate((tr, va, te)):
+        for i in part:
+            key = " ".join(tokenize(texts[i]))
+            assert where.setdefault(key, k) == k  # no message in two splits
+    for part in (tr, va, te):
+        assert abs(y[part].mean() - y.mean()) < 0.02
+
+
+def test_sentence_files_read_with_quoting_off():
+    from keras_cases.data import REGISTRY
+
+    for key, n_quotes in (("sentiment_imdb", 1), ("sentiment_amazon", 0), ("sentiment_yelp", 0)):
+        texts, labels = read_tab_file(SHARED_DATA / REGISTRY[key].relpath, label_first=False)
+        assert len(texts) == 1000 and sorted(set(labels)) == ["0", "1"] and labels.count("1") == 500
+        assert sum('"' in t for t in texts) >= n_quotes  # stray quotes stay plain characters
+
+
+def test_kaggle_spam_csv_latin1_and_bad_csvs(tmp_path):
+    rows = [("ham", "Go until jurong point, crazy.. Available only in bugis n great world la e buffet"),
+            ("spam", "Free entry in 2 a wkly comp to win FA Cup final tkts £100"), ("ham", "Ok lar...")]
+    kaggle = pd.DataFrame({"v1": [r[0] for r in rows], "v2": [r[1] for r in rows],
+                           "Unnamed: 2": "", "Unnamed: 3": "", "Unnamed: 4": ""})
+    kaggle.to_csv(tmp_path / "spam.csv", index=False, encoding="latin-1")
+    texts, labels, tcol, lcol = read_text_csv(tmp_path / "spam.csv", None, None, ("text", "v2"), ("label", "v1"))
+    assert (tcol, lcol) == ("v2", "v1") and "£100" in texts[1]
+    y, names = binary_labels(labels, None, ("spam",))
+    assert y.tolist() == [0, 1, 0] and names == ("ham", "spam")
+    with pytest.raises(UserError, match="no text column 'body'"):
+        read_text_csv(tmp_path / "spam.csv", "body", "v1")
+    with pytest.raises(UserError, match="text column 'v2' is empty"):
+        clean_rows(["", " "], ["ham", "spam"], "v2", "v1")
+    with pytest.raises(UserError, match="3 distinct value"):
+        binary_labels(["ham", "spam", "eggs"], None, ("spam",), "v1")
+    with pytest.raises(UserError, match="--positive"):
+        binary_labels(["a", "b"], None, ("spam",), "v1")
+    with pytest.raises(UserError, match="not found"):
+        read_text_csv(tmp_path / "missing.csv")
+
+
+def test_imdb_ids_decode_to_text():
+    from keras_cases.sentiment import decode_imdb  # imports Keras, but loads no data
+
+    word_index = {"the": 1, "movie": 2, "was": 3, "great": 4}
+    assert decode_imdb([[1, 4, 5, 6, 7, 2, 0], [1, 2, 99]], word_index) == ["the movie was great", ""]
+
+
+# --- the cases, end to end -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """`python -m keras_cases.spam --quick`, every model, as a user types it."""
+    out = tmp_path_factory.mktemp("spam_quick")
+    p = check(run_python(["-m", "keras_cases.spam", "--quick", "--out", str(out), "-v", "0"],
+                         backend=SOURCE))
+    return out, p
+
+
+ARTIFACTS = ["metrics.json", "history.csv", "model.keras", "vocab.json", "decision.json",
+             "config.json", "report.md", "test_scores.csv", "misclassified.csv",
+             "learning_curves.png", "roc_pr.png", "confusion_matrices.png",
+             *[f"models/{k}.keras" for k in NEURAL]]
+
+
+def test_quick_spam_run_writes_every_artifact(quick_run):
+    out, proc = quick_run
+    for name in ARTIFACTS:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    m = json.loads((out / "metrics.json").read_text())
+    for k in ("backend", "keras_version", "dataset", "n_train", "n_val", "n_test", "seconds", "seed",
+              "best_model", "models", "objective"):
+        assert k in m, k
+    assert m["backend"] == SOURCE and m["n_train"] + m["n_val"] + m["n_test"] == 5574
+    assert m["objective"] == "precision>=0.98" and m["best_model"] in NEURAL
+    assert sorted(m["models"]) == sorted([*NEURAL, "tfidf_logreg"])
+    for name, r in m["models"].items():
+        assert all(0 <= r[k] <= 1 for k in ("accuracy", "precision", "recall", "f1", "pr_auc")), name
+        assert r["params"] > 0 and r["train_seconds"] >= 0
+    # the flat metrics are the model chosen on validation, not on test
+    best = max(NEURAL, key=lambda k: m["models"][k]["val_pr_auc"])
+    assert m["best_model"] == best and m["f1"] == m["models"][best]["f1"]
+    assert m["accuracy"] > 0.95 and m["models"]["tfidf_logreg"]["f1"] > 0.9  # real models
+    h = pd.read_csv(out / "history.csv")
+    assert set(h["model"]) == set(NEURAL) and {"loss", "val_pr_auc", "val_threshold"} <= set(h.columns)
+    scores = pd.read_csv(out / "test_scores.csv")
+    assert len(scores) == m["n_test"] and set(NEURAL) <= set(scores.columns)
+    decision = json.loads((out / "decision.json").read_text())
+    assert decision["model"] == best and decision["labels"] == ["ham", "spam"]
+    mis = pd.read_csv(out / "misclassified.csv")
+    p, t = scores[best], decision["threshold"]
+    assert len(mis) == int(((p >= t) != (scores["label"] == "spam")).sum())
+    report = (out / "report.md").read_text()
+    for png in ("learning_curves.png", "roc_pr.png", "confusion_matrices.png"):
+        assert f"]({png})" in report
+    assert "| tfidf_logreg |" in report and "best on validation" in proc.stdout
+    assert json.loads((out / "vocab.json").read_text())["max_len"] == m["max_len"]
+
+
+BACKEND = r"""
+import json, sys, numpy as np, pandas as pd, keras
+from pathlib import Path
+from keras_cases import cli, runtime, spam
+from keras_cases.data.text import Vocabulary
+from keras_cases.text_models import NEURAL, Predictor, build_model, compile_model, score, train
+out, run = Path(sys.argv[1]), Path(sys.argv[2])
+b = runtime.backend()
+res = {"backend": b, "families": {}}
+
+# every family (and the stacked variants) trains one epoch on a small slice
+d = spam.load_data()
+idx = np.r_[np.flatnonzero(d.y == 1)[:24], np.flatnonzero(d.y == 0)[:72]]
+texts, y = [d.texts[i] for i in idx], d.y[idx].astype("float32")
+vocab = Vocabulary.fit(texts, min_count=1, max_len=24)
+x = vocab.encode(texts)
+probe = ["Free entry! Text WIN to 80086 now!!", "ok see you at 7", texts[3], "£", ""]
+for kind in NEURAL:
+    for stacked in (False, True):
+        m = compile_model(build_model(kind, len(vocab), vocab.max_len, stacked))
+        name = kind + ("_stacked" if stacked else "")
+        if stacked:  # the stacked variants: built and masked, not trained (time)
+            runtime.init_weights(m, 1); loss = [float("nan")]
+        else:
+            h, _, _ = train(m, x[::2], y[::2], x[1::2], y[1::2], epochs=1, batch_size=16,
+                            seed=0, verbose=0, objective="f1")
+            loss = h["loss"]
+        p = score(m, vocab.encode(probe))
+        alone = [float(m.predict(np.array([vocab.ids(t)], "int32"), verbose=0)[0, 0]) for t in probe[:4]]
+        m.save(out / f"{name}.keras")
+        again = score(keras.models.load_model(out / f"{name}.keras"), vocab.encode(probe))
+        res["families"][name] = {"loss": loss, "padded": p.tolist(), "unpadded": alone,
+                                 "reloaded": again.tolist()}
+
+# the quick run's models, saved on another backend, score its test set the same here
+scores = pd.read_csv(run / "test_scores.csv", keep_default_na=False)
+res["loaded"] = {k: float(np.abs(Predictor(run, "spam", k).scores(scores["text"].tolist())
+                                 - scores[k]).max()) for k in NEURAL}
+# and the predict command reads raw text
+res["predict_rc"] = cli.run(spam.main, ["predict", "--run", str(run),
+                                        "Free entry! Text WIN to 80086", "Are we still on for lunch?"])
+res["modules"] = sorted(m for m in ("tensorflow", "torch", "jax") if m in sys.modules)
+print("RESULT" + json.dumps(res))
+"""
+
+
+def test_every_family_on_every_backend(backend, quick_run, tmp_path):
+    out, _ = quick_run
+    p = check(run_python(["-c", BACKEND, str(tmp_path), str(out)], backend=backend))
+    res = json.loads(p.stdout.split("RESULT", 1)[1])
+    assert res["backend"] == backend
+    assert sorted(res["families"]) == sorted([*NEURAL, *[k + "_stacked" for k in NEURAL]])
+    for name, r in res["families"].items():
+        if not name.endswith("_stacked"):
+            assert np.isfinite(r["loss"]).all(), name
+        assert np.isfinite(r["padded"]).all() and 0 <= min(r["padded"]) <= max(r["padded"]) <= 1, name
+        # padding never decides the output: a padded and an unpadded copy score the same
+        np.testing.assert_allclose(r["unpadded"], r["padded"][:4], atol=2e-6, err_msg=name)
+        # saved and loaded on this backend: identical predictions
+        np.testing.assert_allclose(r["reloaded"], r["padded"], atol=1e-7, err_msg=name)
+    # saved on SOURCE, loaded here: the same test-set scores (written with 7 decimals)
+    for k, diff in res["loaded"].items():
+        assert diff < 2e-5, (backend, k, diff)
+    assert res["predict_rc"] == 0
+    lines = [ln.split("\t") for ln in p.stdout.splitlines() if "\t" in ln]
+    assert [ln[2] for ln in lines] == ["Free entry! Text WIN to 80086", "Are we still on for lunch?"]
+    assert all(ln[0] in ("ham", "spam") and 0 <= float(ln[1]) <= 1 for ln in lines)
+    if backend != "tensorflow":  # the text pipeline needs no TensorFlow
+        assert "tensorflow" not in res["modules"], res["modules"]
+
+
+@pytest.mark.parametrize("case,rows,message", [
+    ("spam", [("ham", ""), ("spam", "  ")], "error: text column 'v2' is empty"),
+    ("sentiment", [("pos", "great"), ("neg", "awful"), ("meh", "fine")],
+     "error: label column 'v1' has 3 distinct value(s) (meh, neg, pos); a binary classifier needs exactly two"),
+])
+def test_bad_input_is_one_line_and_exit_2(case, rows, message, tmp_path):
+    pd.DataFrame({"v1": [r[0] for r in rows], "v2": [r[1] for r in rows]}).to_csv(tmp_path / "bad.csv", index=False)
+    p = run_python(["-m", f"keras_cases.{case}", "--csv", str(tmp_path / "bad.csv"), "--text-column", "v2",
+                    "--label-column", "v1", "--out", str(tmp_path / "run")], backend=SOURCE)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip() == message
+    assert "Traceback" not in p.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["spam", "sentiment"])
+def test_notebook_runs(name, tmp_path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    monkeypatch.setenv("KERAS_CASES_NOTEBOOK_OUT", str(tmp_path / "run"))
+    monkeypatch.setenv("KERAS_BACKEND", SOURCE)
+    monkeypatch.setenv("KERAS_CASES_DATA_DIR", os.environ.get("KERAS_CASES_DATA_DIR", str(SHARED_DATA)))
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["quick"] and m["backend"] == SOURCE
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "tfidf_logreg" in outputs and m["best_model"] in outputs
