@@ -25,7 +25,7 @@ SPAM_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
 # --- the text pipeline (pure Python, no Keras) ---------------------------------------
 def test_tokenize_words_punctuation_and_number_shapes():
     assert tokenize("Free entry! Text WIN to 80086, call 08712460324 now.") == [
-        "free", "entry", "!", "text", "win", "to", "ddddd", ",", "call", "dddddddddddd"[:11], "now", "."]
+        "free", "entry", "!", "text", "win", "to", "ddddd", ",", "call", "ddddddddddd", "now", "."]
     assert tokenize("I'm 2 busy, C U l8r :-)") == ["i'm", "2", "busy", ",", "c", "u", "l8r", ":", "-", ")"]
     assert tokenize("") == [] and tokenize("   \t ") == []
     for text in ("£1000 prize!! Claim @ www.win.com", "Don't   stop\u0085me", "ÉCOLE café ñ"):
