@@ -143,3 +143,17 @@ def summarize(runs: list[dict]) -> tuple[dict, dict]:
             mean[key] = float(vals.mean())
             std[key] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
     return mean, std
+
+
+def frechet_distance(a, b) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (rows = examples):
+    |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), the FID formula in any feature space."""
+    from scipy import linalg
+
+    a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(s_a @ s_b)
+    if np.iscomplexobj(covmean):
+        covmean = covmean.real
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(s_a + s_b - 2 * covmean))

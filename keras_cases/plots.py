@@ -172,3 +172,34 @@ def pareto(groups: dict, path, xlabel, ylabel, title="", vline=None, rejected=()
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def image_grid(images, path, title="", ncols=10, row_labels=None):
+    """A grid of images (n, h, w) or (n, h, w, c) with values in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9, nrows * 0.9 + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for s in ax.spines.values():
+            s.set_visible(False)
+        if i < n:
+            ax.imshow(np.clip(images[i], 0, 1), cmap="gray" if images.ndim == 3 else None, vmin=0, vmax=1)
+        if row_labels is not None and i % ncols == 0 and i // ncols < len(row_labels):
+            ax.set_ylabel(row_labels[i // ncols], fontsize=7, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def latent_scatter(z, labels, path, title=""):
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
+    fig.colorbar(sc, ax=ax, ticks=range(int(np.max(labels)) + 1))
+    ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
+    return _save(fig, path)
