@@ -15,6 +15,7 @@ CASES = [
     ("rnn", "vanishing gradients and RNN vs LSTM vs GRU"),
     ("forecast", "electricity demand forecasting vs seasonal-naive and linear baselines"),
     ("regularization", "over/underfitting, dropout, L2, early stopping, bias-variance"),
+    ("generative", "a convolutional VAE and a DCGAN on MNIST / digits, on every backend"),
 ]
 
 
