@@ -243,7 +243,7 @@ def main(argv=None):
     }
 
     # artifacts: the first seed's model, its preprocessing and its decision rule
-    first["model"].save(run.path("model.keras"))
+    runtime.save_model(first["model"], run.path("model.keras"))
     train_rows = frame.iloc[tr]
     examples = {c: str(train_rows[c].mode().iloc[0]) for c in pre.categorical}  # for forms
     pre.save(run.path("preprocessing.json"), target=data.target, positive=data.positive,

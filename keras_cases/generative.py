@@ -242,7 +242,7 @@ def main(argv=None):
 
     if args.model in ("vae", "both"):
         vae, encoder, decoder, history["vae"] = train_vae(x_tr, x_val, args, args.latent_dim)
-        vae.save(run.path("vae.keras"))
+        runtime.save_model(vae, run.path("vae.keras"))
         neg_elbo = float(vae.evaluate(x_te, x_te, verbose=0, batch_size=256))
         z_mean, _ = encoder.predict(x_te, verbose=0)
         recon = decoder.predict(z_mean, verbose=0)
@@ -265,7 +265,7 @@ def main(argv=None):
     if args.model in ("gan", "both"):
         fixed_z = rng.normal(size=(10, args.gan_latent_dim)).astype("float32")
         generator, discriminator, history["gan"], frames = train_gan(x_tr, args, args.gan_latent_dim, fixed_z)
-        generator.save(run.path("generator.keras"))
+        runtime.save_model(generator, run.path("generator.keras"))
         samples = generator.predict(rng.normal(size=(n_fd, args.gan_latent_dim)).astype("float32"), verbose=0)
         fd = frechet_distance(f_test, feats(samples))
         metrics.update({"gan_fd": fd, "gan_epochs": args.gan_epochs,

@@ -121,27 +121,13 @@ def backend_report() -> dict:
 
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and the backend's RNG."""
-    import sys
-
     import keras
 
     # keras.utils.set_random_seed also seeds tf.random whenever TensorFlow is importable,
-    # which imports TensorFlow (seconds) even on JAX or torch. Skip that when the run
-    # does not use TensorFlow; nothing on those paths draws from tf.random.
-    lazy_tf = None
-    if backend() != "tensorflow" and "tensorflow" not in sys.modules:
-        try:
-            from keras.src.utils import module_utils
-
-            lazy_tf = module_utils.tensorflow
-            saved, lazy_tf._available = lazy_tf._available, False
-        except (ImportError, AttributeError):
-            lazy_tf = None
-    try:
+    # which imports TensorFlow (seconds) even on JAX or torch; nothing on those paths
+    # draws from tf.random, so skip it there.
+    with without_tensorflow():
         keras.utils.set_random_seed(int(seed))
-    finally:
-        if lazy_tf is not None:
-            lazy_tf._available = saved
 
 
 def set_threads(n: int | None) -> None:
@@ -251,3 +237,39 @@ def saved_model_predict(path, x) -> np.ndarray:
         raise UserError("checking a SavedModel needs TensorFlow: pip install 'keras-cases[tensorflow]'")
     loaded = tf.saved_model.load(str(path))
     return np.asarray(loaded.serve(tf.constant(x)))
+
+
+class without_tensorflow:
+    """A `with` block in which Keras does not import TensorFlow on JAX or torch.
+
+    Keras' serializer asks `tf.available` for every object it serializes, which imports
+    TensorFlow (seconds of CPU) whenever it is installed, even when the backend is JAX or
+    torch: on every `model.save`, and when a `Bidirectional` layer copies its inner layer.
+    Inside this block the answer is False (the switch `set_seed` uses); a no-op on
+    TensorFlow or once TensorFlow is imported anyway.
+    """
+
+    def __enter__(self):
+        import sys
+
+        self.lazy_tf = None
+        if backend() != "tensorflow" and "tensorflow" not in sys.modules:
+            try:
+                from keras.src.utils import module_utils
+
+                self.lazy_tf = module_utils.tensorflow
+                self.saved, self.lazy_tf._available = self.lazy_tf._available, False
+            except (ImportError, AttributeError):
+                self.lazy_tf = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.lazy_tf is not None:
+            self.lazy_tf._available = self.saved
+        return False
+
+
+def save_model(model, path) -> None:
+    """`model.save(path)` without importing TensorFlow on JAX or torch."""
+    with without_tensorflow():
+        model.save(path)
