@@ -33,7 +33,7 @@ from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import ThresholdTuner
 from keras_cases.data import batches, split_stratified
 from keras_cases.data.tabular import (
-    TabularPreprocessor, binary_target, find_column, normalize_columns, read_csv,
+    TabularPreprocessor, binary_target, find_column, is_id_column, normalize_columns, read_csv,
 )
 from keras_cases.evaluation import (
     binary_metrics, choose_threshold, confusion, parse_objective, summarize, threshold_sweep,
@@ -355,7 +355,8 @@ class Predictor:
         if len(df) == 0:
             raise UserError("no rows to score")
         prob = self.model.predict(self.pre.transform(df), verbose=0).ravel()
-        out = pd.DataFrame({c: df[c].to_numpy() for c in self.pre.dropped if c in df.columns})
+        ids = [c for c in df.columns if c in self.pre.dropped or is_id_column(c, df[c])]
+        out = pd.DataFrame({c: df[c].to_numpy() for c in ids})  # carried through, to join on
         out["churn_probability"] = prob.astype("float64")
         out["churn_predicted"] = (prob >= self.threshold).astype(int)
         return out
