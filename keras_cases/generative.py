@@ -187,7 +187,8 @@ def feature_extractor(d, x_tr, x_val, args):
     x = layers.Conv2D(32, 3, activation="relu", padding="same")(inputs)
     x = layers.MaxPooling2D()(x)
     x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
-    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
     feats = layers.Dense(64, name="features")(x)  # pre-activation: no dead, constant dims
     clf = keras.Model(inputs, layers.Dense(d.n_classes, activation="softmax")(layers.ReLU()(feats)))
     runtime.init_weights(clf, args.seed + 7)
