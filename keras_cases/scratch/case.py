@@ -112,14 +112,18 @@ def evaluate(net, data: Data) -> dict:
     }
 
 
+HISTORY = {"loss": "train_loss", "accuracy": "train_accuracy",
+           "test_loss": "test_loss", "test_accuracy": "test_accuracy"}
+
+
 def train(net, data: Data, optimizer, epochs, batch_size=None, seed=0, snapshot_at=(),
           verbose=0, name="model"):
     """Gradient descent on binary cross-entropy. Returns (history, snapshots): per-epoch
-    loss / accuracy / val_loss / val_accuracy, and (epoch, weights, loss, accuracy)
+    loss / accuracy / test_loss / test_accuracy, and (epoch, weights, loss, accuracy)
     at the epochs in `snapshot_at` (epoch 0 is the initial network)."""
     rng = np.random.default_rng(seed)
     loss = BinaryCrossEntropy()
-    history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+    history = {key: [] for key in HISTORY}
     snapshots = []
     for epoch in range(epochs + 1):
         if epoch > 0:
@@ -128,14 +132,14 @@ def train(net, data: Data, optimizer, epochs, batch_size=None, seed=0, snapshot_
                 optimizer.step(net.params(), grads)
         m = evaluate(net, data)
         if epoch > 0:
-            for key, value in zip(history, m.values()):
-                history[key].append(value)
+            for key, source in HISTORY.items():
+                history[key].append(m[source])
         if epoch in snapshot_at:
             snapshots.append((epoch, net.get_weights(), m["train_loss"], m["train_accuracy"]))
         if verbose and epoch > 0 and (epoch % max(epochs // 5, 1) == 0 or epoch == epochs):
             print(f"  {name} epoch {epoch}/{epochs}: loss {m['train_loss']:.4f}, accuracy "
-                  f"{m['train_accuracy']:.3f}, val_loss {m['test_loss']:.4f}, "
-                  f"val_accuracy {m['test_accuracy']:.3f}")
+                  f"{m['train_accuracy']:.3f}, test loss {m['test_loss']:.4f}, "
+                  f"test accuracy {m['test_accuracy']:.3f}")
     return history, snapshots
 
 
@@ -146,11 +150,11 @@ def epochs_to(history, target=TARGET_ACCURACY):
 
 
 def compare(data, args, seed):
-    """Train one network per hidden activation and per optimizer. Returns
-    (rows for the table, {run name: history}, {run name: network})."""
+    """Train one network per hidden activation and per optimizer (same seed, data and
+    initial weights per activation). Returns (rows for the table, {run name: history})."""
     runs = [("hidden units", a, args.optimizer) for a in COMPARED_ACTIVATIONS]
     runs += [("optimizer", args.activation, o) for o in COMPARED_OPTIMIZERS]
-    rows, histories, nets = [], {}, {}
+    rows, histories = [], {}
     for group, act, opt in runs:
         name = f"{act} / {opt}"
         if name in histories:  # the default net appears in both groups: train it once
@@ -159,10 +163,10 @@ def compare(data, args, seed):
         net = build_model(args.hidden, act, seed)
         lr = args.lr if opt == args.optimizer and args.lr else optimizers.DEFAULT_LR[opt]
         hist, _ = train(net, data, optimizers.make(opt, lr), args.epochs, args.batch_size, seed)
-        histories[name], nets[name] = hist, net
+        histories[name] = hist
         rows.append({"group": group, "run": name, "hidden": act, "optimizer": opt,
                      "learning_rate": lr, **evaluate(net, data), "epochs_to_97%": epochs_to(hist)})
-    return rows, histories, nets
+    return rows, histories
 
 
 # --- the gradient check -------------------------------------------------------------
@@ -198,10 +202,13 @@ def collect_check(proc: subprocess.Popen, timeout=600) -> dict:
         proc.kill()
         proc.communicate()
         return {"error": f"timed out after {timeout} s"}
-    if proc.returncode != 0:
-        lines = err.strip().splitlines() or [f"exit code {proc.returncode}"]
-        return {"error": lines[-1]}
-    return json.loads(out.strip().splitlines()[-1])
+    lines = out.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return {"error": (err.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]}
+    try:
+        return json.loads(lines[-1])
+    except ValueError:
+        return {"error": f"no JSON result; its output ended with {lines[-1][:200]!r}"}
 
 
 def start_checks(backends) -> dict:
@@ -245,7 +252,7 @@ def export_keras(net, data, path) -> float:
 
     with keras_check.float64():
         model, _ = keras_check.to_keras(net, (data.x_train.shape[1],), weights=False)
-        model.save(path)
+        runtime.save_model(model, path)  # without importing TensorFlow on JAX or torch
         p = keras.ops.convert_to_numpy(model(data.x_test))
     return float(np.max(np.abs(p - net.predict(data.x_test))))
 
@@ -263,7 +270,7 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
 
 def make_parser():
     p = cli.parser("python -m keras_cases.scratch", __doc__.split("\n\n")[0],
-                   epochs=1000, batch_size=1024)
+                   epochs=1000, batch_size=1024, threads=1)  # tiny tensors: one thread
     p.epilog = ("--batch-size at least the training set size (the default) is full-batch "
                 "gradient descent; smaller values train on shuffled minibatches.")
     g = p.add_argument_group("network, training and checks")
@@ -305,6 +312,48 @@ def snapshot_epochs(epochs, frames) -> set[int]:
     return {0, *np.unique(np.geomspace(1, epochs, frames - 1).astype(int)).tolist()}
 
 
+def train_seed(seed, args, lr, arch) -> dict:
+    """The neuron on blobs and the circles network for one seed."""
+    verbose = args.verbose > 0
+    blobs, circles = load_blobs(args.samples, seed), load_circles(args.samples, args.noise, seed)
+    neuron = build_neuron(seed)
+    neuron_hist, _ = train(neuron, blobs, optimizers.make("gd", 0.5), args.epochs,
+                           args.batch_size, seed, verbose=verbose, name="neuron")
+    net = build_model(args.hidden, args.activation, seed)
+    _, snaps = train(net, circles, optimizers.make(args.optimizer, lr), args.epochs,
+                     args.batch_size, seed, snapshot_epochs(args.epochs, args.frames),
+                     verbose, f"{arch} net")
+    metrics = {**{f"blobs_{k}": v for k, v in evaluate(neuron, blobs).items()},
+               **{f"circles_{k}": v for k, v in evaluate(net, circles).items()}}
+    print(f"[seed {seed}] neuron on blobs: test accuracy {metrics['blobs_test_accuracy']:.3f}; "
+          f"{arch} net on circles: test accuracy {metrics['circles_test_accuracy']:.3f}")
+    return dict(metrics=metrics, blobs=blobs, circles=circles, neuron=neuron, net=net,
+                snaps=snaps, neuron_history=neuron_hist, seed=seed)
+
+
+def write_figures(run, r, rows, histories, errors, args, arch):
+    blobs, circles = r["blobs"], r["circles"]
+    figures.decision_boundaries(
+        {"single neuron, blobs (test)": (r["neuron"], blobs.x_test, blobs.y_test),
+         f"{arch} {args.activation} net, circles (test)": (r["net"], circles.x_test, circles.y_test)},
+        run.path("decision_boundary.png"))
+    figures.training_animation(r["net"], r["snaps"], circles.x_train, circles.y_train,
+                               run.path("training.gif"))
+    curves = {}
+    for group, key, title in [("hidden units", "hidden", f"hidden units ({args.optimizer})"),
+                              ("optimizer", "optimizer", f"optimizers ({args.activation} units)")]:
+        curves[title] = {row[key]: histories[row["run"]]["loss"] for row in rows if row["group"] == group}
+    figures.loss_curves(curves, run.path("loss_curves.png"))
+    figures.gradient_check(errors, run.path("gradient_check.png"), GRAD_PASS)
+
+
+def mean_and_std(per_seed: list[dict]) -> dict:
+    out = {k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]}
+    if len(per_seed) > 1:
+        out.update({f"{k}_std": float(np.std([m[k] for m in per_seed], ddof=1)) for k in per_seed[0]})
+    return out
+
+
 def main(argv=None):
     args = parse_args(argv)
     t0 = time.time()
@@ -312,72 +361,45 @@ def main(argv=None):
     procs = start_checks(args.backends)
     lr = args.lr or optimizers.DEFAULT_LR[args.optimizer]
     arch = "-".join(map(str, [2, *args.hidden, 1]))
-    verbose = args.verbose > 0
     print(f"scratch: neuron on blobs, {arch} {args.activation} net on circles, {args.optimizer} "
           f"lr {lr}, {args.epochs} epochs; writing {run.dir}")
 
-    per_seed, first = [], None
-    for seed in range(args.seed, args.seed + args.seeds):
-        blobs, circles = load_blobs(args.samples, seed), load_circles(args.samples, args.noise, seed)
-        neuron = build_neuron(seed)
-        neuron_hist, _ = train(neuron, blobs, optimizers.make("gd", 0.5), args.epochs,
-                               args.batch_size, seed, verbose=verbose, name="neuron")
-        net = build_model(args.hidden, args.activation, seed)
-        hist, snaps = train(net, circles, optimizers.make(args.optimizer, lr), args.epochs,
-                            args.batch_size, seed, snapshot_epochs(args.epochs, args.frames),
-                            verbose, f"{arch} net")
-        result = {**{f"blobs_{k}": v for k, v in evaluate(neuron, blobs).items()},
-                  **{f"circles_{k}": v for k, v in evaluate(net, circles).items()}}
-        per_seed.append(result)
-        if first is None:
-            first = dict(blobs=blobs, circles=circles, neuron=neuron, net=net, snaps=snaps,
-                         history={"neuron (blobs)": neuron_hist}, seed=seed)
-        print(f"[seed {seed}] neuron on blobs: test accuracy {result['blobs_test_accuracy']:.3f}; "
-              f"{arch} net on circles: test accuracy {result['circles_test_accuracy']:.3f}")
-
-    rows, histories, _ = compare(first["circles"], args, first["seed"])
-    first["history"].update({f"circles {k}": h for k, h in histories.items()})
+    results = [train_seed(s, args, lr, arch) for s in range(args.seed, args.seed + args.seeds)]
+    first = results[0]
+    rows, histories = compare(first["circles"], args, first["seed"])
 
     print("gradient check: finite differences" +
           (f"; Keras autodiff on {', '.join(args.backends)}" if args.backends else ""))
     fd = gradcheck.check_all(args.seed)
-    info = runtime.backend_report()  # imports Keras and the backend, only now
+    runtime.set_threads(args.threads)  # imports Keras and the backend, only now
+    info = runtime.backend_report()
     keras_results = finish_checks(args.backends, procs, args.seed)
     checks = summarize_checks(fd, keras_results)
+    errors = {"finite differences": fd, **{f"Keras {b}": r["gradients"]
+                                           for b, r in keras_results.items() if "error" not in r}}
 
     circles, net = first["circles"], first["net"]
     export_diff = export_keras(net, circles, run.path("model.keras"))
     np.savez(run.path("model.npz"), *net.get_weights())
-    figures.decision_boundaries({"single neuron, blobs (test)": (first["neuron"], first["blobs"].x_test, first["blobs"].y_test),
-                                 f"{arch} {args.activation} net, circles (test)": (net, circles.x_test, circles.y_test)},
-                                run.path("decision_boundary.png"))
-    final_weights = net.get_weights()
-    figures.training_animation(net, first["snaps"], circles.x_train, circles.y_train,
-                               run.path("training.gif"))
-    net.set_weights(final_weights)
-    figures.loss_curves({f"hidden units ({args.optimizer})": {r["hidden"]: histories[r["run"]]["loss"] for r in rows if r["group"] == "hidden units"},
-                         f"optimizers ({args.activation} units)": {r["optimizer"]: histories[r["run"]]["loss"] for r in rows if r["group"] == "optimizer"}},
-                        run.path("loss_curves.png"))
-    errors = {"finite differences": fd, **{f"Keras {b}": r["gradients"] for b, r in keras_results.items() if "error" not in r}}
-    figures.gradient_check(errors, run.path("gradient_check.png"), GRAD_PASS)
-
-    mean = {k: float(np.mean([r[k] for r in per_seed])) for k in per_seed[0]}
-    std = {f"{k}_std": float(np.std([r[k] for r in per_seed], ddof=1)) for k in per_seed[0]} if args.seeds > 1 else {}
+    write_figures(run, first, rows, histories, errors, args, arch)
     metrics = {
-        **mean, **std, **checks, "keras_export_max_abs_diff": export_diff,
+        **mean_and_std([r["metrics"] for r in results]), **checks,
+        "keras_export_max_abs_diff": export_diff,
         "architecture": arch, "activation": args.activation, "optimizer": args.optimizer,
         "learning_rate": lr, "epochs": args.epochs, "batch_size": args.batch_size,
-        **{k: info[k] for k in ("backend", "keras_version", "framework_version")},
+        **info,
         "checked_backends": ",".join(args.backends),
         "dataset": f"{circles.name}; {first['blobs'].name}",
         "n_train": len(circles.x_train), "n_test": len(circles.x_test),
         "seed": args.seed, "seeds": args.seeds, "quick": args.quick,
     }
     run.write_json("config.json", {**vars(args), "hidden": list(args.hidden)})
-    run.write_history(first["history"])
-    run.write_text("comparison.csv", csv(rows))
-    run.write_json("gradient_check.json", {"finite_differences": fd, "keras": keras_results,
-                                           "worked_example_numpy": {h: worked_example.one_step(h) for h in ("linear", "relu")}})
+    run.write_history({"neuron (blobs)": first["neuron_history"],
+                       **{f"circles {k}": h for k, h in histories.items()}})
+    run.write_text("comparison.csv", pd_csv(rows))
+    run.write_json("gradient_check.json", {
+        "finite_differences": fd, "keras": keras_results,
+        "worked_example_numpy": {h: worked_example.one_step(h) for h in ("linear", "relu")}})
     metrics["seconds"] = round(time.time() - t0, 2)
     run.write_json("metrics.json", metrics)
     run.write_text("gradient_check.md", gradient_report(fd, keras_results))
@@ -396,7 +418,7 @@ ROW_COLUMNS = ["group", "hidden", "optimizer", "learning_rate", "train_loss",
                "train_accuracy", "test_accuracy", "epochs_to_97%"]
 
 
-def csv(rows) -> str:
+def pd_csv(rows) -> str:
     import pandas as pd
 
     return pd.DataFrame(rows).to_csv(index=False)
@@ -412,17 +434,19 @@ def gradient_report(fd, keras_results, h="#") -> str:
     first = next(iter(ok.values()), None)
     opt_rows = [{"update rule": o, **{b: r["optimizers"][o] for b, r in ok.items()}}
                 for o in (first["optimizers"] if first else [])]
-    mine = {h: worked_example.one_step(h) for h in ("linear", "relu")}
+    mine = {hidden: worked_example.one_step(hidden) for hidden in ("linear", "relu")}
     we_rows = []
-    for h in mine:
+    for hidden, m in mine.items():
+        theirs = {b: r["worked_example"][hidden] for b, r in ok.items()}
         for q, key in [("y_hat", "y_hat"), ("loss", "loss"), ("loss after 1 step", "loss_after")]:
-            we_rows.append({"hidden": h, "quantity": q, "scratch": mine[h][key],
-                            **{b: r["worked_example"][h][key] for b, r in ok.items()}})
+            we_rows.append({"hidden": hidden, "quantity": q, "scratch": m[key],
+                            **{b: t[key] for b, t in theirs.items()}})
         for i in range(6):
-            we_rows.append({"hidden": h, "quantity": f"dL/dW{i + 1}", "scratch": mine[h]["grads"][i],
-                            **{b: r["worked_example"][h]["grads"][i] for b, r in ok.items()}})
+            we_rows.append({"hidden": hidden, "quantity": f"dL/dW{i + 1}", "scratch": m["grads"][i],
+                            **{b: t["grads"][i] for b, t in theirs.items()}})
     backends = list(ok)
-    defaults = {b: r["optimizer_defaults"] for b, r in ok.items()}
+    differ = {b: d for b, r in ok.items() for d in r["optimizer_defaults"].values() if d}
+    defaults = differ or "none"
     steps = first["optimizer_steps"] if first else "n"
     return f"""{h} Gradient check
 

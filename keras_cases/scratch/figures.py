@@ -65,8 +65,10 @@ def loss_curves(groups: dict, path):
 def training_animation(net, snapshots, x, y, path, fps=6):
     """A GIF of the decision boundary during training.
 
-    snapshots: [(epoch, weights, loss, accuracy)]; `net` is redrawn with each weights.
+    snapshots: [(epoch, weights, loss, accuracy)]; `net` is redrawn with each weights
+    and gets its own weights back at the end.
     """
+    final = net.get_weights()
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
 
     def frame(i):
@@ -78,6 +80,7 @@ def training_animation(net, snapshots, x, y, path, fps=6):
     anim = FuncAnimation(fig, frame, frames=len(snapshots))
     anim.save(path, writer=PillowWriter(fps=fps), dpi=70)
     plt.close(fig)
+    net.set_weights(final)
     return path
 
 
@@ -86,7 +89,7 @@ def gradient_check(errors: dict, path, threshold=1e-7):
     horizontal log-scale bars per case, the pass threshold dashed."""
     columns = list(errors)
     cases = list(next(iter(errors.values())))
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(cases) * len(columns) ** 0.5 + 1.6))
+    fig, ax = plt.subplots(figsize=(8, 0.1 * len(cases) * (len(columns) + 1) + 1.5))
     height = 0.8 / len(columns)
     for j, col in enumerate(columns):
         values = [max(errors[col].get(c, np.nan), 1e-18) for c in cases]
@@ -97,6 +100,7 @@ def gradient_check(errors: dict, path, threshold=1e-7):
     ax.set_yticklabels(cases, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("max relative error of the hand-written gradients")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3,
+              frameon=False)
     ax.grid(alpha=0.3, axis="x")
     return _save(fig, path)

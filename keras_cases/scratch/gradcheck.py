@@ -59,7 +59,6 @@ class Case:
     loss: object
     x: np.ndarray
     y: np.ndarray
-    smooth: bool = True  # every activation differentiable everywhere
 
     def analytic(self):
         """Loss and [d/dx, d/dparams...] from the hand-written backward passes."""
@@ -112,7 +111,8 @@ def cases(seed=0, batch=5, steps=20) -> dict[str, Case]:
     mixed = Network([Dense(4, 8, rng=rng), Tanh(), Dense(8, 8, rng=rng), Sigmoid(),
                      Dense(8, 8, rng=rng), Linear(), Dense(8, 3, rng=rng), Softmax()])
     # no bias before batch norm: the mean subtraction cancels it (its gradient is 0)
-    bn = Network([Dense(4, 6, use_bias=False, rng=rng), BatchNorm(6), Tanh(), Dense(6, 1, rng=rng), Sigmoid()])
+    bn = Network([Dense(4, 6, use_bias=False, rng=rng), BatchNorm(6), Tanh(),
+                  Dense(6, 1, rng=rng), Sigmoid()])
     images = rng.normal(size=(batch, 6, 6, 2))
     conv = Network([Conv2D(2, 3, 3, rng=rng), Tanh(), Flatten(), Dense(48, 3, rng=rng), Softmax()])
     seq = rng.normal(size=(batch, steps, 3))
@@ -123,14 +123,14 @@ def cases(seed=0, batch=5, steps=20) -> dict[str, Case]:
         "dense + linear / mse": Case(dense(Linear()), MSE(), x, real),
         "dense + sigmoid / bce": Case(dense(Sigmoid(), 1), BinaryCrossEntropy(), x, binary),
         "dense + tanh / mse": Case(dense(Tanh()), MSE(), x, real),
-        "dense + relu / mse": Case(dense(ReLU()), MSE(), x, real, smooth=False),
+        "dense + relu / mse": Case(dense(ReLU()), MSE(), x, real),
         "dense + softmax / cce": Case(dense(Softmax()), CategoricalCrossEntropy(), x, classes),
         "dense + softmax / mse": Case(dense(Softmax()), MSE(), x, classes),
         "dense + sigmoid / mse (1/2 scale)": Case(dense(Sigmoid()), MSE(0.5), x, real),
         "deep mlp tanh-sigmoid-linear / cce": Case(mixed, CategoricalCrossEntropy(), x, classes),
         "deep mlp relu (he_normal) / cce": Case(
             mlp(deep, "relu", "softmax", "he_normal", seed=seed), CategoricalCrossEntropy(),
-            x, classes, smooth=False),
+            x, classes),
         "batchnorm (dense-bn-tanh-dense) / bce": Case(bn, BinaryCrossEntropy(), x, binary),
         "conv2d 3x3 (conv-tanh-dense) / cce": Case(conv, CategoricalCrossEntropy(), images, classes),
         f"rnn bptt {steps} steps, all states / mse": Case(
