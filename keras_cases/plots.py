@@ -144,7 +144,7 @@ def heatmap(values, row_labels, col_labels, path, title="", text=None, cmap="vir
     return _save(fig, path)
 
 
-def pareto(groups: dict, path, xlabel, ylabel, title="", vline=None, rejected=()):
+def pareto(groups: dict, path, xlabel, ylabel, title="", vline=None, rejected=(), logx=False):
     """Scatter of (x, y) points per group, the Pareto front over all of them (best y at or
     below each x) as a step line, an optional vertical line (a budget), and `rejected` x
     values (e.g. configurations never trained) as a rug along the bottom."""
@@ -168,6 +168,8 @@ def pareto(groups: dict, path, xlabel, ylabel, title="", vline=None, rejected=()
                 transform=ax.get_xaxis_transform(), label=f"rejected ({len(rejected)})")
     if vline is not None:
         ax.axvline(vline, color="C3", ls="--", label=f"budget {vline:,}")
+    if logx:
+        ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -202,4 +204,48 @@ def latent_scatter(z, labels, path, title=""):
     sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
     fig.colorbar(sc, ax=ax, ticks=range(int(np.max(labels)) + 1))
     ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
+    return _save(fig, path)
+
+
+def forecast_windows(windows, path, ylabel="value"):
+    """One panel per forecast window `(times, observed, {model: forecast})`: the observed
+    series (history and truth) in black, each model's forecast over the last len(forecast)
+    steps in colour."""
+    fig, axes = plt.subplots(len(windows), 1, figsize=(9, 2.6 * len(windows)), squeeze=False)
+    for ax, (times, observed, forecasts) in zip(axes[:, 0], windows):
+        ax.plot(times, observed, color="black", lw=1.4, label="observed")
+        for i, (name, f) in enumerate(forecasts.items()):
+            ax.plot(times[len(times) - len(f):], f, color=f"C{i}", lw=1.1, label=name)
+        ax.axvline(times[len(times) - len(next(iter(forecasts.values())))], color="grey", ls=":", lw=1)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, ncol=len(windows[0][2]) + 1)
+    return _save(fig, path)
+
+
+def fitted_curves(x_grid, truth, x_train, y_train, fits: dict, path, title="", ylim=None):
+    """Training points, the true function, and one fitted curve per model name."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.scatter(x_train, y_train, s=18, color="black", zorder=3, label="training points")
+    ax.plot(x_grid, truth, color="grey", ls="--", label="true function")
+    for i, (name, f) in enumerate(fits.items()):
+        ax.plot(x_grid, f, color=f"C{i}", label=name)
+    lo, hi = np.min(truth), np.max(truth)
+    ax.set_ylim(ylim or (lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo)))
+    ax.set(xlabel="x", ylabel="y", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def log_curves(x, curves: dict, path, xlabel, ylabel, title=""):
+    """Named curves over a shared x on a log y axis (e.g. bias^2 / variance / total)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, (name, y) in enumerate(curves.items()):
+        ax.plot(x, y, marker="o", ms=4, color=f"C{i}", label=name)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     return _save(fig, path)

@@ -1,0 +1,143 @@
+"""Forecasting: windows, the chronological split, seasonal naive and MASE, train-only
+scaling, a quick run on every backend, and one-line errors for a bad CSV."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, check, run_python
+
+from keras_cases import UserError
+from keras_cases import forecast as fc
+
+
+def test_windows_have_the_right_shapes_and_values():
+    n, L, H = 100, 7, 3
+    values = np.stack([np.arange(n), 100 + np.arange(n)], axis=1).astype("float64")
+    starts = np.array([7, 20, 97])
+    x, y = fc.make_windows(values, values[:, 0], starts, L, H)
+    assert x.shape == (3, L, 2) and y.shape == (3, H)
+    np.testing.assert_array_equal(x[1, :, 0], np.arange(13, 20))  # the L steps before t = 20
+    np.testing.assert_array_equal(x[1, :, 1], 100 + np.arange(13, 20))
+    np.testing.assert_array_equal(y[1], [20, 21, 22])
+    np.testing.assert_array_equal(y[2], [97, 98, 99])
+
+
+def test_split_is_chronological_without_leakage():
+    n, L, H = 1000, 48, 12
+    split = fc.chronological_split(n)
+    assert split.train_end == 700 and split.val_end == 850
+    parts = {p: fc.window_starts(split, p, L, H, stride=1) for p in ("train", "val", "test")}
+    target_rows = {p: (s.min(), s.max() + H - 1) for p, s in parts.items()}
+    assert target_rows["train"][1] < split.train_end <= target_rows["val"][0]
+    assert target_rows["val"][1] < split.val_end <= target_rows["test"][0]
+    assert target_rows["test"][1] == n - 1 and parts["train"].min() == L
+    # every test target comes after every training (and validation) target
+    assert target_rows["test"][0] > target_rows["val"][1] > target_rows["train"][1]
+
+
+def test_seasonal_naive_and_mase_on_a_hand_made_series():
+    season = 4
+    y = np.array([1.0, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6, 4, 5, 6, 7])
+    # forecast origin t = 8, horizon 6: y[8 + h - 4] for h < 4, then y[8 + h - 8]
+    np.testing.assert_array_equal(fc.seasonal_naive(y, [8], 6, season)[0], [2, 3, 4, 5, 2, 3])
+    # in-sample seasonal-naive MAE on the first 12 rows: every step is +1 over one season
+    assert fc.mase_scale(y, 12, season) == pytest.approx(1.0)
+    assert fc.mase_scale(np.array([0, 0, 0, 0, 0, 0, 3, 0.0]), 8, 2) == pytest.approx(3 / 6)
+    m = fc.forecast_metrics(np.array([[4.0, 5, 6, 7]]), np.array([[3.0, 4, 5, 6]]), scale=0.5)
+    assert m == {"mae": 1.0, "rmse": 1.0, "mase": 2.0}
+    with pytest.raises(UserError):
+        fc.seasonal_naive(y, [2], 2, season)  # not a season of history yet
+
+
+def test_scaler_is_fit_on_training_rows_only():
+    values = np.concatenate([np.zeros((70, 2)), 1000 * np.ones((30, 2))])
+    values[:70, 0] = np.arange(70)
+    scaler = fc.fit_scaler(values, 70)
+    assert scaler.mean[0] == pytest.approx(34.5) and scaler.std[0] == pytest.approx(np.arange(70).std())
+    assert scaler.mean[1] == 0 and scaler.std[1] == 1  # constant on train: left unscaled
+    z = scaler.transform(values)
+    assert abs(z[:70, 0].mean()) < 1e-12 and z[-1, 1] == 1000
+    np.testing.assert_allclose(scaler.inverse_target(z[:, 0]), values[:, 0])
+
+
+def test_elecdemand_loads_with_calendar_features():
+    s = fc.load_elecdemand()
+    assert s.values.shape == (17520, 7) and s.columns[:3] == ["demand", "temperature", "work_day"]
+    assert s.step == pd.Timedelta("30min") and s.time[48] == pd.Timestamp("2014-01-02")
+
+
+def test_quick_run_on_every_backend(backend, tmp_path):
+    p = check(run_python(["-m", "keras_cases.forecast", "--quick", "--epochs", "2", "--out", str(tmp_path),
+                          "-v", "0"], backend=backend))
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["backend"] == backend and m["best_model"] in fc.MODELS
+    for k in ("keras_version", "dataset", "n_train", "n_val", "n_test", "seconds", "seed"):
+        assert k in m, k
+    assert set(m["models"]) == {"naive_day", "seasonal_naive", "ridge", "lstm", "conv1d", "transformer"}
+    best = m["models"][m["best_model"]]
+    assert best["val_mae"] == min(m["models"][k]["val_mae"] for k in fc.MODELS)  # chosen on validation
+    assert m["mase"] == best["test_mase"] and np.isfinite(m["mase"]) and m["mase"] > 0
+    for name in ("lstm.keras", "conv1d.keras", "transformer.keras", "report.md", "forecasts.png",
+                 "learning_curves.png", "history.csv", "scaler.json", "config.json"):
+        assert (tmp_path / name).is_file(), name
+    h = pd.read_csv(tmp_path / "history.csv")
+    assert set(h.model) == set(fc.MODELS) and "val_loss" in h
+    assert "forecasts.png" in (tmp_path / "report.md").read_text() and "test_mase" in p.stdout
+
+
+@pytest.fixture(scope="module")
+def csv_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("csv")
+    t = pd.date_range("2024-01-01", periods=24 * 7 * 12, freq="h")
+    hours = np.arange(len(t))
+    load = 10 + np.sin(2 * np.pi * hours / 24) + 0.1 * np.random.default_rng(0).normal(size=len(t))
+    good = pd.DataFrame({"when": t.astype(str), "load": load, "temp": 20 + np.cos(2 * np.pi * hours / 24)})
+    good.to_csv(d / "good.csv", index=False)
+    bad = good.astype({"load": object})
+    bad.loc[5, "load"] = "n/a?"
+    bad.to_csv(d / "text.csv", index=False)
+    good.iloc[:200].to_csv(d / "short.csv", index=False)
+    return d
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--csv", "{d}/good.csv", "--time-column", "when", "--target", "demand"], "no target column 'demand'"),
+    (["--csv", "{d}/good.csv", "--time-column", "when", "--target", "load", "--features", "temp,wind"],
+     "no feature column 'wind'"),
+    (["--csv", "{d}/text.csv", "--time-column", "when", "--target", "load"], "must be numeric"),
+    (["--csv", "{d}/short.csv", "--time-column", "when", "--target", "load"], "too short"),
+    (["--csv", "{d}/missing.csv", "--time-column", "when", "--target", "load"], "not found"),
+    (["--csv", "{d}/good.csv", "--target", "load"], "needs --time-column"),
+])
+def test_bad_csv_is_one_line_and_exit_code_2(csv_files, args, message, capsys):
+    from keras_cases import cli
+
+    code = cli.run(fc.main, [a.format(d=csv_files) for a in args] + ["--out", str(csv_files / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and message in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_own_csv_series_loads_and_windows(csv_files):
+    s = fc.load_csv(csv_files / "good.csv", "when", "load", "temp")
+    assert s.columns[:2] == ["load", "temp"] and s.step == pd.Timedelta("1h")
+    assert fc.default_geometry(s.step) == (168, 24, 168)
+
+
+def test_notebook_runs(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / "forecast.ipynb", as_version=4)
+    os.environ["KERAS_CASES_NOTEBOOK_OUT"] = str(tmp_path / "run")
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        del os.environ["KERAS_CASES_NOTEBOOK_OUT"]
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["best_model"] == "conv1d" and "seasonal_naive" in m["models"]
