@@ -340,7 +340,7 @@ class Predictor:
         self.dir = load_run(run_dir, ("model.keras", "preprocessing.json", "decision.json"))
         self.pre, self.meta = TabularPreprocessor.load(self.dir / "preprocessing.json")
         self.threshold = read_json(self.dir / "decision.json")["threshold"]
-        self.model = keras.models.load_model(self.dir / "model.keras", safe_mode=True)
+        self.model = keras.models.load_model(self.dir / "model.keras", safe_mode=True, compile=False)
 
     def fields(self) -> list[dict]:
         """The raw input columns: name, kind (number / choice) and a typical value."""

@@ -43,7 +43,7 @@ def export(run_dir, fmt: str, out=None, tolerance=1e-4):
         raise UserError("ONNX export runs on the torch backend here: add --backend torch")
     if fmt == "saved_model" and b == "torch":
         raise UserError("SavedModel export needs the jax or tensorflow backend: add --backend jax")
-    model = keras.models.load_model(d / "model.keras", safe_mode=True)
+    model = keras.models.load_model(d / "model.keras", safe_mode=True, compile=False)
     x = sample_inputs(model)
     expected = np.asarray(model.predict(x, verbose=0))
     target = Path(out) if out else d / ("model.onnx" if fmt == "onnx" else "saved_model")

@@ -28,7 +28,9 @@ import numpy as np
 
 from keras_cases import UserError, cli
 from keras_cases.data import REGISTRY, data_dir, keras_cache_dir, locate
-from keras_cases.data.text import TextData, binary_labels, clean_rows, read_tab_file, read_text_csv
+from keras_cases.data.text import (
+    TextData, binary_labels, clean_rows, decode_imdb, read_tab_file, read_text_csv,
+)
 from keras_cases.text_models import Predictor, add_text_flags, predict_main, run_experiment
 
 CASE = "sentiment"
@@ -62,16 +64,16 @@ def load_sentences() -> TextData:
                     LABELS, source)
 
 
-def decode_imdb(sequences, word_index, index_from=3) -> list[str]:
-    """Keras IMDB word ids back to text: id i >= index_from is word_index's word i - index_from;
-    0 (padding), 1 (start) and 2 (out of vocabulary) are dropped."""
-    words = {i + index_from: w for w, i in word_index.items()}
-    return [" ".join(words[i] for i in seq if i >= index_from and i in words) for seq in sequences]
-
-
 def load_imdb() -> TextData:
+    import os
+
     import keras
 
+    cached = all((keras_cache_dir() / f).is_file() for f in ("imdb.npz", "imdb_word_index.json"))
+    if not cached and os.environ.get("KERAS_CASES_OFFLINE") not in (None, "", "0"):
+        raise UserError(f"IMDB 50k is not in {keras_cache_dir()} and KERAS_CASES_OFFLINE is set: "
+                        f"download {IMDB_URL} and imdb_word_index.json from the same folder "
+                        "there, or use --data sentences")
     try:
         (x_tr, y_tr), (x_te, y_te) = keras.datasets.imdb.load_data()
         word_index = keras.datasets.imdb.get_word_index()
@@ -104,7 +106,7 @@ def load_predictor(run_dir) -> Predictor:
 
 def make_parser():
     p = cli.parser("python -m keras_cases.sentiment", __doc__.split("\n\n")[0], epochs=15,
-                   batch_size=64)
+                   batch_size=64, threads=1)  # small models: one thread is fastest on a busy CPU
     d = p.add_argument_group("data")
     d.add_argument("--data", default="auto", choices=("auto", "sentences", "imdb"),
                    help="auto: the UCI sentences when on disk, else IMDB 50k")

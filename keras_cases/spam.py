@@ -52,7 +52,8 @@ def load_predictor(run_dir) -> Predictor:
 
 
 def make_parser():
-    p = cli.parser("python -m keras_cases.spam", __doc__.split("\n\n")[0], epochs=15, batch_size=64)
+    p = cli.parser("python -m keras_cases.spam", __doc__.split("\n\n")[0], epochs=15, batch_size=64,
+                   threads=1)  # small models: one thread is fastest on a busy CPU (torch: 12x)
     d = p.add_argument_group("data")
     d.add_argument("--data", default=None,
                    help="a file in the SMSSpamCollection layout (label<TAB>text); default: the "

@@ -13,7 +13,11 @@ Builders (Keras functional API, keras.layers / keras.ops only, so every backend 
 `build_lstm`, `build_gru`, `build_bilstm`, `build_conv1d`, `build_transformer`; each takes
 `stacked=True` for a two-layer (two-block) variant. `build_tfidf` is the scikit-learn
 TF-IDF + logistic regression reference. `run_experiment` trains the chosen models over
-seeds and writes the run directory; `predict_main` scores raw text with a saved run.
+seeds and writes the run directory; `Predictor` (behind `predict` and `serve`) scores raw
+text with a saved run: model.keras plus vocab.json plus decision.json.
+
+On JAX every new input shape is a new XLA compile, so training batches, validation and
+prediction each keep one shape (`pad_rows`, `score`, `ValidationScorer`).
 """
 
 from __future__ import annotations
@@ -220,12 +224,12 @@ def build_transformer(vocab_size, max_len, stacked=False, embed_dim=64, heads=4,
 
 
 def build_model(kind: str, vocab_size: int, max_len: int, stacked: bool = False) -> keras.Model:
-    if kind == "transformer":
-        return build_transformer(vocab_size, max_len, stacked=stacked)
-    builders = {"lstm": build_lstm, "gru": build_gru, "bilstm": build_bilstm, "conv1d": build_conv1d}
+    builders = {"lstm": build_lstm, "gru": build_gru, "bilstm": build_bilstm, "conv1d": build_conv1d,
+                "transformer": lambda v, stacked: build_transformer(v, max_len, stacked=stacked)}
     if kind not in builders:
         raise UserError(f"unknown model {kind!r}: choose one of {', '.join(NEURAL)} or all")
-    return builders[kind](vocab_size, stacked=stacked)
+    with runtime.without_tensorflow():  # Bidirectional would import it, on any backend
+        return builders[kind](vocab_size, stacked=stacked)
 
 
 def compile_model(model, learning_rate=1e-3):
@@ -271,37 +275,56 @@ def score(model, x) -> np.ndarray:
     return np.asarray(p, dtype="float64").ravel()[: len(x)]
 
 
-class _Tuner(ThresholdTuner):
-    """ThresholdTuner that scores validation texts with `score` (one input shape)."""
+class ValidationScorer(ThresholdTuner):
+    """The ThresholdTuner, also the validation pass: once per epoch it scores the validation
+    texts (`score`, one input shape) and logs `val_loss`, `val_pr_auc` (scikit-learn's
+    average precision, the number models are compared by), `val_threshold` and
+    `val_objective`. Put EarlyStopping after it; `train` re-chooses the threshold once the
+    best weights are restored. (Keras' own validation pass would score the same texts a
+    second time, and cost one more XLA compile on JAX.)"""
 
     def _choose(self):
-        self.threshold, self.value = choose_threshold(self.y_val, score(self.model, self.x_val),
-                                                      self.objective)
+        p = score(self.model, self.x_val)
+        self.threshold, self.value = choose_threshold(self.y_val, p, self.objective)
+        return p
+
+    def on_epoch_end(self, epoch, logs=None):
+        from sklearn.metrics import average_precision_score
+
+        p = self._choose()
+        if logs is not None:
+            q = np.clip(p, 1e-7, 1 - 1e-7)
+            logs["val_loss"] = float(-np.mean(self.y_val * np.log(q) + (1 - self.y_val) * np.log(1 - q)))
+            logs["val_pr_auc"] = float(average_precision_score(self.y_val, p))
+            logs["val_threshold"] = self.threshold
+            logs["val_objective"] = self.value
+
+    def on_train_end(self, logs=None):
+        pass  # EarlyStopping restores the best weights after this; `train` re-chooses then
 
 
 def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose, objective,
           patience=3, weighted=True):
     """Seeded NumPy weights and batches, class weights, early stopping on validation PR-AUC
     (best weights restored), then the decision threshold chosen on validation.
-    Returns (history dict, threshold, seconds).
+    Returns (history dict, threshold, seconds). Call `runtime.set_seed(seed)` before
+    building the model too: its Dropout layers draw their seeds when they are created.
 
-    Training and validation sets are topped up to whole batches with empty texts of weight
-    0, so every step sees one batch shape (one compile on JAX instead of two or three).
+    The training set is topped up to whole batches with empty texts of weight 0, so every
+    step has one batch shape (one XLA compile on JAX, not two).
     """
     runtime.set_seed(seed)
     runtime.init_weights(model, seed)
     w = class_weights(y_tr) if weighted else np.ones(len(y_tr), "float32")
     x_tr, y_tr, w = (pad_rows(a, batch_size) for a in (x_tr, y_tr, w))
-    val = tuple(pad_rows(a, EVAL_BATCH) for a in (x_val, y_val, np.ones(len(y_val), "float32")))
-    tuner = _Tuner(x_val, y_val, objective)
-    callbacks = [keras.callbacks.EarlyStopping("val_pr_auc", mode="max", patience=patience,
-                                               restore_best_weights=True),
-                 tuner]  # after EarlyStopping: it re-chooses on the restored weights
+    scorer = ValidationScorer(x_val, y_val, objective)
+    stop = keras.callbacks.EarlyStopping("val_pr_auc", mode="max", patience=patience,
+                                         restore_best_weights=True)
     t0 = time.time()
-    hist = model.fit(batches(x_tr, y_tr, batch_size, seed, w), validation_data=val,
-                     validation_batch_size=EVAL_BATCH, epochs=epochs, callbacks=callbacks,
-                     verbose=verbose)
-    return hist.history, tuner.threshold, time.time() - t0
+    hist = model.fit(batches(x_tr, y_tr, batch_size, seed, w), epochs=epochs,
+                     callbacks=[scorer, stop], verbose=verbose)
+    scorer._choose()  # on the restored best weights
+    return hist.history, scorer.threshold, time.time() - t0
 
 
 def evaluate(y_val, p_val, y_test, p_test, threshold) -> dict:
@@ -338,6 +361,7 @@ def run_experiment(case: str, title: str, data: TextData, args, blurb: str = "")
     """Split, fit the vocabulary on train, train the chosen models for each seed, touch the
     test set once per model, and write the run directory. Returns metrics.json's dict."""
     t0 = time.time()
+    runtime.set_threads(args.threads)
     objective = parse_objective(args.objective)
     kinds = list(NEURAL) if args.model == "all" else [args.model]
     texts, y = data.texts, data.y
@@ -374,6 +398,7 @@ def run_experiment(case: str, title: str, data: TextData, args, blurb: str = "")
     for s in seeds:
         row = {}
         for kind in kinds:
+            runtime.set_seed(s)  # before building: Dropout layers draw their seeds at creation
             model = compile_model(build_model(kind, len(vocab), vocab.max_len, args.stacked))
             print(f"[seed {s}] {kind} ({model.count_params():,} parameters)")
             hist, t, secs = train(model, xs[0], ys[0], xs[1], ys[1], epochs=args.epochs,
@@ -422,8 +447,8 @@ def write_artifacts(run, metrics, vocab, first, best, ys, t_te, ref_test, ref_t,
     neg, pos = metrics["labels"]
     (run.dir / "models").mkdir(exist_ok=True)
     for kind, f in first.items():
-        f["model"].save(run.path(f"models/{kind}.keras"))
-    first[best]["model"].save(run.path("model.keras"))
+        runtime.save_model(f["model"], run.path(f"models/{kind}.keras"))
+    runtime.save_model(first[best]["model"], run.path("model.keras"))
     vocab.save(run.path("vocab.json"))
     run.write_json("decision.json", {
         "model": best, "threshold": first[best]["threshold"], "objective": metrics["objective"],
@@ -480,13 +505,25 @@ def report(title, blurb, m, kinds, misclassified) -> str:
     cols = ["model", "accuracy", "precision", "recall", "f1", "pr_auc", "threshold",
             "val PR-AUC", "params", "train s", "epochs"]
     best, ref = m["models"][m["best_model"]], m["models"][TFIDF]
-    verdict = ("TF-IDF + logistic regression beats the best network on test F1"
-               if ref["f1"] > best["f1"] else "the best network beats TF-IDF + logistic regression on test F1")
+    nets = [k for k in kinds if m["models"][k]["f1"] > ref["f1"]]
+    verdict = (f"TF-IDF + logistic regression beats the network chosen on validation "
+               f"({m['best_model']}) on test F1" if ref["f1"] > best["f1"] else
+               f"The network chosen on validation ({m['best_model']}) beats TF-IDF + logistic "
+               "regression on test F1")
+    verdict += (f" ({ref['f1']:.4f} vs {best['f1']:.4f}); networks above TF-IDF on test F1: "
+                f"{', '.join(nets) or 'none'}.")
     neg, pos = m["labels"]
     mis = [{"true": r["true"], "score": f"{r['score']:.3f}",
             "text": str(r["text"]).replace("|", "\\|").replace("\n", " ")[:160]}
            for r in misclassified]
-    spread = f"mean ± std over {seeds} seeds ({m['seed']}..{m['seed'] + seeds - 1}); " if seeds > 1 else ""
+    spread, per_seed = "", ""
+    if seeds > 1:
+        spread = (f"Mean ± std over {seeds} seeds ({m['seed']}..{m['seed'] + seeds - 1}; the split "
+                  "is fixed, the seed sets weights, batch order and dropout); threshold, validation "
+                  "PR-AUC, train seconds and epochs are means. ")
+        per_seed = ("\n\nTest F1 per seed:\n\n" + markdown_table(
+            [{"seed": r["seed"], **{k: r[k]["f1"] for k in kinds}} for r in m["per_seed"]],
+            ["seed", *kinds]))
     return f"""# {title}
 
 {blurb}
@@ -506,10 +543,9 @@ def report(title, blurb, m, kinds, misclassified) -> str:
 
 ## Test-set results
 
-{spread}threshold, validation PR-AUC, parameters, train seconds and epochs are means.
-{verdict} ({ref['f1']:.4f} vs {best['f1']:.4f}).
+{spread}{verdict}
 
-{markdown_table(rows, cols)}
+{markdown_table(rows, cols)}{per_seed}
 
 ![ROC and PR curves](roc_pr.png)
 
@@ -522,6 +558,9 @@ def report(title, blurb, m, kinds, misclassified) -> str:
 {markdown_table(mis, ['true', 'score', 'text']) if mis else 'none'}
 
 ## Learning curves (first seed)
+
+Training loss is class-weighted, validation loss is not; validation PR-AUC is scikit-learn's
+average precision on the validation texts (what early stopping watched).
 
 ![learning curves](learning_curves.png)
 
@@ -546,7 +585,10 @@ class Predictor:
         self.threshold = float(decision["thresholds"][self.name])
         self.objective = decision["objective"]
         self.negative, self.positive = decision["labels"]
-        self.model = keras.models.load_model(path, safe_mode=True)
+        # compile=False: scoring needs no optimizer, and the saved training config says
+        # jit_compile=True when saved on JAX, which on torch means torch.compile (minutes)
+        with runtime.without_tensorflow():  # a Bidirectional layer would import it
+            self.model = keras.models.load_model(path, compile=False, safe_mode=True)
 
     def scores(self, texts) -> np.ndarray:
         if len(texts) == 0:

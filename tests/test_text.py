@@ -14,7 +14,8 @@ import pytest
 from conftest import ROOT, SHARED_DATA, backends_under_test, check, run_python
 from keras_cases import UserError
 from keras_cases.data.text import (
-    Vocabulary, binary_labels, clean_rows, read_tab_file, read_text_csv, split_unique, tokenize,
+    Vocabulary, binary_labels, clean_rows, decode_imdb, read_tab_file, read_text_csv, split_unique,
+    tokenize,
 )
 
 NEURAL = ("lstm", "gru", "bilstm", "conv1d", "transformer")
@@ -108,8 +109,6 @@ def test_kaggle_spam_csv_latin1_and_bad_csvs(tmp_path):
 
 
 def test_imdb_ids_decode_to_text():
-    from keras_cases.sentiment import decode_imdb  # imports Keras, but loads no data
-
     word_index = {"the": 1, "movie": 2, "was": 3, "great": 4}
     assert decode_imdb([[1, 4, 5, 6, 7, 2, 0], [1, 2, 99]], word_index) == ["the movie was great", ""]
 
@@ -165,43 +164,46 @@ def test_quick_spam_run_writes_every_artifact(quick_run):
 
 
 BACKEND = r"""
-import json, sys, numpy as np, pandas as pd, keras
+import json, sys, numpy as np, pandas as pd
 from pathlib import Path
 from keras_cases import cli, runtime, spam
 from keras_cases.data.text import Vocabulary
 from keras_cases.text_models import NEURAL, Predictor, build_model, compile_model, score, train
-out, run = Path(sys.argv[1]), Path(sys.argv[2])
-b = runtime.backend()
-res = {"backend": b, "families": {}}
+run, fit = Path(sys.argv[1]), sys.argv[2] == "train"
+runtime.set_threads(1)  # as the cases do: small models, busy CPU
+res = {"backend": runtime.backend(), "trained": {}, "masked": {}, "loaded": {}}
+probe = ["Free entry! Text WIN to 80086 now!!", "ok see you at 7", "", "zebra"]
 
-# every family (and the stacked variants) trains one epoch on a small slice
+def masking(model, vocab):  # scores of the probe, padded; and of probe[0] with no padding
+    alone = np.array([vocab.ids(probe[0])], "int32")
+    assert 0 < alone.shape[1] < vocab.max_len
+    return {"padded": score(model, vocab.encode(probe)).tolist(),
+            "unpadded": float(model.predict(alone, verbose=0)[0, 0])}
+
+# the quick run's models (saved on SOURCE) load here, score its test set the same, and
+# padding does not change their answers
+scores = pd.read_csv(run / "test_scores.csv", keep_default_na=False).head(256)
+for k in NEURAL:
+    pred = Predictor(run, "spam", k)
+    res["loaded"][k] = {"diff": float(np.abs(pred.scores(scores["text"].tolist()) - scores[k]).max()),
+                        **masking(pred.model, pred.vocab)}
+
+# every family trains one epoch on a small slice here (on SOURCE the quick run just did);
+# the stacked variants are built and masked
 d = spam.load_data()
 idx = np.r_[np.flatnonzero(d.y == 1)[:24], np.flatnonzero(d.y == 0)[:72]]
 texts, y = [d.texts[i] for i in idx], d.y[idx].astype("float32")
 vocab = Vocabulary.fit(texts, min_count=1, max_len=24)
 x = vocab.encode(texts)
-probe = ["Free entry! Text WIN to 80086 now!!", "ok see you at 7", texts[3], "£", ""]
 for kind in NEURAL:
-    for stacked in (False, True):
-        m = compile_model(build_model(kind, len(vocab), vocab.max_len, stacked))
-        name = kind + ("_stacked" if stacked else "")
-        if stacked:  # the stacked variants: built and masked, not trained (time)
-            runtime.init_weights(m, 1); loss = [float("nan")]
-        else:
-            h, _, _ = train(m, x[::2], y[::2], x[1::2], y[1::2], epochs=1, batch_size=16,
-                            seed=0, verbose=0, objective="f1")
-            loss = h["loss"]
-        p = score(m, vocab.encode(probe))
-        alone = [float(m.predict(np.array([vocab.ids(t)], "int32"), verbose=0)[0, 0]) for t in probe[:4]]
-        m.save(out / f"{name}.keras")
-        again = score(keras.models.load_model(out / f"{name}.keras"), vocab.encode(probe))
-        res["families"][name] = {"loss": loss, "padded": p.tolist(), "unpadded": alone,
-                                 "reloaded": again.tolist()}
+    if fit:
+        m = compile_model(build_model(kind, len(vocab), vocab.max_len))
+        res["trained"][kind] = train(m, x[::2], y[::2], x[1::2], y[1::2], epochs=1, batch_size=16,
+                                     seed=0, verbose=0, objective="f1")[0]["loss"]
+    m = build_model(kind, len(vocab), vocab.max_len, stacked=True)
+    runtime.init_weights(m, 1)
+    res["masked"][kind + "_stacked"] = masking(m, vocab)
 
-# the quick run's models, saved on another backend, score its test set the same here
-scores = pd.read_csv(run / "test_scores.csv", keep_default_na=False)
-res["loaded"] = {k: float(np.abs(Predictor(run, "spam", k).scores(scores["text"].tolist())
-                                 - scores[k]).max()) for k in NEURAL}
 # and the predict command reads raw text
 res["predict_rc"] = cli.run(spam.main, ["predict", "--run", str(run),
                                         "Free entry! Text WIN to 80086", "Are we still on for lunch?"])
@@ -210,23 +212,28 @@ print("RESULT" + json.dumps(res))
 """
 
 
-def test_every_family_on_every_backend(backend, quick_run, tmp_path):
+def test_every_family_on_every_backend(backend, quick_run):
+    """The quick run's models (saved on SOURCE) load on `backend` and score the same; padding
+    never changes an answer (trained models and stacked variants); each family trains one
+    epoch here (on SOURCE the quick run trained them, same code path); `predict` works."""
     out, _ = quick_run
-    p = check(run_python(["-c", BACKEND, str(tmp_path), str(out)], backend=backend))
+    fit = "load" if backend == SOURCE else "train"
+    p = check(run_python(["-c", BACKEND, str(out), fit], backend=backend))
     res = json.loads(p.stdout.split("RESULT", 1)[1])
     assert res["backend"] == backend
-    assert sorted(res["families"]) == sorted([*NEURAL, *[k + "_stacked" for k in NEURAL]])
-    for name, r in res["families"].items():
-        if not name.endswith("_stacked"):
-            assert np.isfinite(r["loss"]).all(), name
+    assert sorted(res["loaded"]) == sorted(NEURAL)
+    assert sorted(res["masked"]) == sorted(k + "_stacked" for k in NEURAL)
+    for k, r in res["loaded"].items():
+        assert r["diff"] < 2e-6, (backend, k, r["diff"])  # saved on SOURCE, 7-decimal CSV
+    for name, r in [*res["loaded"].items(), *res["masked"].items()]:
+        # finite even for an empty text (all padding), and a probability
         assert np.isfinite(r["padded"]).all() and 0 <= min(r["padded"]) <= max(r["padded"]) <= 1, name
         # padding never decides the output: a padded and an unpadded copy score the same
-        np.testing.assert_allclose(r["unpadded"], r["padded"][:4], atol=2e-6, err_msg=name)
-        # saved and loaded on this backend: identical predictions
-        np.testing.assert_allclose(r["reloaded"], r["padded"], atol=1e-7, err_msg=name)
-    # saved on SOURCE, loaded here: the same test-set scores (written with 7 decimals)
-    for k, diff in res["loaded"].items():
-        assert diff < 2e-5, (backend, k, diff)
+        assert abs(r["unpadded"] - r["padded"][0]) < 2e-6, (name, r)
+        assert len(set(np.round(r["padded"], 6))) > 1, name  # and the texts do matter
+    if fit == "train":
+        assert sorted(res["trained"]) == sorted(NEURAL)
+        assert all(len(v) == 1 and np.isfinite(v[0]) for v in res["trained"].values()), res["trained"]
     assert res["predict_rc"] == 0
     lines = [ln.split("\t") for ln in p.stdout.splitlines() if "\t" in ln]
     assert [ln[2] for ln in lines] == ["Free entry! Text WIN to 80086", "Are we still on for lunch?"]

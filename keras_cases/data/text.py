@@ -17,7 +17,6 @@ seen in training still reads as "a long number", which is what matters for spam.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import unicodedata
@@ -262,6 +261,13 @@ def binary_labels(labels, positive=None, positives=("1",), label_name="label"):
                         "Say it with --positive VALUE")
     neg = classes[0] if classes[1] == pos else classes[1]
     return np.array([v == pos for v in text], dtype="int64"), (neg, pos)
+
+
+def decode_imdb(sequences, word_index, index_from=3) -> list[str]:
+    """keras.datasets.imdb word ids back to text: id i >= index_from is word_index's word
+    i - index_from; 0 (padding), 1 (start) and 2 (out of vocabulary) are dropped."""
+    words = {i + index_from: w for w, i in word_index.items()}
+    return [" ".join(words[i] for i in seq if i >= index_from and i in words) for seq in sequences]
 
 
 def split_unique(texts, y, seed: int, val: float = 0.2, test: float = 0.2):
