@@ -30,7 +30,7 @@ if mode == "compute":
     np.savez(os.path.join(out, b + ".npz"), p=model.predict(x, verbose=0), loss=loss,
              **{f"g{i}": g for i, g in enumerate(grads)})
 else:
-    preds = {os.path.basename(f)[:-6]: keras.models.load_model(f).predict(x, verbose=0)
+    preds = {os.path.basename(f)[:-6]: keras.models.load_model(f, compile=False).predict(x, verbose=0)
              for f in sorted(glob.glob(os.path.join(out, "*.keras")))}
     np.savez(os.path.join(out, b + "_loaded.npz"), **preds)
 """
