@@ -354,7 +354,10 @@ class Predictor:
     def predict_frame(self, df: pd.DataFrame) -> pd.DataFrame:
         if len(df) == 0:
             raise UserError("no rows to score")
-        prob = self.model.predict(self.pre.transform(df), verbose=0).ravel()
+        x = self.pre.transform(df)
+        # a request's few rows: one direct batch call (no predict loop: ~10x less latency)
+        prob = np.asarray(self.model.predict_on_batch(x) if len(x) <= 1024
+                          else self.model.predict(x, verbose=0)).ravel()
         ids = [c for c in df.columns if c in self.pre.dropped or is_id_column(c, df[c])]
         out = pd.DataFrame({c: df[c].to_numpy() for c in ids})  # carried through, to join on
         out["churn_probability"] = prob.astype("float64")

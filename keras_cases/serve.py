@@ -16,6 +16,7 @@ empty or oversized request (400 / 413).
 import argparse
 import html
 import importlib
+import threading
 
 from keras_cases import UserError
 from keras_cases.runs import load_run, run_case
@@ -74,6 +75,7 @@ def create_app(run_dir):
     Instance = instance_model(predictor)
     Body = create_model("PredictRequest", instances=(List[Instance], Field(..., min_length=1, max_length=MAX_INSTANCES)))
     info = predictor.info()
+    lock = threading.Lock()
     app = FastAPI(title=f"keras-cases: {predictor.case}", version="1",
                   description=f"Serving {predictor.dir}")
 
@@ -109,7 +111,10 @@ def create_app(run_dir):
     @app.post("/predict")
     def predict(body: Body):
         rows = [i.model_dump() for i in body.instances]
-        return {"predictions": predictor.predict(rows)}
+        # FastAPI runs sync endpoints on a thread pool; Keras' predict is not thread-safe
+        # (on JAX concurrent calls race on the model's state), so one prediction at a time.
+        with lock:
+            return {"predictions": predictor.predict(rows)}
 
     @app.get("/", response_class=HTMLResponse)
     def page():

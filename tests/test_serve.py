@@ -89,6 +89,19 @@ def test_predict_matches_the_saved_model(server, runs_root, tmp_path):
                                [p["churn_probability"] for p in preds], rtol=1e-5)
 
 
+def test_concurrent_requests_all_succeed(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    row = example_row(server)
+
+    def one(i):
+        with httpx.Client(timeout=60) as c:
+            return c.post(server + "/predict", json={"instances": [{**row, "tenure": i}]}).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(one, range(24))) == [200] * 24
+
+
 def test_bad_requests_are_4xx_with_a_message(server):
     row = example_row(server)
     missing = {k: v for k, v in row.items() if k != "tenure"}
@@ -172,3 +185,12 @@ def test_export_predicts_like_keras(runs_root, tmp_path, fmt, via):
     p = check(run_python(["-m", "keras_cases", "export", "--run", str(runs_root / "churn" / "a"),
                           "--format", fmt, "--out", str(out)], backend=via))
     assert out.exists() and "predictions match Keras" in p.stdout
+
+
+def test_load_test_script_reports_percentiles(runs_root, tmp_path):
+    """benchmarks.serve_load against a real server (a smoke run; speed is not asserted)."""
+    check(run_python(["-m", "benchmarks.serve_load", "--run", str(runs_root / "churn" / "a"),
+                      "--requests", "24", "--out", str(tmp_path)], backend="jax"))
+    res = json.loads(next(tmp_path.glob("*-serve.json")).read_text())["results"]
+    for r in res.values():
+        assert r["ok"] == r["requests"] and 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"]
