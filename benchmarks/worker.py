@@ -74,7 +74,10 @@ def keras_run(x, y, batch_size, epochs, spe=1, jit_compile="auto", pipeline="arr
 
 
 def configs(backend, quick):
-    spes = (1, 32) if quick else (1, 8, 32)
+    if quick:  # a smoke run: one plain and one variant configuration per backend
+        return [dict(spe=1), dict(spe=1, threads=1, pipeline="pydataset") if backend == "torch"
+                else dict(spe=32)]
+    spes = (1, 8, 32)
     if backend == "torch":
         spes = (1,)  # Keras on PyTorch runs one step per call
     out = [dict(spe=s) for s in spes] + [dict(spe=1, pipeline="pydataset")]
