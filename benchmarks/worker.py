@@ -14,7 +14,6 @@ import resource
 import statistics
 import time
 
-import numpy as np
 
 from keras_cases import churn, runtime
 from keras_cases.data import batches, split_stratified

@@ -102,3 +102,20 @@ def kaggle_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("kaggle") / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
     kaggle_telco_frame().to_csv(path, index=False)
     return path
+
+
+def execute_notebook(name, workdir):
+    """Execute notebooks/<name> in `workdir` with KERAS_CASES_NOTEBOOK_OUT=<workdir>/run;
+    returns (the executed notebook, the run directory)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    out = Path(workdir) / "run"
+    os.environ["KERAS_CASES_NOTEBOOK_OUT"] = str(out)
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(workdir)}}).execute()
+    finally:
+        del os.environ["KERAS_CASES_NOTEBOOK_OUT"]
+    return nb, out

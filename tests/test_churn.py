@@ -3,14 +3,12 @@ backends, a --quick run that writes every artifact, the saved run predicting raw
 the notebook."""
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, backends_under_test, check, run_python
+from conftest import backends_under_test, check, run_python, execute_notebook
 
 PARITY = r"""
 import sys, glob, os, numpy as np, keras
@@ -150,16 +148,7 @@ def test_jax_path_never_imports_tensorflow(tmp_path):
 
 
 def test_notebook_runs(tmp_path):
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(ROOT / "notebooks" / "churn.ipynb", as_version=4)
-    os.environ["KERAS_CASES_NOTEBOOK_OUT"] = str(tmp_path / "run")
-    try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        del os.environ["KERAS_CASES_NOTEBOOK_OUT"]
+    nb, _ = execute_notebook("churn.ipynb", tmp_path)
     assert (tmp_path / "run" / "metrics.json").is_file()
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "roc_auc" in outputs

@@ -2,13 +2,12 @@
 scaling, a quick run on every backend, and one-line errors for a bad CSV."""
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, check, run_python
+from conftest import check, run_python, execute_notebook
 
 from keras_cases import UserError
 from keras_cases import forecast as fc
@@ -129,15 +128,6 @@ def test_own_csv_series_loads_and_windows(csv_files):
 
 
 def test_notebook_runs(tmp_path):
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(ROOT / "notebooks" / "forecast.ipynb", as_version=4)
-    os.environ["KERAS_CASES_NOTEBOOK_OUT"] = str(tmp_path / "run")
-    try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        del os.environ["KERAS_CASES_NOTEBOOK_OUT"]
+    nb, _ = execute_notebook("forecast.ipynb", tmp_path)
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["best_model"] == "conv1d" and "seasonal_naive" in m["models"]

@@ -2,13 +2,12 @@
 and the same samples from the same weights on every backend."""
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, backends_under_test, check, run_python
+from conftest import backends_under_test, check, run_python, execute_notebook
 
 
 def test_kl_term_matches_its_closed_form_and_monte_carlo():
@@ -98,15 +97,6 @@ def test_quick_run_on_every_backend(backend, tmp_path):
 
 
 def test_notebook_runs(tmp_path):
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(ROOT / "notebooks" / "generative.ipynb", as_version=4)
-    os.environ["KERAS_CASES_NOTEBOOK_OUT"] = str(tmp_path / "run")
-    try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        del os.environ["KERAS_CASES_NOTEBOOK_OUT"]
+    nb, _ = execute_notebook("generative.ipynb", tmp_path)
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "vae_test_elbo" in m and "gan_fd" in m

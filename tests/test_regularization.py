@@ -2,13 +2,12 @@
 decomposition that adds up, a quick run that writes every artifact, the notebook."""
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, check, run_python
+from conftest import check, run_python, execute_notebook
 
 from keras_cases import UserError
 from keras_cases import regularization as reg
@@ -70,15 +69,6 @@ def test_quick_run_writes_every_artifact(tmp_path):
 
 
 def test_notebook_runs(tmp_path):
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(ROOT / "notebooks" / "regularization.ipynb", as_version=4)
-    os.environ["KERAS_CASES_NOTEBOOK_OUT"] = str(tmp_path / "run")
-    try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        del os.environ["KERAS_CASES_NOTEBOOK_OUT"]
+    nb, _ = execute_notebook("regularization.ipynb", tmp_path)
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["studies"] == ["a", "b"] and "fit_degree15_test_mse" in m
