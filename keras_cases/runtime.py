@@ -180,6 +180,8 @@ def init_weights(model, seed: int) -> None:
         name = v.path.rsplit("/", 1)[-1]
         if name in ("gamma", "moving_variance"):
             w = np.ones(shape)
+        elif name == "bias":  # zeros whatever the shape (a GRU's bias is (2, 3 units))
+            w = np.zeros(shape)
         elif len(shape) >= 2:
             receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
             fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
