@@ -48,6 +48,7 @@ class ArrayData:
     x_test: np.ndarray
     y_test: np.ndarray
     n_classes: int
+    class_names: tuple = ()
 
     @property
     def shape(self) -> tuple:
@@ -64,7 +65,7 @@ class ArrayData:
         n_test = n_val if n_test is None else n_test
         return ArrayData(self.name, self.x_train[:n_train], self.y_train[:n_train],
                          self.x_val[:n_val], self.y_val[:n_val], self.x_test[:n_test],
-                         self.y_test[:n_test], self.n_classes)
+                         self.y_test[:n_test], self.n_classes, self.class_names)
 
 
 def _finish(name, x, y, test=None, val=0.2) -> ArrayData:

@@ -1,0 +1,310 @@
+"""Image datasets shared by the image case studies (representation, transfer, cifar, the
+GAN): CIFAR-10, MNIST, scikit-learn digits, or a folder of your own images.
+
+Every loader returns an `ArrayData` (see `data.arrays`) whose images are **uint8 pixels,
+shape (n, height, width, channels)**, with integer labels 0..k-1 and `class_names`. Models
+rescale inside the graph (`keras.layers.Rescaling(1/255)`), so a saved model takes raw
+pixels: what `serve` receives from an uploaded image.
+
+- `cifar10`  `keras.datasets.cifar10` (50,000 + 10,000) when cached or downloadable;
+             offline, the JPEG copy `$KERAS_CASES_DATA_DIR/cifar10_jpg/{train,test}/<class>/`
+             (a JPEG re-encoding: accuracies are close to, not identical with, the original
+             arrays; the dataset name says which was used). The last 5,000 of a fixed
+             permutation of the training images are the validation set.
+- `mnist`    `data.arrays.load_mnist()` (full MNIST online, the 10,000-image test split
+             offline), as 28x28x1 uint8.
+- `digits`   scikit-learn's 8x8 digits as 8x8x1 uint8 (0..16 scaled to 0..255).
+- a folder   one sub-folder per class (`DIR/<class>/*.jpg|png|...`), or `DIR/train/<class>/`
+             and `DIR/test/<class>/` for a given test split. Any image size and mode:
+             converted to RGB and resized to `size` x `size`. Without a test folder the
+             images are split 60/20/20 stratified with a fixed seed.
+
+Decoding a folder happens once: the arrays are cached as `.npz` in the Keras cache, keyed
+by the folder's path, file list and the size, so a changed folder is decoded again.
+
+`augmentation()` builds the Keras preprocessing layers (flip, translation, rotation,
+contrast) that every backend runs; `Augmented` does flips and padded crops in NumPy for
+the training loop of the CIFAR recipe (identical on every backend, and cheap).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from keras_cases import UserError
+from keras_cases.data import data_dir, keras_cache_dir, split_stratified
+from keras_cases.data.arrays import SPLIT_SEED, ArrayData
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+CIFAR10_VAL = 5000
+DATASETS = ("cifar10", "mnist", "digits")
+
+
+def _offline() -> bool:
+    return os.environ.get("KERAS_CASES_OFFLINE") not in (None, "", "0")
+
+
+# --- image folders ---------------------------------------------------------------------
+def _class_dirs(root: Path) -> list[Path]:
+    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return dirs
+
+
+def _image_files(d: Path) -> list[Path]:
+    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def scan_folder(root: Path, classes: list[str] | None = None) -> tuple[list[str], list[Path], np.ndarray]:
+    """(class names, image files, labels) of a folder with one sub-folder per class."""
+    dirs = _class_dirs(root)
+    if classes is None:
+        classes = [d.name for d in dirs]
+        if len(classes) < 2:
+            raise UserError(f"{root} needs one sub-folder per class (at least 2); found "
+                            f"{len(classes)}: {', '.join(classes) or 'none'}")
+    else:
+        missing = sorted(set(d.name for d in dirs) - set(classes))
+        if missing:
+            raise UserError(f"{root} has class folders the training split does not: {', '.join(missing)}")
+    files, labels = [], []
+    for k, name in enumerate(classes):
+        d = root / name
+        found = _image_files(d) if d.is_dir() else []
+        if classes is not None and not found and d.is_dir():
+            raise UserError(f"class folder {d} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        files += found
+        labels += [k] * len(found)
+    if not files:
+        raise UserError(f"no images found under {root}")
+    return classes, files, np.asarray(labels, "int64")
+
+
+def decode(files: list[Path], size: int) -> np.ndarray:
+    """uint8 (n, size, size, 3); a file that cannot be decoded is an error naming it (an
+    image silently dropped would shift a class's share without anyone noticing)."""
+    from PIL import Image, UnidentifiedImageError
+
+    out = np.empty((len(files), size, size, 3), np.uint8)
+    for i, f in enumerate(files):
+        try:
+            with Image.open(f) as im:
+                im = im.convert("RGB")
+                if im.size != (size, size):
+                    im = im.resize((size, size), Image.BILINEAR)
+                out[i] = np.asarray(im)
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            raise UserError(f"{f} is not a readable image ({type(e).__name__}); remove it or fix it")
+    return out
+
+
+def _cache_key(parts: list[Path], size: int) -> str:
+    h = hashlib.sha256(str(size).encode())
+    for p in parts:
+        h.update(str(p.resolve()).encode())
+        st = p.stat()
+        h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def _cached_decode(files: list[Path], size: int, tag: str) -> np.ndarray:
+    path = keras_cache_dir() / "keras_cases_images" / f"{tag}-{_cache_key(files, size)}.npz"
+    if path.is_file():
+        try:
+            return np.load(path)["x"]
+        except (OSError, ValueError, KeyError):
+            pass
+    x = decode(files, size)
+    try:  # write-then-rename: concurrent runs never read half a file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, x=x)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return x
+
+
+def load_folder(root, size: int = 64, name: str | None = None, val: float = 0.1) -> ArrayData:
+    """A folder of images by class (see the module docstring)."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise UserError(f"image folder not found: {root}")
+    train_dir, test_dir = root / "train", root / "test"
+    if train_dir.is_dir() and test_dir.is_dir():
+        classes, f_tr, y_tr = scan_folder(train_dir)
+        _, f_te, y_te = scan_folder(test_dir, classes)
+        x_tr = _cached_decode(f_tr, size, root.name + "-train")
+        x_te = _cached_decode(f_te, size, root.name + "-test")
+        counts = np.bincount(y_tr, minlength=len(classes))
+        if counts.min() < 2:
+            raise UserError(f"class {classes[int(counts.argmin())]!r} has {counts.min()} training images; need at least 2")
+        from sklearn.model_selection import train_test_split
+
+        tr, va = train_test_split(np.arange(len(y_tr)), test_size=val, stratify=y_tr, random_state=SPLIT_SEED)
+        tr, va = np.sort(tr), np.sort(va)
+        parts = (x_tr[tr], y_tr[tr], x_tr[va], y_tr[va], x_te, y_te)
+    else:
+        classes, files, y = scan_folder(root)
+        counts = np.bincount(y, minlength=len(classes))
+        if counts.min() < 5:
+            raise UserError(f"class {classes[int(counts.argmin())]!r} has {counts.min()} images; need at least 5 "
+                            "for a train/validation/test split")
+        x = _cached_decode(files, size, root.name)
+        tr, va, te = split_stratified(y, SPLIT_SEED, val=0.2, test=0.2)
+        parts = (x[tr], y[tr], x[va], y[va], x[te], y[te])
+    return ArrayData(name or f"image folder {root} ({size}x{size})", *parts,
+                     n_classes=len(classes), class_names=tuple(classes))
+
+
+# --- named datasets --------------------------------------------------------------------
+def _split_val(x, y, n_val: int):
+    perm = np.random.default_rng(SPLIT_SEED).permutation(len(y))
+    tr, va = np.sort(perm[:-n_val]), np.sort(perm[-n_val:])
+    return x[tr], y[tr], x[va], y[va]
+
+
+def cifar10_folder() -> Path | None:
+    d = data_dir()
+    if d is not None and (d / "cifar10_jpg" / "train").is_dir():
+        return d / "cifar10_jpg"
+    return None
+
+
+def load_cifar10() -> ArrayData:
+    cached = (keras_cache_dir() / "cifar-10-batches-py").is_dir()
+    folder = cifar10_folder()
+    if cached or (folder is None and not _offline()):
+        try:
+            import keras
+
+            (x, y), (xt, yt) = keras.datasets.cifar10.load_data()
+            y, yt = y.ravel().astype("int64"), yt.ravel().astype("int64")
+            return ArrayData("CIFAR-10 (keras.datasets: 50,000 train + 10,000 test)",
+                             *_split_val(x, y, CIFAR10_VAL), xt, yt, 10, CIFAR10_CLASSES)
+        except Exception as e:  # network errors come in many types
+            if folder is None:
+                raise UserError(f"CIFAR-10 could not be downloaded ({type(e).__name__}: {e}); put the JPEG copy "
+                                "at $KERAS_CASES_DATA_DIR/cifar10_jpg/{train,test}/<class>/ or pass --images DIR")
+    if folder is None:
+        raise UserError("CIFAR-10 not found: offline and neither the Keras cache (~/.keras/datasets/"
+                        "cifar-10-batches-py) nor $KERAS_CASES_DATA_DIR/cifar10_jpg/ holds it")
+    classes, f_tr, y = scan_folder(folder / "train")
+    if tuple(classes) != CIFAR10_CLASSES:
+        raise UserError(f"{folder}/train should hold the 10 CIFAR-10 class folders; found {', '.join(classes)}")
+    _, f_te, yt = scan_folder(folder / "test", classes)
+    x = _cached_decode(f_tr, 32, "cifar10_jpg-train")
+    xt = _cached_decode(f_te, 32, "cifar10_jpg-test")
+    return ArrayData(f"CIFAR-10 JPEG copy ({folder}: {len(y):,} train + {len(yt):,} test)",
+                     *_split_val(x, y, CIFAR10_VAL), xt, yt, 10, CIFAR10_CLASSES)
+
+
+def _as_uint8_images(d: ArrayData, scale: float) -> ArrayData:
+    def img(x):
+        return np.clip(np.rint(x * scale), 0, 255).astype(np.uint8)[..., None]
+
+    return ArrayData(d.name, img(d.x_train), d.y_train, img(d.x_val), d.y_val, img(d.x_test), d.y_test,
+                     d.n_classes, tuple(str(i) for i in range(d.n_classes)))
+
+
+def load_mnist() -> ArrayData:
+    from keras_cases.data import arrays
+
+    return _as_uint8_images(arrays.load_mnist(), 255.0)
+
+
+def load_digits() -> ArrayData:
+    from keras_cases.data import arrays
+
+    return _as_uint8_images(arrays.load_digits(), 255.0)
+
+
+def load(name: str, size: int = 64) -> ArrayData:
+    """A dataset by name (cifar10, mnist, digits) or an image folder path."""
+    loaders = {"cifar10": load_cifar10, "mnist": load_mnist, "digits": load_digits}
+    if name in loaders:
+        return loaders[name]()
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return load_folder(p, size)
+    if os.sep in name or p.suffix:
+        raise UserError(f"image folder not found: {p}")
+    raise UserError(f"unknown dataset {name!r}: choose {', '.join(DATASETS)} or give an image folder")
+
+
+def per_class(d: ArrayData, n: int) -> ArrayData:
+    """The first n images of each class in every split (a small problem that keeps every
+    class, for quick runs)."""
+    def pick(y):
+        return np.sort(np.concatenate([np.flatnonzero(y == k)[:n] for k in range(d.n_classes)]))
+
+    a, b, c = pick(d.y_train), pick(d.y_val), pick(d.y_test)
+    return ArrayData(d.name + f" [{n} per class]", d.x_train[a], d.y_train[a], d.x_val[b], d.y_val[b],
+                     d.x_test[c], d.y_test[c], d.n_classes, d.class_names)
+
+
+# --- augmentation ------------------------------------------------------------------------
+def augmentation(flip=True, translate=0.1, rotate=0.0, contrast=0.0, seed=None, name="augment"):
+    """Keras preprocessing layers (active in training only), on every backend."""
+    import keras
+    from keras import layers
+
+    steps = []
+    if flip:
+        steps.append(layers.RandomFlip("horizontal", seed=seed))
+    if translate:
+        steps.append(layers.RandomTranslation(translate, translate, fill_mode="reflect", seed=seed))
+    if rotate:
+        steps.append(layers.RandomRotation(rotate, fill_mode="reflect", seed=seed))
+    if contrast:
+        steps.append(layers.RandomContrast(contrast, seed=seed))
+    return keras.Sequential(steps, name=name)
+
+
+def flip_crop(x: np.ndarray, rng: np.random.Generator, pad: int = 4, flip: bool = True) -> np.ndarray:
+    """Random horizontal flips and random crops of a reflect-padded batch (NumPy, uint8 in,
+    uint8 out): the standard CIFAR augmentation."""
+    n, h, w, _ = x.shape
+    if flip:
+        m = rng.random(n) < 0.5
+        x = x.copy()
+        x[m] = x[m, :, ::-1]
+    if pad:
+        xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        dy = rng.integers(0, 2 * pad + 1, n)
+        dx = rng.integers(0, 2 * pad + 1, n)
+        rows = dy[:, None] + np.arange(h)[None, :]
+        cols = dx[:, None] + np.arange(w)[None, :]
+        x = xp[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return x
+
+
+def augmented_batches(x, y, batch_size: int, seed: int, pad: int = 4, flip: bool = True, sample_weight=None):
+    """Like `data.batches`, with `flip_crop` applied to each training batch."""
+    import keras
+
+    class Augmented(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self.order = np.random.default_rng([seed, 0]).permutation(len(y))
+
+        def __len__(self):
+            return -(-len(y) // batch_size)
+
+        def __getitem__(self, i):
+            idx = self.order[i * batch_size:(i + 1) * batch_size]
+            rng = np.random.default_rng([seed, self.epoch, i])
+            xb = flip_crop(x[idx], rng, pad=pad, flip=flip)
+            return (xb, y[idx]) if sample_weight is None else (xb, y[idx], sample_weight[idx])
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self.order = np.random.default_rng([seed, self.epoch]).permutation(len(y))
+
+    return Augmented()
