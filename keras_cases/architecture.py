@@ -48,6 +48,7 @@ import keras
 import numpy as np
 
 from keras_cases import UserError, cli, plots, runtime
+from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches
 from keras_cases.data.arrays import ArrayData, load
 from keras_cases.runs import Run, markdown_table
@@ -244,7 +245,7 @@ def train(spec: Spec, data: ArrayData, seed: int, *, epochs, batch_size, patienc
     t0 = time.perf_counter()
     h = model.fit(batches(data.x_train, data.y_train, batch_size, seed), epochs=epochs,
                   validation_data=(data.x_val, data.y_val), validation_batch_size=1024,
-                  callbacks=[stop], verbose=verbose).history
+                  callbacks=[stop, *tensorboard(f"{spec.name}_seed{seed}")], verbose=verbose).history
     seconds = time.perf_counter() - t0
     best = int(np.argmax(h["val_accuracy"]))
     return {"val_accuracy": float(h["val_accuracy"][best]), "val_loss": float(h["val_loss"][best]),
@@ -527,7 +528,7 @@ def main(argv=None):
     if args.quick:
         data = data.subset(QUICK_TRAIN_ROWS, len(data.y_val), len(data.y_test))
     plan = make_plan(args.data, args)
-    run = Run(CASE, args.out)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard)
     info = runtime.backend_report()
     print(f"{data.name}: {data.sizes[0]} train / {data.sizes[1]} val / {data.sizes[2]} test, "
           f"shape {data.shape}, {data.n_classes} classes; backend {info['backend']}; writing {run.dir}")

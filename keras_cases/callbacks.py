@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import keras
 import numpy as np
+
+from keras_cases import UserError
 
 from keras_cases.evaluation import choose_threshold, parse_objective
 
@@ -41,3 +46,38 @@ class ThresholdTuner(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._choose()
+
+
+_TENSORBOARD_ROOT: Path | None = None
+
+
+def log_tensorboard_to(root) -> None:
+    """Make `tensorboard(name)` return a TensorBoard callback writing under `root/name`
+    (called by `Run` when a case gets `--tensorboard`)."""
+    global _TENSORBOARD_ROOT
+    if root is not None and (importlib.util.find_spec("tensorflow") is None
+                             or importlib.util.find_spec("tensorboard") is None):
+        raise UserError("--tensorboard needs TensorFlow and TensorBoard installed (Keras writes the logs with "
+                        "tf.summary on every backend): pip install 'keras-cases[tensorboard]'")
+    _TENSORBOARD_ROOT = None if root is None else Path(root)
+
+
+def tensorboard(name: str) -> list:
+    """[] normally; with `--tensorboard`, [a TensorBoard callback logging to
+    <run>/tensorboard/<name>] (one sub-folder per model, so `tensorboard --logdir
+    <run>/tensorboard` compares them). Append it to a `fit` call's callbacks."""
+    if _TENSORBOARD_ROOT is None:
+        return []
+    return [keras.callbacks.TensorBoard(log_dir=str(_TENSORBOARD_ROOT / name.replace(" ", "_").replace("/", "_")),
+                                        histogram_freq=0, write_graph=False, update_freq="epoch")]
+
+
+def scalar_logger(name: str):
+    """For training loops that are not `fit` (the GAN): a function (step, {name: value})
+    writing TensorBoard scalars under <run>/tensorboard/<name> with `--tensorboard`, and
+    doing nothing otherwise."""
+    if _TENSORBOARD_ROOT is None:
+        return lambda step, values: None
+    from keras_cases import runtime
+
+    return runtime.scalar_writer(_TENSORBOARD_ROOT / name)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import ThresholdTuner
+from keras_cases.callbacks import ThresholdTuner, tensorboard
 from keras_cases.data import batches, split_stratified
 from keras_cases.data.tabular import (
     TabularPreprocessor, binary_target, find_column, is_id_column, normalize_columns, read_csv,
@@ -144,6 +144,7 @@ def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose,
         ]
         tuner = ThresholdTuner(x_val, y_val, objective)
         callbacks.append(tuner)  # after EarlyStopping: it re-chooses on the restored weights
+    callbacks += tensorboard(f"{model.name}_seed{seed}")
     hist = model.fit(data, validation_data=(x_val, y_val), epochs=epochs,
                      callbacks=callbacks, verbose=verbose)
     return hist.history, tuner
@@ -219,7 +220,7 @@ def main(argv=None):
     pre = TabularPreprocessor.infer_and_fit(frame.iloc[tr])
     xs = tuple(pre.transform(frame.iloc[i]) for i in (tr, va, te))
     ys = tuple(data.y[i].astype("float32") for i in (tr, va, te))
-    run = Run(CASE, args.out)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard)
     info = runtime.backend_report()
     print(f"{data.dataset}: {len(data.y)} rows, {data.y.mean():.1%} positive, "
           f"{len(pre.feature_names)} features; backend {info['backend']}; writing {run.dir}")

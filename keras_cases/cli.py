@@ -27,6 +27,9 @@ def parser(prog: str, description: str, epochs: int, batch_size: int,
                         "imported, so use it on the command line)")
     g.add_argument("--threads", type=int, default=threads,
                    help="CPU threads for the backend's ops (0: the framework's default)")
+    g.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard logs to <run>/tensorboard/<model> "
+                        "(view with: tensorboard --logdir <run>/tensorboard)")
     g.add_argument("-v", "--verbose", type=int, choices=(0, 1, 2), default=2,
                    help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
     return p

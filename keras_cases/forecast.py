@@ -36,6 +36,7 @@ import pandas as pd
 from keras import layers, ops
 
 from keras_cases import UserError, cli, plots, runtime
+from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches
 from keras_cases.evaluation import summarize
 from keras_cases.runs import Run, markdown_table
@@ -278,7 +279,8 @@ def train(kind, data, args, seed):
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss="mse", metrics=["mae"])
     hist = model.fit(batches(x_tr, y_tr, args.batch_size, seed), validation_data=(x_val, y_val),
                      epochs=args.epochs, verbose=args.verbose,
-                     callbacks=[keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True)])
+                     callbacks=[keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True),
+                                *tensorboard(f"{kind}_seed{seed}")])
     return model, hist.history
 
 
@@ -345,7 +347,7 @@ def main(argv=None):
                             series.values[:3360], series.columns, series.step)
     prep = prepare(series, args)
     L, H, m, split, starts, scaler = (prep[k] for k in ("lookback", "horizon", "season", "split", "starts", "scaler"))
-    run = Run(CASE, args.out)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard)
     info = runtime.backend_report()
     y = series.target
     truth = {p: make_windows(y[:, None], y, starts[p], L, H)[1] for p in ("val", "test")}

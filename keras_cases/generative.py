@@ -24,6 +24,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_cases import UserError, cli, plots, runtime
+from keras_cases.callbacks import scalar_logger, tensorboard
 from keras_cases.data import arrays, batches
 from keras_cases.evaluation import frechet_distance
 from keras_cases.runs import Run, markdown_table
@@ -104,7 +105,8 @@ def train_vae(x_tr, x_val, args, latent_dim):
     runtime.init_weights(vae, args.seed)
     hist = vae.fit(batches(x_tr, x_tr, args.batch_size, args.seed), validation_data=(x_val, x_val),
                    epochs=args.epochs, verbose=args.verbose,
-                   callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)])
+                   callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True),
+                              *tensorboard("vae")])
     return vae, encoder, decoder, hist.history
 
 
@@ -165,6 +167,7 @@ def train_gan(x_tr, args, latent_dim, fixed_z, verbose=True):
     rng = np.random.default_rng(args.seed)
     history, frames = {"d_loss": [], "g_loss": []}, []
     steps = len(x_tr) // args.batch_size
+    log = scalar_logger("gan")
     for epoch in range(args.gan_epochs):
         order = rng.permutation(len(x_tr))
         losses = [gan_step(generator, discriminator, stacked,
@@ -174,6 +177,7 @@ def train_gan(x_tr, args, latent_dim, fixed_z, verbose=True):
         history["d_loss"].append(float(d))
         history["g_loss"].append(float(g))
         frames.append(np.asarray(generator.predict(fixed_z, verbose=0)))
+        log(epoch, {"d_loss": float(d), "g_loss": float(g)})
         if verbose:
             print(f"GAN epoch {epoch + 1}/{args.gan_epochs}: d_loss {d:.4f} g_loss {g:.4f}", flush=True)
     return generator, discriminator, history, frames
@@ -227,7 +231,7 @@ def main(argv=None):
     runtime.set_seed(args.seed)
     runtime.set_threads(args.threads)
     d, x_tr, x_val, x_te = load_data(args.data, args.quick)
-    run = Run(CASE, args.out)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard)
     info = runtime.backend_report()
     print(f"{d.name}: {len(x_tr)} train / {len(x_val)} val / {len(x_te)} test images "
           f"{x_tr.shape[1:]}; backend {info['backend']}; writing {run.dir}", flush=True)

@@ -76,14 +76,16 @@ def threshold_sweep(sweep: dict, chosen: float, path, title=""):
 
 
 def confusion_matrices(cms: dict, path, labels=("0", "1")):
-    fig, axes = plt.subplots(1, len(cms), figsize=(3.6 * len(cms), 3.4), squeeze=False)
+    side = max(3.6, 0.55 * len(labels) + 1.5)
+    fig, axes = plt.subplots(1, len(cms), figsize=(side * len(cms), side * 0.95), squeeze=False)
     for ax, (name, cm) in zip(axes[0], cms.items()):
         cm = np.asarray(cm)
         ax.imshow(cm, cmap="Blues")
         for (i, j), v in np.ndenumerate(cm):
             ax.text(j, i, str(v), ha="center", va="center",
-                    color="white" if v > cm.max() / 2 else "black", fontsize=12)
-        ax.set_xticks(range(len(labels)), labels)
+                    color="white" if v > cm.max() / 2 else "black", fontsize=12 if len(labels) <= 4 else 7)
+        ax.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 4 else 0,
+                      ha="right" if len(labels) > 4 else "center")
         ax.set_yticks(range(len(labels)), labels)
         ax.set(xlabel="predicted", ylabel="true", title=name)
     return _save(fig, path)
@@ -176,14 +178,15 @@ def pareto(groups: dict, path, xlabel, ylabel, title="", vline=None, rejected=()
     return _save(fig, path)
 
 
-def image_grid(images, path, title="", ncols=10, row_labels=None):
-    """A grid of images (n, h, w) or (n, h, w, c) with values in [0, 1]."""
+def image_grid(images, path, title="", ncols=10, row_labels=None, captions=None):
+    """A grid of images (n, h, w) or (n, h, w, c) with values in [0, 1]; optional
+    `captions` (one short string per image) above each."""
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     n = len(images)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9, nrows * 0.9 + (0.4 if title else 0)),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9, nrows * (1.05 if captions else 0.9) + (0.4 if title else 0)),
                              squeeze=False)
     for i, ax in enumerate(axes.ravel()):
         ax.set_xticks([])
@@ -192,6 +195,8 @@ def image_grid(images, path, title="", ncols=10, row_labels=None):
             s.set_visible(False)
         if i < n:
             ax.imshow(np.clip(images[i], 0, 1), cmap="gray" if images.ndim == 3 else None, vmin=0, vmax=1)
+            if captions is not None and i < len(captions):
+                ax.set_title(captions[i], fontsize=6, pad=2)
         if row_labels is not None and i % ncols == 0 and i // ncols < len(row_labels):
             ax.set_ylabel(row_labels[i // ncols], fontsize=7, rotation=0, ha="right", va="center")
     if title:
@@ -248,4 +253,35 @@ def log_curves(x, curves: dict, path, xlabel, ylabel, title=""):
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def accuracy_vs_time(h: dict, path, levels=(0.80, 0.85)):
+    """Train and validation accuracy against epoch and against wall-clock seconds, with
+    horizontal lines at the target levels."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    epochs = np.arange(1, len(h["accuracy"]) + 1)
+    for ax, x, label in ((a1, epochs, "epoch"), (a2, np.asarray(h["wall_seconds"]) / 60, "wall-clock minutes")):
+        ax.plot(x, h["accuracy"], "o-", ms=3, label="train (augmented)")
+        ax.plot(x, h["val_accuracy"], "o-", ms=3, label="validation")
+        for lv in levels:
+            ax.axhline(lv, ls=":", color="gray")
+        ax.set(xlabel=label, ylabel="accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def ablation_bars(rows: list[dict], path, title=""):
+    """Horizontal bars: validation accuracy of each variant (error bar = std over seeds)."""
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    acc = [r["val_accuracy"] for r in rows]
+    ax.barh(y, acc, xerr=[r.get("std", 0.0) for r in rows], color=["C2"] + ["C0"] * (len(rows) - 1))
+    ax.set_yticks(y, [r["variant"] for r in rows], fontsize=8)
+    ax.axvline(acc[0], ls=":", color="gray")
+    lo = min(acc)
+    ax.set_xlim(max(0.0, lo - 0.1), min(1.0, max(acc) + 0.05))
+    ax.set(xlabel="validation accuracy", title=title)
+    ax.title.set_fontsize(9)
     return _save(fig, path)

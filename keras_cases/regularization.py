@@ -35,6 +35,7 @@ import numpy as np
 from keras import layers
 
 from keras_cases import UserError, cli, plots, runtime
+from keras_cases.callbacks import tensorboard
 from keras_cases.data import arrays, batches
 from keras_cases.runs import Run, markdown_table
 
@@ -164,7 +165,8 @@ def fit_classifier(model, d, args, seed, epochs, early_stopping=False, lr=1e-3):
     cbs = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
                                          restore_best_weights=True)] if early_stopping else []
     hist = model.fit(batches(d.x_train, d.y_train, args.batch_size, seed), validation_data=(d.x_val, d.y_val),
-                     epochs=epochs, verbose=args.verbose, callbacks=cbs).history
+                     epochs=epochs, verbose=args.verbose,
+                     callbacks=cbs + tensorboard(f"{model.name}{'_early' if early_stopping else ''}_seed{seed}")).history
     acc = lambda x, y: float(model.evaluate(x, y, verbose=0, batch_size=512)[1])  # noqa: E731
     kernels = [w for w in model.trainable_weights if len(w.shape) >= 2]
     res = {"train_accuracy": acc(d.x_train, d.y_train), "val_accuracy": acc(d.x_val, d.y_val),
@@ -230,7 +232,7 @@ def main(argv=None):
     runtime.set_seed(args.seed)
     runtime.set_threads(args.threads)
     seeds = list(range(args.seed, args.seed + args.seeds))
-    run = Run(CASE, args.out)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard)
     info = runtime.backend_report()
     print(f"studies {', '.join(STUDIES[s] for s in studies)}; seeds {seeds}; backend {info['backend']}; "
           f"writing {run.dir}", flush=True)

@@ -29,7 +29,7 @@ def _jsonable(o):
 class Run:
     """Where one invocation of a case study writes everything it produces."""
 
-    def __init__(self, case: str, out: str | None = None):
+    def __init__(self, case: str, out: str | None = None, tensorboard: bool = False):
         if out is None:
             stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
             out = Path("runs") / case / stamp
@@ -41,6 +41,10 @@ class Run:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot create run directory {self.dir}: {e.strerror}")
+        if tensorboard:
+            from keras_cases import callbacks
+
+            callbacks.log_tensorboard_to(self.dir / "tensorboard")
         self.write_json("run.json", {  # what the dashboard and `serve` read to know the case
             "case": case,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

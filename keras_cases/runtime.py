@@ -275,3 +275,19 @@ def save_model(model, path) -> None:
     """`model.save(path)` without importing TensorFlow on JAX or torch."""
     with without_tensorflow():
         model.save(path)
+
+
+def scalar_writer(logdir):
+    """A function (step, {tag: value}) that appends TensorBoard scalars to `logdir` (tf.summary;
+    TensorBoard's event format needs TensorFlow installed, whatever the Keras backend)."""
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(logdir))
+
+    def write(step: int, values: dict) -> None:
+        with writer.as_default():
+            for tag, v in values.items():
+                tf.summary.scalar(tag, float(v), step=int(step))
+        writer.flush()
+
+    return write

@@ -31,7 +31,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import ThresholdTuner
+from keras_cases.callbacks import ThresholdTuner, tensorboard
 from keras_cases.data import batches
 from keras_cases.data.text import TextData, Vocabulary, split_unique, tokenize
 from keras_cases.evaluation import binary_metrics, choose_threshold, confusion, parse_objective, summarize
@@ -322,7 +322,7 @@ def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose,
                                          restore_best_weights=True)
     t0 = time.time()
     hist = model.fit(batches(x_tr, y_tr, batch_size, seed, w), epochs=epochs,
-                     callbacks=[scorer, stop], verbose=verbose)
+                     callbacks=[scorer, stop, *tensorboard(f"{model.name}_seed{seed}")], verbose=verbose)
     scorer._choose()  # on the restored best weights
     return hist.history, scorer.threshold, time.time() - t0
 
@@ -377,7 +377,7 @@ def run_experiment(case: str, title: str, data: TextData, args, blurb: str = "")
                            example=next(t for t, v in zip(t_tr, ys_tr) if v == 1))
     xs = [vocab.encode(t) for t in (t_tr, t_va, t_te)]
     ys = [y[i].astype("float32") for i in (tr, va, te)]
-    run = Run(case, args.out)
+    run = Run(case, args.out, tensorboard=args.tensorboard)
     info = runtime.backend_report()
     print(f"{data.dataset}: {len(texts)} texts, {y.mean():.1%} {data.labels[1]}, "
           f"{len(tr)}/{len(va)}/{len(te)} train/val/test ({n_dupes} repeated texts kept in one "

@@ -119,3 +119,18 @@ def execute_notebook(name, workdir):
     finally:
         del os.environ["KERAS_CASES_NOTEBOOK_OUT"]
     return nb, out
+
+
+def tensorboard_scalars(logdir):
+    """{tag: [values by step]} from the TensorBoard event files under `logdir`."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    ea = EventAccumulator(str(logdir), size_guidance={"tensors": 0, "scalars": 0})
+    ea.Reload()
+    out = {}
+    for tag in ea.Tags().get("tensors", []):
+        out[tag] = [float(tensor_util.make_ndarray(e.tensor_proto)) for e in ea.Tensors(tag)]
+    for tag in ea.Tags().get("scalars", []):
+        out[tag] = [e.value for e in ea.Scalars(tag)]
+    return out

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import backends_under_test, check, run_python, execute_notebook
+from conftest import backends_under_test, check, execute_notebook, run_python, tensorboard_scalars
 
 PARITY = r"""
 import sys, glob, os, numpy as np, keras
@@ -73,7 +73,8 @@ def quick_runs(tmp_path_factory):
     runs = {}
     for b in backends_under_test():
         out = tmp_path_factory.mktemp(f"churn_{b}")
-        p = check(run_python(["-m", "keras_cases.churn", "--quick", "--out", str(out), "-v", "0"], backend=b))
+        p = check(run_python(["-m", "keras_cases.churn", "--quick", "--tensorboard", "--out", str(out), "-v", "0"],
+                             backend=b))
         runs[b] = (out, p)
     return runs
 
@@ -102,6 +103,18 @@ def test_quick_run_writes_every_artifact(quick_runs):
         for png in [n for n in ARTIFACTS if n.endswith(".png")]:
             assert f"]({png})" in report, (b, png)
         assert "improved MLP @ threshold" in proc.stdout
+
+
+def test_tensorboard_logs_every_epoch_of_every_model(quick_runs):
+    for b, (out, _) in quick_runs.items():
+        hist = pd.read_csv(out / "history.csv")
+        for model in ("baseline", "improved"):
+            train = tensorboard_scalars(out / "tensorboard" / f"{model}_mlp_seed0" / "train")
+            val = tensorboard_scalars(out / "tensorboard" / f"{model}_mlp_seed0" / "validation")
+            h = hist[hist.model == model]
+            assert len(train["epoch_loss"]) == len(val["epoch_loss"]) == len(h) >= 1, (b, model)
+            np.testing.assert_allclose(train["epoch_loss"], h["loss"], rtol=1e-5)
+            np.testing.assert_allclose(val["epoch_loss"], h["val_loss"], rtol=1e-5)
 
 
 def test_same_command_similar_metrics_on_every_backend(quick_runs):
