@@ -57,6 +57,8 @@ def instance_model(predictor):
             fields[f["name"]] = (Optional[float], Field(..., examples=[f["example"]]))
         elif f["kind"] == "choice":
             fields[f["name"]] = (Optional[Literal[tuple(f["choices"])]], Field(..., examples=[f["example"]]))
+        elif f["kind"] == "image":
+            fields[f["name"]] = (str, Field(..., min_length=1, description="the image file, base64-encoded"))
         else:
             fields[f["name"]] = (str, Field(..., min_length=1, examples=[f["example"]]))
     return create_model(f"{predictor.case.title()}Instance", __config__=ConfigDict(extra="ignore"), **fields)
@@ -116,6 +118,17 @@ def create_app(run_dir):
         with lock:
             return {"predictions": predictor.predict(rows)}
 
+    if hasattr(predictor, "predict_bytes"):
+        @app.post("/predict/image", openapi_extra={"requestBody": {"required": True, "content": {
+            "image/*": {"schema": {"type": "string", "format": "binary"}}}}})
+        async def predict_image(request: Request):
+            """The raw bytes of one image file (curl --data-binary @cat.jpg -H 'Content-Type: image/jpeg')."""
+            data = await request.body()
+            if not data:
+                raise UserError("empty body: send the bytes of one image file")
+            with lock:
+                return {"predictions": predictor.predict_bytes(data)}
+
     @app.get("/", response_class=HTMLResponse)
     def page():
         return _page(predictor, info)
@@ -133,10 +146,12 @@ def _page(predictor, info) -> str:
             widget = f'<select name="{name}" data-kind="choice">{opts}</select>'
         elif f["kind"] == "number":
             widget = f'<input name="{name}" data-kind="number" type="number" step="any" value="{f["example"]:g}">'
+        elif f["kind"] == "image":
+            widget = f'<input name="{name}" data-kind="image" type="file" accept="image/*">'
         else:
             widget = f'<textarea name="{name}" data-kind="text" rows="3" cols="60">{html.escape(str(f["example"]))}</textarea>'
         inputs.append(f"<label><span>{name}</span>{widget}</label>")
-    metrics = ", ".join(f"{k} {v:.3f}" for k, v in info.get("metrics", {}).items())
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in info.get("metrics", {}).items() if isinstance(v, (int, float)))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>keras-cases: {predictor.case}</title>
 <style>body{{font-family:sans-serif;max-width:52em;margin:2em auto}}label{{display:flex;gap:1em;margin:.3em 0}}
 label span{{width:14em}}#result{{margin-top:1em;padding:.8em;background:#eef}}</style></head><body>
@@ -150,7 +165,14 @@ document.getElementById('f').addEventListener('submit', async (ev) => {{
   ev.preventDefault();
   const row = {{}};
   for (const el of ev.target.querySelectorAll('[name]')) {{
-    row[el.name] = el.dataset.kind === 'number' ? (el.value === '' ? null : Number(el.value)) : el.value;
+    if (el.dataset.kind === 'image') {{
+      if (!el.files.length) {{ document.getElementById('result').textContent = 'choose an image file first'; return; }}
+      row[el.name] = await new Promise((ok, fail) => {{
+        const rd = new FileReader(); rd.onload = () => ok(rd.result); rd.onerror = fail; rd.readAsDataURL(el.files[0]);
+      }});
+    }} else {{
+      row[el.name] = el.dataset.kind === 'number' ? (el.value === '' ? null : Number(el.value)) : el.value;
+    }}
   }}
   const r = await fetch('/predict', {{method: 'POST', headers: {{'Content-Type': 'application/json'}},
                                       body: JSON.stringify({{instances: [row]}})}});

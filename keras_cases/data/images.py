@@ -248,6 +248,29 @@ def per_class(d: ArrayData, n: int) -> ArrayData:
                      d.x_test[c], d.y_test[c], d.n_classes, d.class_names)
 
 
+def cifar10_per_class(n: int) -> ArrayData:
+    """`per_class(load_cifar10(), n)`, decoding only the selected files when the source is
+    the JPEG copy (quick runs and tests: milliseconds instead of loading all 60,000)."""
+    folder = cifar10_folder()
+    if (keras_cache_dir() / "cifar-10-batches-py").is_dir() or folder is None:
+        return per_class(load_cifar10(), n)
+    classes, f_tr, y = scan_folder(folder / "train")
+    if tuple(classes) != CIFAR10_CLASSES:
+        raise UserError(f"{folder}/train should hold the 10 CIFAR-10 class folders; found {', '.join(classes)}")
+    _, f_te, yt = scan_folder(folder / "test", classes)
+    perm = np.random.default_rng(SPLIT_SEED).permutation(len(y))  # as in _split_val
+    tr, va = np.sort(perm[:-CIFAR10_VAL]), np.sort(perm[-CIFAR10_VAL:])
+
+    def pick(idx, labels):
+        return idx[np.sort(np.concatenate([np.flatnonzero(labels[idx] == k)[:n] for k in range(10)]))]
+
+    a, b, c = pick(tr, y), pick(va, y), pick(np.arange(len(yt)), yt)
+    files = lambda fs, idx: [fs[i] for i in idx]  # noqa: E731
+    return ArrayData(f"CIFAR-10 JPEG copy ({folder}: {len(y):,} train + {len(yt):,} test) [{n} per class]",
+                     decode(files(f_tr, a), 32), y[a], decode(files(f_tr, b), 32), y[b],
+                     decode(files(f_te, c), 32), yt[c], 10, CIFAR10_CLASSES)
+
+
 # --- augmentation ------------------------------------------------------------------------
 def augmentation(flip=True, translate=0.1, rotate=0.0, contrast=0.0, seed=None, name="augment"):
     """Keras preprocessing layers (active in training only), on every backend."""
@@ -308,3 +331,90 @@ def augmented_batches(x, y, batch_size: int, seed: int, pad: int = 4, flip: bool
             self.order = np.random.default_rng([seed, self.epoch]).permutation(len(y))
 
     return Augmented()
+
+
+# --- serving a saved image classifier ----------------------------------------------------
+def decode_bytes(data: bytes, size: tuple[int, int], channels: int = 3) -> np.ndarray:
+    """One uploaded image (any format PIL reads) as uint8 (h, w, channels), resized the way
+    training images were."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im = im.convert("RGB" if channels == 3 else "L")
+            if im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.BILINEAR)
+            x = np.asarray(im)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise UserError(f"the upload is not a readable image ({type(e).__name__})")
+    return x.reshape(size[0], size[1], channels)
+
+
+class ImagePredictor:
+    """A saved image-classifier run (model.keras taking uint8 pixels, class names in
+    metrics.json): what `serve` uses for the image cases. Instances are {"image": base64}
+    (JSON) or raw image bytes (`POST /predict/image`)."""
+
+    def __init__(self, run_dir, case: str):
+        import keras
+
+        from keras_cases.runs import load_run, read_json
+
+        self.case = case
+        self.dir = load_run(run_dir, ("model.keras",))
+        self.metrics = read_json(self.dir / "metrics.json")
+        self.model = keras.models.load_model(self.dir / "model.keras", safe_mode=True, compile=False)
+        shape = self.model.input_shape
+        if len(shape) != 4 or shape[1] is None:
+            raise UserError(f"{self.dir / 'model.keras'} does not take fixed-size images (input {shape})")
+        self.size, self.channels = (shape[1], shape[2]), shape[3]
+        n = self.model.output_shape[-1]
+        names = self.metrics.get("class_names") or [str(i) for i in range(n)]
+        self.class_names = [str(c) for c in names]
+
+    def fields(self) -> list[dict]:
+        return [{"name": "image", "kind": "image", "example": ""}]
+
+    def predict_pixels(self, x: np.ndarray, top: int = 3) -> list[dict]:
+        logits = np.asarray(self.model.predict_on_batch(x.astype("uint8")), "float64")
+        if np.any(logits < 0) or not np.allclose(logits.sum(1), 1, atol=1e-3):  # logits -> probabilities
+            logits = np.exp(logits - logits.max(1, keepdims=True))
+            logits /= logits.sum(1, keepdims=True)
+        out = []
+        for p in logits:
+            order = np.argsort(-p)[:top]
+            out.append({"class": self.class_names[order[0]], "probability": float(p[order[0]]),
+                        "top": [{"class": self.class_names[k], "probability": float(p[k])} for k in order]})
+        return out
+
+    def predict_bytes(self, data: bytes) -> list[dict]:
+        return self.predict_pixels(decode_bytes(data, self.size, self.channels)[None])
+
+    def predict(self, instances: list[dict]) -> list[dict]:
+        import base64
+        import binascii
+
+        xs = []
+        for i, row in enumerate(instances):
+            text = str(row.get("image", ""))
+            if text.startswith("data:") and "," in text:  # a data URL from a browser
+                text = text.split(",", 1)[1]
+            try:
+                raw = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                raise UserError(f"instances.{i}.image: not base64 (send the image file's bytes base64-encoded)")
+            try:
+                xs.append(decode_bytes(raw, self.size, self.channels))
+            except UserError as e:
+                raise UserError(f"instances.{i}.image: {e}")
+        return self.predict_pixels(np.stack(xs))
+
+    def info(self) -> dict:
+        m = self.metrics
+        keys = [k for k in ("test_accuracy", "test_macro_f1", "macro_f1", "accuracy") if isinstance(m.get(k), float)]
+        return {"case": self.case, "model": self.model.name, "params": self.model.count_params(),
+                "input": f"{self.size[0]}x{self.size[1]}x{self.channels} image", "classes": self.class_names,
+                "dataset": m.get("dataset"), "trained_on_backend": m.get("backend"),
+                "metrics": {k: m[k] for k in keys}}
