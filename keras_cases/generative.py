@@ -25,18 +25,26 @@ from keras import layers, ops
 
 from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import scalar_logger, tensorboard
-from keras_cases.data import arrays, batches
+from keras_cases.data import arrays, batches, images
 from keras_cases.evaluation import frechet_distance
 from keras_cases.runs import Run, markdown_table
 
 CASE = "generative"
+DATASETS = ("mnist", "digits", "cifar10")
+CIFAR_PER_CLASS = 1000
 
 
 # --- data ---------------------------------------------------------------------------
 def load_data(name="mnist", quick=False):
-    """Images in [0, 1] with a channel axis, on the fixed split of keras_cases.data.arrays."""
-    if name not in ("mnist", "digits"):
-        raise UserError(f"--data {name!r}: the generative case runs on mnist or digits")
+    """Images in [0, 1] with a channel axis, on the fixed splits of keras_cases.data.
+    CIFAR-10 runs at small scale: the first 1,000 training images of each class (10,000),
+    the 5,000 validation and 10,000 test images."""
+    if name not in DATASETS:
+        raise UserError(f"--data {name!r}: the generative case runs on {', '.join(DATASETS)}")
+    if name == "cifar10":
+        d = images.cifar10_per_class(100) if quick else images.per_class(images.load_cifar10(), CIFAR_PER_CLASS)
+        scale = lambda x: (x / 255.0).astype("float32")  # noqa: E731
+        return d, scale(d.x_train), scale(d.x_val), scale(d.x_test)
     d = arrays.load(name)
     if quick:
         d = d.subset(1000, 500, 500)
@@ -73,14 +81,20 @@ def build_encoder(shape, latent_dim):
                                 layers.Dense(latent_dim, name="z_log_var")(x)], name="encoder")
 
 
-def build_decoder(shape, latent_dim, name="decoder"):
-    """latent vector -> image; used as the VAE decoder and as the GAN generator."""
+def build_decoder(shape, latent_dim, name="decoder", batchnorm=False):
+    """latent vector -> image; used as the VAE decoder and (with batch-norm, as in DCGAN)
+    as the GAN generator. Colour images get twice the channels."""
     h, w, c = shape
+    k = 2 if c == 3 else 1
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense((h // 4) * (w // 4) * 64, activation="relu")(z)
-    x = layers.Reshape((h // 4, w // 4, 64))(x)
-    x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu")(x)
+
+    def norm_relu(x):
+        return layers.ReLU()(layers.BatchNormalization(momentum=0.9)(x) if batchnorm else x)
+
+    x = norm_relu(layers.Dense((h // 4) * (w // 4) * 64 * k, use_bias=not batchnorm)(z))
+    x = layers.Reshape((h // 4, w // 4, 64 * k))(x)
+    x = norm_relu(layers.Conv2DTranspose(32 * k, 3, strides=2, padding="same", use_bias=not batchnorm)(x))
+    x = norm_relu(layers.Conv2DTranspose(16 * k, 3, strides=2, padding="same", use_bias=not batchnorm)(x))
     out = layers.Conv2D(c, 3, padding="same", activation="sigmoid", name="pixels")(x)
     return keras.Model(z, out, name=name)
 
@@ -112,10 +126,11 @@ def train_vae(x_tr, x_val, args, latent_dim):
 
 # --- the GAN ------------------------------------------------------------------------
 def build_discriminator(shape):
+    k = 2 if shape[-1] == 3 else 1
     inputs = keras.Input(shape, name="image")
-    x = layers.Conv2D(32, 3, strides=2, padding="same")(inputs)
+    x = layers.Conv2D(32 * k, 3, strides=2, padding="same")(inputs)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(64, 3, strides=2, padding="same")(x)
+    x = layers.Conv2D(64 * k, 3, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     x = layers.Dropout(0.2)(x)
@@ -124,7 +139,7 @@ def build_discriminator(shape):
 
 def build_gan(shape, latent_dim):
     """(generator, discriminator, stacked): the stacked model trains only the generator."""
-    generator = build_decoder(shape, latent_dim, name="generator")
+    generator = build_decoder(shape, latent_dim, name="generator", batchnorm=True)
     discriminator = build_discriminator(shape)
     adam = lambda: keras.optimizers.Adam(2e-4, beta_1=0.5)  # noqa: E731  (the DCGAN settings)
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
@@ -215,7 +230,9 @@ def make_parser():
     p = cli.parser("python -m keras_cases.generative", __doc__.split("\n\n")[0], epochs=30, batch_size=128)
     g = p.add_argument_group("generative models")
     g.add_argument("--model", choices=("vae", "gan", "both"), default="both")
-    g.add_argument("--data", default="mnist", help="mnist (offline: its 10,000-image test split) or digits")
+    g.add_argument("--data", default="mnist", choices=DATASETS,
+                   help="mnist (offline: its 10,000-image test split), digits, or cifar10 (small scale: "
+                        f"{CIFAR_PER_CLASS} training images per class; offline: the JPEG copy)")
     g.add_argument("--latent-dim", type=cli.positive_int, default=2,
                    help="VAE latent size (2 draws the latent map)")
     g.add_argument("--gan-epochs", type=cli.positive_int, default=15)

@@ -44,6 +44,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_cases import UserError, cli, plots, runtime
+from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches
 from keras_cases.runs import Run, markdown_table
 
@@ -320,7 +321,8 @@ def fit(model, fresh_optimizer, x, y, val, args, seed):
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, min_delta=1e-3,
                                          restore_best_weights=True)
     return model.fit(batches(x, y, args.batch_size, seed), validation_data=val, epochs=args.epochs,
-                     shuffle=False, verbose=args.verbose, callbacks=[stop]).history
+                     shuffle=False, verbose=args.verbose,
+                     callbacks=[stop, *tensorboard(f"{model.name}_seed{seed}")]).history
 
 
 def changepoint_scores(p: np.ndarray, d: ChangePoints) -> dict:
@@ -596,7 +598,7 @@ def main(argv=None):
     runtime.set_seed(args.seed)
     runtime.set_threads(args.threads)
     seeds = list(range(args.seed, args.seed + args.seeds))
-    run = Run(CASE, args.out)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard)
     info = runtime.backend_report()
     print(f"studies {', '.join(studies)}; seeds {seeds}; backend {info['backend']}; writing {run.dir}", flush=True)
     metrics = {**info, "case": CASE, "seed": args.seed, "seeds": args.seeds, "data_seed": args.data_seed,
