@@ -1,0 +1,152 @@
+"""CIFAR recipe throughput per backend, against the machine's measured matmul peak.
+
+    python -m benchmarks.cifar [--backends jax,tensorflow,torch] [--quick]
+
+Each backend runs in its own process (Keras fixes its backend at import): the default
+`keras_cases.cifar` network, batch 256, real training steps on random uint8 images (the
+speed of a step does not depend on the pixels). Reported: steady-state images/s (median of
+repeats), one epoch of 45,000 images extrapolated, the achieved FLOP/s (forward FLOPs
+counted from the layers, training = 3x forward) and the fraction of a float32 matmul peak
+measured in the same process (the better of NumPy's and the backend's 2048x2048 float32
+matmul). Results go to
+`benchmarks/results/<machine>-cifar.md` and `.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def forward_flops(model) -> int:
+    """Multiply-adds x 2 of the convolutions and dense layers (the rest is negligible)."""
+    total = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            _, h, w, cout = layer.output.shape
+            kh, kw, cin, _ = layer.kernel.shape
+            total += 2 * h * w * cout * kh * kw * cin
+        elif kind == "Dense":
+            cin, cout = layer.kernel.shape
+            total += 2 * cin * cout
+    return int(total)
+
+
+def matmul_peak(n=2048, repeats=5) -> tuple[float, float]:
+    """FLOP/s of a float32 n x n matmul: (NumPy's BLAS, the Keras backend's own kernel)."""
+    import keras
+    import numpy as np
+
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = keras.ops.convert_to_tensor(a)
+
+    def best(f):
+        f()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t)
+        return 2 * n ** 3 / min(times)
+
+    return best(lambda: a @ a), best(lambda: keras.ops.convert_to_numpy(keras.ops.matmul(b, b)))
+
+
+def worker(steps: int, repeats: int, batch_size: int) -> dict:
+    import numpy as np
+
+    from keras_cases import cifar, runtime
+
+    r = cifar.Recipe(batch_size=batch_size)
+    model = cifar.build_model(r)
+    cifar.initialise(model, r, 0)
+    cifar.compile_model(model, r, 10_000)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (batch_size, 32, 32, 3), dtype=np.uint8)
+    y = np.eye(10, dtype="float32")[rng.integers(0, 10, batch_size)]
+    t = time.perf_counter()
+    model.train_on_batch(x, y)
+    first = time.perf_counter() - t
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+        rates.append(steps * batch_size / (time.perf_counter() - t))
+    ips = statistics.median(rates)
+    flops = 3 * forward_flops(model)
+    numpy_peak, backend_peak = matmul_peak()
+    peak = max(numpy_peak, backend_peak)
+    return {"backend": runtime.backend(), "params": model.count_params(), "batch_size": batch_size,
+            "first_step_s": first, "images_per_s": ips, "images_per_s_all": rates,
+            "epoch_45k_s": 45_000 / ips, "train_flops_per_image": flops,
+            "achieved_gflops": ips * flops / 1e9, "matmul_peak_gflops": peak / 1e9,
+            "numpy_matmul_gflops": numpy_peak / 1e9, "backend_matmul_gflops": backend_peak / 1e9,
+            "fraction_of_peak": ips * flops / peak, "load_average": os.getloadavg()[0]}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks.cifar", description=__doc__.split("\n\n")[0])
+    p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 2 steps x 2 repeats (written as *-quick.*)")
+    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--json", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--batch-size", type=int, default=256)
+    args = p.parse_args(argv)
+    steps, repeats = (2, 2) if args.quick else (10, 5)
+    if args.worker:
+        Path(args.json).write_text(json.dumps(worker(steps, repeats, args.batch_size)))
+        return 0
+    from keras_cases.runtime import installed_backends
+
+    backends = args.backends.split(",") if args.backends else installed_backends()
+    out = Path(args.out) if args.out else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for b in backends:
+        tmp = out / f".cifar-{b}.json"
+        env = dict(os.environ, KERAS_BACKEND=b, TF_CPP_MIN_LOG_LEVEL="3")
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.cifar", "--worker", "--json", str(tmp),
+                               "--batch-size", str(args.batch_size)] + (["--quick"] if args.quick else []),
+                              env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{b}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+            return 1
+        results[b] = json.loads(tmp.read_text())
+        tmp.unlink()
+        r = results[b]
+        print(f"{b:10s} {r['images_per_s']:7.0f} img/s  epoch {r['epoch_45k_s']:6.0f} s  "
+              f"{r['achieved_gflops']:6.1f} GFLOP/s = {100 * r['fraction_of_peak']:4.1f}% of the "
+              f"{r['matmul_peak_gflops']:.0f} GFLOP/s matmul peak (load {r['load_average']:.1f})", flush=True)
+    import platform
+
+    name = f"{platform.system().lower()}-{platform.machine()}-{os.cpu_count()}cpu-cifar" + ("-quick" if args.quick else "")
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = ["| backend | images/s | epoch (45k) s | first step s | GFLOP/s | matmul peak GFLOP/s | of peak | load avg |",
+             "|---|---|---|---|---|---|---|---|"]
+    for b, r in results.items():
+        lines.append(f"| {b} | {r['images_per_s']:.0f} | {r['epoch_45k_s']:.0f} | {r['first_step_s']:.1f} | "
+                     f"{r['achieved_gflops']:.1f} | {r['matmul_peak_gflops']:.0f} | {100 * r['fraction_of_peak']:.1f}% | "
+                     f"{r['load_average']:.1f} |")
+    any_r = next(iter(results.values()))
+    (out / f"{name}.md").write_text(
+        f"# CIFAR recipe training throughput ({name})\n\nThe default `keras_cases.cifar` network "
+        f"({any_r['params']:,} parameters, {any_r['train_flops_per_image'] / 1e6:.0f} MFLOP per training image), "
+        f"batch {any_r['batch_size']}, median of {repeats} x {steps} steps. The load average is the machine's "
+        "when the backend ran: on a shared machine the numbers fall with it.\n\n" + "\n".join(lines) + "\n")
+    print(f"wrote {out / (name + '.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
