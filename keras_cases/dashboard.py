@@ -13,7 +13,7 @@ from pathlib import Path
 from keras_cases import UserError
 from keras_cases.runs import find_runs, read_json, run_case
 
-HEADLINE = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "mae", "rmse", "loss")
+HEADLINE = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "macro_f1", "mae", "rmse", "mase", "loss")
 FILE_TYPES = {".png": "image/png", ".gif": "image/gif", ".md": "text/markdown; charset=utf-8",
               ".csv": "text/csv; charset=utf-8", ".json": "application/json"}
 
@@ -25,8 +25,18 @@ def summarize_run(root: Path, d: Path) -> dict:
         "id": d.relative_to(root).as_posix(), "case": run_case(d), "created": created,
         "backend": m.get("backend", ""), "dataset": m.get("dataset", ""), "seed": m.get("seed", ""),
         "seeds": m.get("seeds", 1), "seconds": m.get("seconds", ""),
-        "metrics": {k: m[k] for k in HEADLINE if isinstance(m.get(k), (int, float))},
+        "metrics": headline(m),
     }
+
+
+def headline(m: dict) -> dict:
+    """The headline test metrics of a run: `accuracy` or `test_accuracy`, and so on."""
+    out = {}
+    for k in HEADLINE:
+        v = m.get(k, m.get(f"test_{k}"))
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = v
+    return out
 
 
 def list_runs(root) -> list[dict]:

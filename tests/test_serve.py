@@ -194,3 +194,11 @@ def test_load_test_script_reports_percentiles(runs_root, tmp_path):
     res = json.loads(next(tmp_path.glob("*-serve.json")).read_text())["results"]
     for r in res.values():
         assert r["ok"] == r["requests"] and 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"]
+
+
+def test_dashboard_headline_reads_test_prefixed_metrics():
+    from keras_cases.dashboard import headline
+
+    assert headline({"test_accuracy": 0.8, "test_mase": 0.7, "roc_auc": 0.9, "seed": 3, "flag": True}) == {
+        "roc_auc": 0.9, "accuracy": 0.8, "mase": 0.7}
+    assert headline({"accuracy": 0.9, "test_accuracy": 0.8})["accuracy"] == 0.9  # a plain key wins
