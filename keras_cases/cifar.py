@@ -386,10 +386,11 @@ def main(argv=None):
         logits = predict_logits(model, d.x_test, r.tta)
         plots.confusion_matrices({"test": confusion(d.y_test, logits.argmax(1), d.n_classes)},
                                  run.path("confusion.png"), labels=d.class_names)
-        plots.image_grid(d.x_test[:30].astype("float32") / 255, run.path("test_examples.png"),
-                         "test images with the predicted class (red: wrong)", ncols=10,
+        show = np.linspace(0, len(d.y_test) - 1, 30).astype(int)  # spread over the (maybe sorted) test set
+        plots.image_grid(d.x_test[show].astype("float32") / 255, run.path("test_examples.png"),
+                         "test images with the predicted class (✗: wrong)", ncols=10,
                          captions=[d.class_names[p] + ("" if p == t else " ✗") for p, t in
-                                   zip(logits[:30].argmax(1), d.y_test[:30])])
+                                   zip(logits[show].argmax(1), d.y_test[show])])
         sections.insert(0, recipe_report(metrics, h, r))
         print(f"test accuracy {test_acc:.4f} (no TTA {test_plain:.4f}); {len(h['loss'])} epochs in "
               f"{h['wall_seconds'][-1]:.0f} s; time to 80%: {fmt_s(metrics['time_to_80'])}, "
