@@ -1,0 +1,232 @@
+"""Transfer learning: parameter counts by hand, block grouping of keras.applications
+(names, and real MobileNetV3 / ResNet50 backbones), one-line user errors, a folder of your
+own images, the quick run on every backend (shared subprocess, see _image_runs.py) with a
+frozen backbone that really does not change during the head stage, a model saved on one
+backend predicting the same on another, the notebook."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _image_runs import XLA_O0, run_everywhere, same_predictions_everywhere, write_colour_folder
+from conftest import backends_under_test, execute_notebook
+
+from keras_cases import cli
+from keras_cases import representation as rep
+from keras_cases import transfer as tr
+
+
+SAVED = {"model.keras": (5, 32, 32, 3), "pretrained_backbone.keras": (5, 32, 32, 3)}
+BODY = """
+    from keras_cases import transfer
+    # cwd is the output folder: no runs/representation, so the backbone is pretrained on the fly
+    assert transfer.main(["--quick", "--out", str(here), "-v", "0"]) == 0
+    if extra != "extra":
+        return
+    # keras.applications backbones (cheap to build on torch, not on JAX): block names, a
+    # weights file, and ResNet50's RGB conversion
+    res = {}
+    m = keras.applications.MobileNetV3Small(include_top=False, weights=None, input_shape=(32, 32, 3))
+    pattern = transfer.APPLICATIONS["mobilenetv3small"][2]
+    groups = transfer.blocks(m, pattern)
+    res["mobilenet_blocks"] = [k for k, _ in groups]
+    res["mobilenet_last_block"] = [layer.name for layer in groups[-1][1]]
+    res["mobilenet_top_non_bn_params"] = int(sum(np.prod(w.shape) for layer in groups[-1][1]
+                                                 if type(layer).__name__ != "BatchNormalization" for w in layer.weights))
+    transfer.init_random(m, 3)
+    m.save_weights(out / "mobilenet.weights.h5")
+    base, pre = transfer.application("mobilenetv3small", str(out / "mobilenet.weights.h5"), 32, 0)
+    res["mobilenet_file_weights_loaded"] = all(np.array_equal(a, b) for a, b in zip(m.get_weights(), base.get_weights()))
+    model = transfer.build_model(base, pre, 32, 32, 10, 0)
+    res["mobilenet_model_params"], res["mobilenet_base_params"] = int(model.count_params()), int(base.count_params())
+    res["mobilenet_trainable"] = {u: (transfer.set_stage(model, base, "fine-tuned", pattern, u),
+                                      int(sum(np.prod(w.shape) for w in model.trainable_weights))) for u in (1, 2)}
+    # ResNet50 with its first kernel's input channels reversed, on RGB minus the mean, is
+    # the original network on caffe-preprocessed (BGR) input
+    r = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(32, 32, 3))
+    transfer.init_random(r, 4)
+    r.save_weights(out / "resnet.weights.h5")
+    base, pre = transfer.application("resnet50", str(out / "resnet.weights.h5"), 32, 0)
+    x = np.random.default_rng(5).integers(0, 256, (2, 32, 32, 3)).astype("float32")
+    ours = base.predict(keras.ops.convert_to_numpy(pre[0](x)), verbose=0)
+    ref = r.predict(keras.applications.resnet50.preprocess_input(x.copy()), verbose=0)
+    res["resnet_rgb_rel_diff"] = float(np.max(np.abs(ours - ref)) / (np.max(np.abs(ref)) + 1e-12))
+    json.dump(res, open(out / "apps.json", "w"))
+    # your own images: an imbalanced folder of three colours, read at 24x24 (resized to 32)
+    assert transfer.main(["--images", str(out / "colours"), "--image-size", "24", "--weights", "none",
+                          "--epochs", "3", "--fine-tune-epochs", "1", "--batch-size", "8",
+                          "--out", str(out / "folder"), "-v", "0"]) == 0
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """<dir>/<backend>/: a quick run per backend and predictions across backends; on torch
+    also <dir>/apps.json and <dir>/folder/ (a run on an image folder)."""
+    out = tmp_path_factory.mktemp("transfer")
+    write_colour_folder(out / "colours", {"red": 20, "blue": 6, "green": 10})
+    bs = backends_under_test()
+    return run_everywhere(out, BODY, SAVED, extra_backend="torch" if "torch" in bs else bs[-1])
+
+
+def small_model(image_size=16, n_classes=3, seed=0):
+    base = rep.build_backbone((4, 8), size=16)
+    rep.runtime.init_weights(base, 11)
+    return tr.build_model(base, [], image_size, 16, n_classes, seed), base
+
+
+def trainable(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def test_parameter_counts_by_hand():
+    # backbone (4, 8): (3x3x3x4 + 4x4) + (3x3x4x8 + 4x8) = 124 + 320; head 8 x 3 + 3
+    model, base = small_model(image_size=24)  # a Resizing layer inside: no parameters
+    assert model.count_params() == 444 + 27 == 471
+    assert [layer.name for layer in model.layers][2:4] == ["resize", "rotation_backbone"]
+    pattern = tr.REPRESENTATION_BLOCKS
+    assert [k for k, _ in tr.blocks(base, pattern)] == ["block1", "block2"]
+    assert tr.set_stage(model, base, "frozen", pattern, 1) == [] and trainable(model) == 27
+    assert tr.set_stage(model, base, "fine-tuned", pattern, 1) == ["block2"]
+    assert trainable(model) == 288 + 27  # block 2's kernel; its batch norm stays frozen
+    assert tr.set_stage(model, base, "fine-tuned", pattern, 2) == ["block1", "block2"]
+    assert trainable(model) == 108 + 288 + 27
+    assert tr.set_stage(model, base, "fine-tuned", pattern, 0) == [] and trainable(model) == 27
+
+
+# layer names of the keras.applications backbones (Keras 3), in order, abridged
+APP_NAMES = {
+    "mobilenetv3small": ["input_layer", "rescaling", "conv", "conv_bn", "activation", "expanded_conv_depthwise_pad",
+                         "expanded_conv_depthwise", "expanded_conv_squeeze_excite_conv", "expanded_conv_project",
+                         "expanded_conv_1_expand", "expanded_conv_1_project_bn", "re_lu_4", "multiply_1",
+                         "expanded_conv_10_expand", "expanded_conv_10_project", "conv_1", "conv_1_bn", "activation_17"],
+    "efficientnetb0": ["input_layer", "rescaling", "normalization", "stem_conv", "stem_bn", "block1a_dwconv",
+                       "block1a_project_bn", "block2a_expand_conv", "block2b_dwconv", "block7a_project_conv",
+                       "block7a_project_bn", "top_conv", "top_bn", "top_activation"],
+    "resnet50": ["input_layer", "conv1_pad", "conv1_conv", "conv1_bn", "pool1_pool", "conv2_block1_1_conv",
+                 "conv2_block1_0_conv", "conv2_block1_add", "conv2_block2_1_conv", "conv5_block3_3_conv",
+                 "conv5_block3_3_bn", "conv5_block3_out"],
+}
+WEIGHTED = ("conv", "bn", "dwconv", "expand", "project", "normalization", "squeeze_excite_conv")
+
+
+def test_blocks_of_keras_applications_by_name():
+    expected = {
+        "mobilenetv3small": ["stem", "expanded_conv", "expanded_conv_1", "expanded_conv_10"],
+        "efficientnetb0": ["stem", "block1a", "block2a", "block2b", "block7a"],
+        "resnet50": ["stem", "conv2_block1", "conv2_block2", "conv5_block3"],
+    }
+    for name, names in APP_NAMES.items():
+        layers = [SimpleNamespace(name=n, weights=[1] if n.endswith(WEIGHTED) or "conv" in n else []) for n in names]
+        groups = tr.blocks(SimpleNamespace(layers=layers), tr.APPLICATIONS[name][2])
+        assert [k for k, _ in groups] == expected[name], name
+        last = [layer.name for layer in groups[-1][1]]
+        # the final 1x1 conv (MobileNetV3's conv_1, EfficientNet's top_conv) joins the last block
+        assert {"mobilenetv3small": "conv_1", "efficientnetb0": "top_conv", "resnet50": "conv5_block3_out"}[name] in last
+
+
+def test_real_keras_applications_blocks_weight_files_and_resnet_rgb(runs):
+    r = json.loads((runs / "apps.json").read_text())
+    assert r["mobilenet_blocks"] == ["stem", "expanded_conv"] + [f"expanded_conv_{i}" for i in range(1, 11)]
+    assert {"conv_1", "conv_1_bn"} <= set(r["mobilenet_last_block"])
+    assert r["mobilenet_file_weights_loaded"]  # --weights PATH for a keras.applications backbone
+    assert r["mobilenet_model_params"] == r["mobilenet_base_params"] + 576 * 10 + 10
+    head = 576 * 10 + 10
+    unfrozen, n = r["mobilenet_trainable"]["1"]
+    assert unfrozen == ["expanded_conv_10"] and n == r["mobilenet_top_non_bn_params"] + head
+    assert r["mobilenet_trainable"]["2"][0] == ["expanded_conv_9", "expanded_conv_10"]
+    assert r["mobilenet_trainable"]["2"][1] > n
+    assert r["resnet_rgb_rel_diff"] < 1e-4
+
+
+def test_class_weights_balance_the_classes():
+    y = np.array([0] * 8 + [1] * 2)
+    w = tr.class_weights(y, 2)
+    assert w[0] == pytest.approx(10 / 16) and w[-1] == pytest.approx(10 / 4)
+    assert w[y == 0].sum() == pytest.approx(w[y == 1].sum())
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KERAS_CASES_OFFLINE", "1")
+    one = tmp_path / "one"
+    write_colour_folder(one, {"red": 6})
+    bad = tmp_path / "bad"
+    write_colour_folder(bad, {"red": 6, "blue": 6})
+    (bad / "blue" / "oops.png").write_text("a text file with an image extension")
+    cases = [
+        (["--backbone", "vgg99"], "unknown backbone 'vgg99'"),
+        (["--backbone", "mobilenetv3small", "--weights", "imagenet"], "ImageNet weights for mobilenetv3small are not in"),
+        (["--backbone", "resnet50"], "--weights PATH (a weights file), --weights none, or --backbone representation"),
+        (["--weights", str(tmp_path / "missing.keras")], "missing.keras: no such file or directory"),
+        (["--weights", str(tmp_path)], "holds no rotation_backbone.keras"),
+        (["--images", str(tmp_path / "nowhere")], "image folder not found"),
+        (["--images", str(one), "--weights", "none"], "at least 2"),
+        (["--images", str(bad), "--weights", "none"], "oops.png is not a readable image"),
+        (["--backbone", "representation", "--weights", "imagenet"], "has no ImageNet weights"),
+        (["--fine-tune-lr-factor", "3"], "must be in (0, 1]"),
+    ]
+    for argv, message in cases:
+        assert cli.run(tr.main, argv + ["--out", str(tmp_path / "run")]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err, (argv, err)
+    (tmp_path / "not_a_model.keras").write_text("nope")
+    assert cli.run(tr.main, ["--weights", str(tmp_path / "not_a_model.keras")]) == 2
+    assert "is not a Keras model file" in capsys.readouterr().err
+
+
+def test_own_imbalanced_image_folder(runs):
+    out = runs / "folder"  # 20 red, 6 blue, 10 green PNGs of 20x14, read at 24x24
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["class_names"] == ["blue", "green", "red"] == json.loads((out / "classes.json").read_text())["class_names"]
+    assert m["n_train"] + m["n_val"] + m["n_test"] == 36 and m["image_size"] == 24 and m["backbone_size"] == 32
+    assert m["frozen_trainable_params"] == 128 * 3 + 3 and "random weights" in m["backbone_description"]
+    assert {"frozen_f1_blue", "fine_tuned_f1_red", "fine_tuned_macro_f1"} <= set(m)
+    report = (out / "report.md").read_text()
+    assert "| blue |" in report and "(confusion_matrix.png)" in report
+
+
+def test_quick_run_on_every_backend(backend, runs):
+    d = runs / backend
+    m = json.loads((d / "metrics.json").read_text())
+    for k in ("backend", "keras_version", "dataset", "n_train", "n_test", "seconds", "seed"):
+        assert k in m, k
+    assert m["backend"] == backend and m["backbone"] == "representation" and m["n_train"] == 100
+    assert "pretrained here on the fly" in m["backbone_description"]
+    assert m["model_parameters"] == 93_920 + 128 * 10 + 10
+    assert m["frozen_trainable_params"] == 1290 and m["fine_tuned_trainable_params"] == 9 * 64 * 128 + 1290
+    # the head stage moved no backbone weight (batch-norm statistics included); fine-tuning
+    # moved exactly the top block's kernel (its batch norm stays frozen)
+    assert m["frozen_backbone_weights_changed"] == [] and m["backbone_weight_arrays"] == 3 * 5
+    assert m["fine_tuned_backbone_weights_changed"] == ["block3_conv/kernel"]
+    for k in ("frozen_test_accuracy", "fine_tuned_test_accuracy", "frozen_macro_f1", "fine_tuned_macro_f1"):
+        assert 0 <= m[k] <= 1, k
+    assert m["class_names"][0] == "airplane" and len(m["class_names"]) == 10
+    for name in ("model.keras", "classes.json", "pretrained_backbone.keras", "history.csv", "report.md",
+                 "confusion_matrix.png", "learning_curves.png", "config.json"):
+        assert (d / name).is_file(), name
+    h = pd.read_csv(d / "history.csv")
+    assert set(h.model) == {"frozen", "fine-tuned"} and "val_accuracy" in h
+    assert "## Per class" in (d / "report.md").read_text()
+
+
+def test_model_saved_on_one_backend_predicts_the_same_on_another(runs):
+    n = len(backends_under_test())
+    rows = same_predictions_everywhere(runs)
+    assert len(rows) == 2 * n * (n - 1) // 2
+    for a, b, name, diff, pred in rows:
+        assert pred.std() > 1e-4, (name, "constant predictions prove nothing")
+        assert diff < 1e-4, (a, b, name, diff)
+        if name == "model.keras":
+            np.testing.assert_allclose(pred.sum(1), 1, rtol=1e-5)  # class probabilities of raw pixels
+
+
+def test_notebook_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", XLA_O0)  # the kernel compiles faster (JAX)
+    _, out = execute_notebook("transfer.ipynb", tmp_path)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_classes"] == 10 and "fine_tuned_macro_f1" in m
+    assert (out / "confusion_matrix.png").is_file() and (out / "classes.json").is_file()
