@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -245,7 +246,7 @@ def train(spec: Spec, data: ArrayData, seed: int, *, epochs, batch_size, patienc
     t0 = time.perf_counter()
     h = model.fit(batches(data.x_train, data.y_train, batch_size, seed), epochs=epochs,
                   validation_data=(data.x_val, data.y_val), validation_batch_size=1024,
-                  callbacks=[stop, *tensorboard(f"{spec.name}_seed{seed}")], verbose=verbose).history
+                  callbacks=[stop, *tensorboard(f"{re.sub(r'[^A-Za-z0-9._-]+', '_', spec.label)}_seed{seed}")], verbose=verbose).history
     seconds = time.perf_counter() - t0
     best = int(np.argmax(h["val_accuracy"]))
     return {"val_accuracy": float(h["val_accuracy"][best]), "val_loss": float(h["val_loss"][best]),
