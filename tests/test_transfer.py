@@ -228,5 +228,5 @@ def test_notebook_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", XLA_O0)  # the kernel compiles faster (JAX)
     _, out = execute_notebook("transfer.ipynb", tmp_path)
     m = json.loads((out / "metrics.json").read_text())
-    assert m["n_classes"] == 10 and "fine_tuned_macro_f1" in m
+    assert m["n_classes"] == 10 and "fine_tuned_macro_f1" in m and m["weights"] == "none"
     assert (out / "confusion_matrix.png").is_file() and (out / "classes.json").is_file()
