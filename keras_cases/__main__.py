@@ -11,11 +11,12 @@ CASES = [
     ("architecture", "MLP vs CNN vs GRU under parameter budgets, optimizers x activations"),
     ("representation", "autoencoders vs PCA, encoder reuse, self-supervised pretext tasks"),
     ("transfer", "transfer learning with keras.applications: frozen vs fine-tuned"),
+    ("cifar", "the strongest CIFAR-10 recipe for the hardware, inside a wall-clock budget, with an ablation"),
     ("sequences", "change-point detection and summarise-and-query memory"),
     ("rnn", "vanishing gradients and RNN vs LSTM vs GRU"),
     ("forecast", "electricity demand forecasting vs seasonal-naive and linear baselines"),
     ("regularization", "over/underfitting, dropout, L2, early stopping, bias-variance"),
-    ("generative", "a convolutional VAE and a DCGAN on MNIST / digits, on every backend"),
+    ("generative", "a convolutional VAE and a DCGAN on MNIST / digits / CIFAR-10, on every backend"),
 ]
 
 
