@@ -157,3 +157,15 @@ def frechet_distance(a, b) -> float:
     eig = np.linalg.eigvals(s_a @ s_b).real
     tr_covmean = np.sqrt(np.clip(eig, 0, None)).sum()
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(s_a) + np.trace(s_b) - 2 * tr_covmean)
+
+
+def mean_std(values) -> tuple[float, float]:
+    """Mean and sample std (ddof=1; 0 for a single value) of per-seed results."""
+    v = np.asarray(values, "float64")
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+def pm(values, fmt="{:.4f}") -> str:
+    """'mean ± std' of per-seed results, for reports."""
+    m, s = mean_std(values)
+    return f"{fmt.format(m)} ± {fmt.format(s)}"

@@ -35,6 +35,7 @@ import numpy as np
 from keras import layers
 
 from keras_cases import UserError, cli, plots, runtime
+from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import arrays, batches
 from keras_cases.runs import Run, markdown_table
@@ -45,14 +46,6 @@ FIT_DEGREES = (1, 3, 15)
 L2_VALUES = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
-def mean_std(values) -> tuple[float, float]:
-    v = np.asarray(values, "float64")
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
-
-
-def pm(values, fmt="{:.4f}") -> str:
-    m, s = mean_std(values)
-    return f"{fmt.format(m)} ± {fmt.format(s)}"
 
 
 # --- (a) over- and underfitting ------------------------------------------------------

@@ -44,6 +44,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_cases import UserError, cli, plots, runtime
+from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches
 from keras_cases.runs import Run, markdown_table
@@ -57,14 +58,6 @@ MIN_LEN = 5  # shortest digit sequence
 N_TOKENS = 11
 
 
-def mean_std(values) -> tuple[float, float]:
-    v = np.asarray(values, "float64")
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
-
-
-def pm(values, fmt="{:.4f}") -> str:
-    m, s = mean_std(values)
-    return f"{fmt.format(m)} ± {fmt.format(s)}"
 
 
 def data_rng(data_seed: int, study: str, split: str, task: int = 0) -> np.random.Generator:

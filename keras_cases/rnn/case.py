@@ -37,7 +37,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_cases import UserError, cli, plots, runtime
+from keras_cases import UserError, cli, evaluation, plots, runtime
+from keras_cases.evaluation import mean_std  # noqa: F401
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches
 from keras_cases.rnn import figures
@@ -60,14 +61,8 @@ QUICK = Sizes(n_symbols=2, alphabet=4, units=16, n_train=256, n_val=64, n_test=1
               series_train=192, series_val=64, series_test=96, probe_examples=32)
 
 
-def mean_std(values) -> tuple[float, float]:
-    v = np.asarray(values, "float64")
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
-
-
 def pm(values, fmt="{:.3f}") -> str:
-    m, s = mean_std(values)
-    return f"{fmt.format(m)} ± {fmt.format(s)}"
+    return evaluation.pm(values, fmt)
 
 
 # --- models ------------------------------------------------------------------------
