@@ -14,7 +14,7 @@ steps at once:
 The split is chronological (70% train, 15% validation, 15% test, on forecast targets:
 every test target lies after every validation target, which lie after every training
 target). Scaling is fit on the training rows only, early stopping watches validation
-loss, the best network is chosen on validation MAE, and the test split is scored once.
+loss, the best network is chosen on validation MASE, and the test split is scored once.
 MASE divides a model's MAE by the in-sample MAE of the seasonal-naive forecast on the
 training rows (season = one week), so MASE < 1 beats that yardstick.
 
@@ -22,6 +22,12 @@ training rows (season = one week), so MASE < 1 beats that yardstick.
     python -m keras_cases.forecast --model lstm --quick
     python -m keras_cases.forecast --csv load.csv --time-column timestamp --target load \\
         --features temp,humidity
+    python -m keras_cases.forecast --csv shops.csv --time-column date --target north,south
+    python -m keras_cases.forecast --csv long.csv --time-column date --target sales --series-column store
+
+Several series at once (several --target columns, or a --series-column in long format) are
+split and scaled one by one and forecast by one global network trained on the windows of
+all of them; the report gives the mean over series and each series' test MASE.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class Series:
     values: np.ndarray  # (n, n_features) float64, target first
     columns: list[str]
     step: pd.Timedelta
+    key: str = ""  # a short name among several series
 
     @property
     def target(self) -> np.ndarray:
@@ -106,32 +113,62 @@ def _numeric(df, col, what):
     return values.interpolate(limit_direction="both").to_numpy("float64")
 
 
-def load_csv(path, time_column, target, features=None) -> Series:
-    """A user's series: a time column, a numeric target, optional numeric features."""
+def load_csv(path, time_column, target, features=None, series_column=None) -> list[Series]:
+    """A user's series from one CSV: a time column, numeric target(s), optional numeric
+    features. Several series at once come either wide (`target="a,b,c"`: one series per
+    target column, sharing the feature columns) or long (`series_column`: one series per
+    value of that column, each with its own rows)."""
     from keras_cases.data.tabular import read_csv
 
     if not time_column or not target:
         raise UserError("--csv needs --time-column and --target")
     df = read_csv(path)
-    feats = [f.strip() for f in (features or "").split(",") if f.strip()]
-    for col, what in [(time_column, "time"), (target, "target")] + [(f, "feature") for f in feats]:
+    feats = _names(features)
+    targets = _names(target)
+    if series_column and len(targets) > 1:
+        raise UserError("give either several --target columns (wide) or --series-column (long), not both")
+    cols = [(time_column, "time")] + [(t, "target") for t in targets] + [(f, "feature") for f in feats]
+    for col, what in cols + ([(series_column, "series")] if series_column else []):
         if col not in df.columns:
             raise UserError(f"no {what} column {col!r} in {path}; columns are: {', '.join(map(str, df.columns))}")
-    times = pd.to_datetime(df[time_column], errors="coerce")
-    if times.isna().any():
-        bad = df[time_column][times.isna()].iloc[0]
-        raise UserError(f"time column {time_column!r} holds {str(bad)!r}, which is not a date/time")
-    order = np.argsort(times.to_numpy(), kind="stable")
-    df, times = df.iloc[order].reset_index(drop=True), pd.DatetimeIndex(times.iloc[order])
-    if times.has_duplicates:
-        raise UserError(f"time column {time_column!r} has repeated time stamps (e.g. {times[times.duplicated()][0]})")
-    if len(df) < 3:
-        raise UserError(f"{path} has {len(df)} rows: far too short to forecast")
-    step = pd.Series(times).diff().median()
-    y = _numeric(df, target, "target")
-    s = make_series(f"{path} ({target})", times, y, {f: _numeric(df, f, "feature") for f in feats}, step)
-    s.columns[0] = target
-    return s
+    if series_column:
+        if df[series_column].isna().any():
+            raise UserError(f"series column {series_column!r} is empty in row "
+                            f"{int(np.flatnonzero(df[series_column].isna().to_numpy())[0]) + 2} of {path}")
+        groups = [(str(k), g) for k, g in df.groupby(series_column, sort=True)]
+    else:
+        groups = [(None, df)]
+    out = []
+    for key, g in groups:
+        where = f" (series {key!r})" if key is not None else ""
+        times = pd.to_datetime(g[time_column], errors="coerce")
+        if times.isna().any():
+            bad = g[time_column][times.isna()].iloc[0]
+            raise UserError(f"time column {time_column!r} holds {str(bad)!r}, which is not a date/time")
+        order = np.argsort(times.to_numpy(), kind="stable")
+        g, times = g.iloc[order].reset_index(drop=True), pd.DatetimeIndex(times.iloc[order])
+        if times.has_duplicates:
+            raise UserError(f"time column {time_column!r} has repeated time stamps{where} "
+                            f"(e.g. {times[times.duplicated()][0]})")
+        if len(g) < 3:
+            raise UserError(f"{path}{where} has {len(g)} rows: far too short to forecast")
+        step = pd.Series(times).diff().median()
+        covariates = {f: _numeric(g, f, "feature") for f in feats}
+        for t in targets:
+            name = key if key is not None else t
+            s = make_series(f"{path} ({name})", times, _numeric(g, t, "target"), covariates, step)
+            s.columns[0] = t
+            s.key = name
+            out.append(s)
+    steps = {s.step for s in out}
+    if len(steps) > 1:
+        raise UserError(f"the series in {path} have different time steps ({', '.join(map(str, sorted(steps)))}); "
+                        "forecast them in separate runs")
+    return out
+
+
+def _names(text) -> list[str]:
+    return [f.strip() for f in (text or "").split(",") if f.strip()]
 
 
 def default_geometry(step: pd.Timedelta) -> tuple[int, int, int]:
@@ -291,7 +328,12 @@ def make_parser():
     g.add_argument("--model", choices=(*MODELS, "all"), default="all")
     g.add_argument("--csv", default=None, help="your own series as CSV (default: fpp2 elecdemand)")
     g.add_argument("--time-column", default=None, help="with --csv: the time stamp column")
-    g.add_argument("--target", default=None, help="with --csv: the column to forecast")
+    g.add_argument("--target", default=None,
+                   help="with --csv: the column to forecast; several comma-separated columns forecast "
+                        "several series at once (one global model)")
+    g.add_argument("--series-column", default=None,
+                   help="with --csv in long format: the column naming which series a row belongs to "
+                        "(one global model for all of them)")
     g.add_argument("--features", default=None, help="with --csv: comma-separated numeric input columns")
     g.add_argument("--lookback", type=cli.positive_int, default=None,
                    help="input window in steps (default: one week of sub-daily data)")
@@ -337,38 +379,58 @@ def main(argv=None):
     runtime.set_seed(args.seed)
     runtime.set_threads(args.threads)
     if args.csv is not None:
-        series = load_csv(args.csv, args.time_column, args.target, args.features)
+        series = load_csv(args.csv, args.time_column, args.target, args.features, args.series_column)
     else:
-        if args.time_column or args.target or args.features:
-            raise UserError("--time-column, --target and --features go with --csv")
-        series = load_elecdemand()
+        if args.time_column or args.target or args.features or args.series_column:
+            raise UserError("--time-column, --target, --features and --series-column go with --csv")
+        s = load_elecdemand()
         if args.quick:  # the first ten weeks: still chronological, still real
-            series = Series(series.name + ", first 10 weeks (--quick)", series.time[:3360],
-                            series.values[:3360], series.columns, series.step)
-    prep = prepare(series, args)
-    L, H, m, split, starts, scaler = (prep[k] for k in ("lookback", "horizon", "season", "split", "starts", "scaler"))
+            s = Series(s.name + ", first 10 weeks (--quick)", s.time[:3360], s.values[:3360], s.columns, s.step)
+        series = [s]
+    names = [s.key or s.columns[0] for s in series]
+    preps = [prepare(s, args) for s in series]
+    L, H, m = (preps[0][k] for k in ("lookback", "horizon", "season"))
     run = Run(CASE, args.out, tensorboard=args.tensorboard)
     info = runtime.backend_report()
-    y = series.target
-    truth = {p: make_windows(y[:, None], y, starts[p], L, H)[1] for p in ("val", "test")}
-    scale = mase_scale(y, split.train_end, m)
-    print(f"{series.name}: {len(y)} rows, features {', '.join(series.columns)}; lookback {L}, horizon {H}, "
-          f"season {m}; windows {len(starts['train'])} train / {len(starts['val'])} val / "
-          f"{len(starts['test'])} test; backend {info['backend']}; writing {run.dir}", flush=True)
+    ys = [s.target for s in series]
+    starts = [p["starts"] for p in preps]
+    truth = [{p: make_windows(y[:, None], y, st[p], L, H)[1] for p in ("val", "test")} for y, st in zip(ys, starts)]
+    scales = [mase_scale(y, p["split"].train_end, m) for y, p in zip(ys, preps)]
+    counts = {p: sum(len(st[p]) for st in starts) for p in ("train", "val", "test")}
+    what = series[0].name if len(series) == 1 else f"{len(series)} series from {args.csv} ({', '.join(names)})"
+    features = series[0].columns if len(series) == 1 else ["<the series>", *series[0].columns[1:]]
+    print(f"{what}: {sum(len(y) for y in ys)} rows, features {', '.join(features)}; lookback {L}, "
+          f"horizon {H}, season {m}; windows {counts['train']} train / {counts['val']} val / {counts['test']} test; "
+          f"backend {info['backend']}; writing {run.dir}", flush=True)
 
-    preds = {}  # name -> {"val": array, "test": array} in target units
-    per_day = int(round(pd.Timedelta(days=1) / series.step)) if series.step < pd.Timedelta(days=1) else None
+    # one global model for all series: windows of every series (each scaled by its own training rows) pooled
+    win = {p: [pr["windows"][p] for pr in preps] for p in ("train", "val", "test")}
+    x_tr, y_tr = (np.concatenate([w[i] for w in win["train"]]) for i in (0, 1))
+    x_val, y_val = (np.concatenate([w[i] for w in win["val"]]) for i in (0, 1))
+
+    def per_series(predict):
+        """[{"val": forecast, "test": forecast} in target units, one per series] from a
+        function of scaled windows."""
+        return [{p: pr["scaler"].inverse_target(predict(pr["windows"][p][0])) for p in ("val", "test")}
+                for pr in preps]
+
+    preds = {}  # model name -> list over series of {"val": array, "test": array}
+    per_day = int(round(pd.Timedelta(days=1) / series[0].step)) if series[0].step < pd.Timedelta(days=1) else None
     if per_day and per_day != m:
-        preds["naive_day"] = {p: seasonal_naive(y, starts[p], H, per_day) for p in ("val", "test")}
-    preds["seasonal_naive"] = {p: seasonal_naive(y, starts[p], H, m) for p in ("val", "test")}
-    (x_tr, y_tr), (x_val, y_val), (x_te, _) = (prep["windows"][p] for p in ("train", "val", "test"))
-    ridge = ridge_forecaster(x_tr, y_tr)
-    preds["ridge"] = {"val": scaler.inverse_target(ridge(x_val)), "test": scaler.inverse_target(ridge(x_te))}
+        preds["naive_day"] = [{p: seasonal_naive(y, st[p], H, per_day) for p in ("val", "test")}
+                              for y, st in zip(ys, starts)]
+    preds["seasonal_naive"] = [{p: seasonal_naive(y, st[p], H, m) for p in ("val", "test")} for y, st in zip(ys, starts)]
+    preds["ridge"] = per_series(ridge_forecaster(x_tr, y_tr))
 
     def scores(pr):
-        return {f"{p}_{k}": v for p in ("val", "test") for k, v in forecast_metrics(truth[p], pr[p], scale).items()}
+        """Per-series metrics and their mean over series (MASE is unit-free; MAE and RMSE
+        of several series are means of values in each series' own units)."""
+        each = [{f"{p}_{k}": v for p in ("val", "test") for k, v in forecast_metrics(tr[p], f[p], sc).items()}
+                for tr, f, sc in zip(truth, pr, scales)]
+        return {k: float(np.mean([e[k] for e in each])) for k in each[0]}, each
 
-    results = {name: scores(pr) for name, pr in preds.items()}
+    results = {name: scores(pr)[0] for name, pr in preds.items()}
+    by_series = {name: scores(pr)[1] for name, pr in preds.items()}
     kinds = MODELS if args.model == "all" else (args.model,)
     seeds = list(range(args.seed, args.seed + args.seeds))
     history = {}
@@ -378,76 +440,106 @@ def main(argv=None):
             t1 = time.time()
             print(f"--- {kind} (seed {seed})", flush=True)
             model, hist = train(kind, (x_tr, y_tr, x_val, y_val), args, seed)
-            pr = {p: scaler.inverse_target(model.predict(x, verbose=0, batch_size=256))
-                  for p, x in (("val", x_val), ("test", x_te))}
-            per_seed.append({**scores(pr), "epochs": len(hist["loss"]), "train_seconds": round(time.time() - t1, 1)})
+            pr = per_series(lambda x: model.predict(x, verbose=0, batch_size=256))
+            mean, each = scores(pr)
+            per_seed.append({**mean, "epochs": len(hist["loss"]), "train_seconds": round(time.time() - t1, 1)})
             if seed == seeds[0]:  # the first seed's model, forecasts and curves are kept
-                history[kind], preds[kind] = hist, pr
+                history[kind], preds[kind], by_series[kind] = hist, pr, each
                 runtime.save_model(model, run.path(f"{kind}.keras"))
         mean, std = summarize(per_seed)
         results[kind] = {**mean, **({f"{k}_std": v for k, v in std.items()} if len(seeds) > 1 else {})}
 
-    best = min(kinds, key=lambda k: results[k]["val_mae"])  # chosen on validation only (seed mean)
-    metrics = {**info, "case": CASE, "dataset": series.name, "n_train": len(starts["train"]),
-               "n_val": len(starts["val"]), "n_test": len(starts["test"]), "seed": args.seed, "seeds": args.seeds,
-               "train_rows": split.train_end, "val_rows": split.val_end - split.train_end,
-               "test_rows": split.n - split.val_end, "lookback": L, "horizon": H, "season": m,
-               "features": series.columns, "mase_scale": scale, "best_model": best,
-               **{k: results[best][f"test_{k}"] for k in ("mae", "rmse", "mase")},
+    best = min(kinds, key=lambda k: results[k]["val_mase"])  # chosen on validation only (seed mean)
+    metrics = {**info, "case": CASE, "dataset": series[0].name if len(series) == 1 else what,
+               "n_series": len(series), "n_train": counts["train"], "n_val": counts["val"], "n_test": counts["test"],
+               "seed": args.seed, "seeds": args.seeds,
+               "train_rows": sum(p["split"].train_end for p in preps),
+               "val_rows": sum(p["split"].val_end - p["split"].train_end for p in preps),
+               "test_rows": sum(p["split"].n - p["split"].val_end for p in preps), "lookback": L, "horizon": H,
+               "season": m, "features": features, "mase_scale": scales[0] if len(series) == 1 else scales,
+               "best_model": best, **{k: results[best][f"test_{k}"] for k in ("mae", "rmse", "mase")},
                "seasonal_naive_test_mase": results["seasonal_naive"]["test_mase"],
                "beats_seasonal_naive": bool(results[best]["test_mase"] < results["seasonal_naive"]["test_mase"]),
                "models": results}
+    if len(series) > 1:  # the first seed's per-series scores
+        metrics["series"] = {n: {name: each[i] for name, each in by_series.items()} for i, n in enumerate(names)}
+
     def cell(r, k, v):
         f = "{:.1f}" if k in ("epochs", "train_seconds") else "{:.4f}"
         return f"{f.format(v)} ± {f.format(r[k + '_std'])}" if k + "_std" in r else v
 
     rows = [{"model": name, **{k: cell(r, k, v) for k, v in r.items()}} for name, r in results.items()]
+    series_rows = [{"series": n, **{name: f"{by_series[name][i]['test_mase']:.3f}" for name in by_series}}
+                   for i, n in enumerate(names)] if len(series) > 1 else []
 
-    run.write_json("scaler.json", {"columns": series.columns, "mean": scaler.mean, "std": scaler.std,
-                                   "lookback": L, "horizon": H})
+    run.write_json("scaler.json", {"series": [{"name": n, "columns": s.columns, "mean": p["scaler"].mean,
+                                               "std": p["scaler"].std} for n, s, p in zip(names, series, preps)],
+                                   "columns": series[0].columns, "mean": preps[0]["scaler"].mean,
+                                   "std": preps[0]["scaler"].std, "lookback": L, "horizon": H})
     if history:
         run.write_history(history)
         plots.learning_curves(history, run.path("learning_curves.png"), metrics=("loss", "mae"))
     else:
         pd.DataFrame(columns=["model", "epoch"]).to_csv(run.path("history.csv"), index=False)
-    pick = np.linspace(0, len(starts["test"]) - 1, 4).astype(int)
     shown = [name for name in ("seasonal_naive", "ridge", *kinds)]
+    if len(series) == 1:  # four test windows spread over the test split
+        picks = [(0, int(i)) for i in np.linspace(0, len(starts[0]["test"]) - 1, 4).astype(int)]
+    else:  # the middle test window of up to four series
+        picks = [(i, len(starts[i]["test"]) // 2) for i in range(min(4, len(series)))]
+    back = min(L, 2 * H)
     plots.forecast_windows(
-        [(series.time[starts["test"][i] - min(L, 2 * H): starts["test"][i] + H],
-          y[starts["test"][i] - min(L, 2 * H): starts["test"][i] + H],
-          {name: preds[name]["test"][i] for name in shown}) for i in pick],
-        run.path("forecasts.png"), ylabel=series.columns[0])
+        [(series[i].time[starts[i]["test"][j] - back: starts[i]["test"][j] + H],
+          ys[i][starts[i]["test"][j] - back: starts[i]["test"][j] + H],
+          {name: preds[name][i]["test"][j] for name in shown}, names[i]) for i, j in picks],
+        run.path("forecasts.png"), ylabel=series[0].columns[0] if len(series) == 1 else "value")
     run.write_json("config.json", vars(args))
     metrics["seconds"] = round(time.time() - t0, 2)
     run.write_json("metrics.json", metrics)
     cols = ["model", "val_mae", "test_mae", "test_rmse", "test_mase"]
-    run.write_text("report.md", report(metrics, markdown_table(rows, cols + ["epochs"]), bool(history)))
+    series_table = markdown_table(series_rows, list(series_rows[0])) if series_rows else ""
+    run.write_text("report.md", report(metrics, markdown_table(rows, cols + ["epochs"]), bool(history), series_table))
     print(markdown_table(rows, cols))
+    if series_table:
+        print("test MASE per series (first seed):\n" + series_table)
     print(f"best on validation: {best}; test MASE {metrics['mase']:.3f} vs seasonal naive "
           f"{metrics['seasonal_naive_test_mase']:.3f}")
     print(f"wrote {run.dir}/")
     return 0
 
 
-def report(m, table, trained) -> str:
+def report(m, table, trained, series_table="") -> str:
     verdict = "beats" if m["beats_seasonal_naive"] else "does NOT beat"
     curves = "\n![learning curves](learning_curves.png)\n" if trained else ""
+    several = m["n_series"] > 1
+    scale = (f"MASE = MAE / {m['mase_scale']:.4f}, the in-sample MAE" if not several else
+             "MASE = MAE / (each series' in-sample MAE") + \
+        f" of the {m['season']}-step seasonal-naive forecast on the training rows" + (")" if several else "")
+    many = "" if not several else f"""
+- {m['n_series']} series, each split chronologically and scaled by its own training rows; one global
+  network (and one Ridge model) is trained on the windows of all of them. Table values are means
+  over series (MASE is unit-free; MAE and RMSE mix each series' own units).
+"""
+    per_series = "" if not series_table else f"""
+Test MASE per series (first seed):
+
+{series_table}
+"""
     return f"""# Forecasting: {m['dataset']}
 
 - inputs: the previous {m['lookback']} steps of {', '.join(m['features'])}; output: the next {m['horizon']} steps
 - chronological split on rows: {m['train_rows']} train / {m['val_rows']} validation / {m['test_rows']} test;
   forecast windows {m['n_train']} / {m['n_val']} / {m['n_test']}; scaling fit on the training rows only
-- MASE = MAE / {m['mase_scale']:.4f}, the in-sample MAE of the {m['season']}-step seasonal-naive forecast on the training rows
+- {scale}
 - backend: {m['backend']} (Keras {m['keras_version']}); seeds {m['seed']}..{m['seed'] + m['seeds'] - 1}
   (networks: mean ± std over seeds; plots show the first seed); {m['seconds']} s
-
+{many}
 ## Result
 
-Best network on validation MAE: **{m['best_model']}**, test MAE {m['mae']:.4f}, RMSE {m['rmse']:.4f},
+Best network on validation MASE: **{m['best_model']}**, test MAE {m['mae']:.4f}, RMSE {m['rmse']:.4f},
 MASE **{m['mase']:.3f}**; it {verdict} seasonal naive (test MASE {m['seasonal_naive_test_mase']:.3f}).
 
 {table}
-
+{per_series}
 `seasonal_naive` repeats the value one season ({m['season']} steps) back; `naive_day` (where present)
 the value a day back; `ridge` is scikit-learn Ridge (alpha 1) on the flattened, scaled lag window.
 The test split was scored once, after every choice was made on validation.

@@ -213,11 +213,13 @@ def latent_scatter(z, labels, path, title=""):
 
 
 def forecast_windows(windows, path, ylabel="value"):
-    """One panel per forecast window `(times, observed, {model: forecast})`: the observed
-    series (history and truth) in black, each model's forecast over the last len(forecast)
-    steps in colour."""
+    """One panel per forecast window `(times, observed, {model: forecast}[, title])`: the
+    observed series (history and truth) in black, each model's forecast over the last
+    len(forecast) steps in colour."""
     fig, axes = plt.subplots(len(windows), 1, figsize=(9, 2.6 * len(windows)), squeeze=False)
-    for ax, (times, observed, forecasts) in zip(axes[:, 0], windows):
+    for ax, (times, observed, forecasts, *title) in zip(axes[:, 0], windows):
+        if title:
+            ax.set_title(title[0], fontsize=9)
         ax.plot(times, observed, color="black", lw=1.4, label="observed")
         for i, (name, f) in enumerate(forecasts.items()):
             ax.plot(times[len(times) - len(f):], f, color=f"C{i}", lw=1.1, label=name)

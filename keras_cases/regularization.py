@@ -10,8 +10,8 @@ b. biasvar   degree 1..20 on y = sin(2 pi x) + 0.5 cos(4 pi x) + noise: bias^2 a
              estimated by refitting on many freshly drawn training sets, next to the test
              error they add up to (bias^2 + variance + noise).
 c. dropout   an MLP on MNIST with and without dropout (0.5): train vs test accuracy.
-d. l2        an L2 weight-decay sweep on a small CNN. The issue asks for CIFAR-10; the
-             project has no CIFAR loader yet, so this runs on scikit-learn's 8x8 digits.
+d. l2        an L2 weight-decay sweep on a small CNN trained on a few thousand CIFAR-10
+             images (300 per class by default: small enough to overfit, real photos).
 e. early     early stopping on a held-out validation split vs a fixed number of epochs:
              epochs saved, test accuracy kept.
 
@@ -37,7 +37,7 @@ from keras import layers
 from keras_cases import UserError, cli, plots, runtime
 from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
 from keras_cases.callbacks import tensorboard
-from keras_cases.data import arrays, batches
+from keras_cases.data import arrays, batches, images
 from keras_cases.runs import Run, markdown_table
 
 CASE = "regularization"
@@ -138,14 +138,16 @@ def build_mlp(shape, n_classes, dropout=0.0, hidden=(256, 256), seed=0):
 
 
 def build_cnn(shape, n_classes, l2=0.0):
+    """conv 16 - pool - conv 32 - pool - conv 64 - pool - dense 128 on uint8 images
+    (h, w, channels), with an L2 penalty of factor `l2` on every kernel."""
     reg = keras.regularizers.L2(l2) if l2 else None
     inputs = keras.Input(shape, name="image")
-    x = layers.Reshape((*shape, 1))(inputs)
-    x = layers.Conv2D(16, 3, padding="same", activation="relu", kernel_regularizer=reg, name="conv0")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(32, 3, padding="same", activation="relu", kernel_regularizer=reg, name="conv1")(x)
+    x = layers.Rescaling(1 / 255)(inputs)
+    for i, filters in enumerate((16, 32, 64)):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_regularizer=reg, name=f"conv{i}")(x)
+        x = layers.MaxPooling2D(name=f"pool{i}")(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(64, activation="relu", kernel_regularizer=reg, name="dense")(x)
+    x = layers.Dense(128, activation="relu", kernel_regularizer=reg, name="dense")(x)
     out = layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="class")(x)
     return keras.Model(inputs, out, name=f"cnn_l2_{l2:g}")
 
@@ -188,7 +190,9 @@ def make_parser():
                    help="images for the dropout and early-stopping studies: mnist (offline: its "
                         "10,000-image test split) or digits")
     g.add_argument("--dropout", type=float, default=0.5, help="dropout rate in study c")
-    g.add_argument("--l2-epochs", type=cli.positive_int, default=40, help="epochs of each CNN in study d")
+    g.add_argument("--l2-epochs", type=cli.positive_int, default=30, help="epochs of each CNN in study d")
+    g.add_argument("--l2-per-class", type=cli.positive_int, default=300,
+                   help="CIFAR-10 images per class in each split of study d (train, validation, test)")
     g.add_argument("--patience", type=cli.positive_int, default=3, help="early-stopping patience (study e)")
     g.add_argument("--resamples", type=cli.positive_int, default=200,
                    help="training sets drawn per degree and seed in study b")
@@ -217,8 +221,8 @@ def main(argv=None):
     if not 0.0 <= args.dropout < 1.0:
         raise UserError(f"--dropout {args.dropout} must be in [0, 1)")
     if args.quick:
-        args.epochs, args.l2_epochs, args.patience = min(args.epochs, 4), min(args.l2_epochs, 4), min(args.patience, 1)
-        args.resamples = min(args.resamples, 50)
+        args.epochs, args.l2_epochs, args.patience = min(args.epochs, 4), min(args.l2_epochs, 8), min(args.patience, 1)
+        args.resamples, args.l2_per_class = min(args.resamples, 50), min(args.l2_per_class, 50)
         if not any(a.startswith("--seeds") for a in (sys.argv[1:] if argv is None else argv)):
             args.seeds = 1
     t0 = time.time()
@@ -317,7 +321,7 @@ Gap = train accuracy - test accuracy.
         print(markdown_table(rows, list(rows[0])), flush=True)
 
     if "d" in studies:
-        dg = load_images("digits", args.quick)
+        dg = images.cifar10_per_class(args.l2_per_class)
         metrics.update(l2_dataset=dg.name, l2_n_train=len(dg.y_train), l2_n_test=len(dg.y_test))
         values = L2_VALUES if not args.quick else (0.0, 1e-2)
         res = {}
@@ -341,11 +345,13 @@ Gap = train accuracy - test accuracy.
         plots.lines_with_errors({k: (x, *np.array([mean_std([r[k] for r in res[v]]) for v in values]).T)
                                  for k in ("train_accuracy", "test_accuracy")},
                                 run.path("l2_sweep.png"), "L2 factor (0 drawn at 1e-5)", "accuracy",
-                                "weight decay on a small CNN (digits)", logx=True)
-        sections.append(("d. L2 weight decay", f"""A small CNN (conv 16, conv 32, dense 64) with an L2 penalty
-on every kernel, {args.l2_epochs} epochs. **Deviation from the issue:** it asks for a CIFAR-10
-CNN, but keras-cases has no CIFAR-10 loader yet, so this sweep runs on {dg.name}
-({len(dg.y_train)} training images). Weight norm = L2 norm of all kernels after training.
+                                "weight decay on a small CNN (CIFAR-10 subset)", logx=True)
+        sections.append(("d. L2 weight decay", f"""A small CNN (conv 16, 32, 64 with max-pooling, dense 128) with
+an L2 penalty of the given factor on every kernel, {args.l2_epochs} epochs of Adam 1e-3, no augmentation,
+on {dg.name}: {len(dg.y_train):,} training, {len(dg.y_val):,} validation and {len(dg.y_test):,} test images
+(every class equally). Weight norm = L2 norm of all kernels after training; the test accuracy
+is reported after the fixed number of epochs (no early stopping, so the penalty alone fights
+overfitting).
 
 {markdown_table(rows, list(rows[0]))}
 

@@ -100,6 +100,15 @@ def csv_files(tmp_path_factory):
     bad.loc[5, "load"] = "n/a?"
     bad.to_csv(d / "text.csv", index=False)
     good.iloc[:200].to_csv(d / "short.csv", index=False)
+    # several series: wide (a second target column on another scale) and long (a site column,
+    # rows shuffled, the two sites of different lengths)
+    wide = good.assign(load2=100 + 5 * np.cos(2 * np.pi * hours / 24) + np.random.default_rng(1).normal(size=len(t)))
+    wide.to_csv(d / "wide.csv", index=False)
+    long = pd.concat([good.assign(site="a"), wide.iloc[24 * 7:].drop(columns="load").rename(columns={"load2": "load"})
+                      .assign(site="b")])
+    long.sample(frac=1.0, random_state=0).to_csv(d / "long.csv", index=False)
+    daily = long[long.site == "b"].iloc[::24].assign(site="c")
+    pd.concat([long, daily]).to_csv(d / "mixed_steps.csv", index=False)
     return d
 
 
@@ -111,6 +120,13 @@ def csv_files(tmp_path_factory):
     (["--csv", "{d}/short.csv", "--time-column", "when", "--target", "load"], "too short"),
     (["--csv", "{d}/missing.csv", "--time-column", "when", "--target", "load"], "not found"),
     (["--csv", "{d}/good.csv", "--target", "load"], "needs --time-column"),
+    (["--csv", "{d}/long.csv", "--time-column", "when", "--target", "load", "--series-column", "shop"],
+     "no series column 'shop'"),
+    (["--csv", "{d}/wide.csv", "--time-column", "when", "--target", "load,load2", "--series-column", "site"],
+     "not both"),
+    (["--series-column", "site"], "go with --csv"),
+    (["--csv", "{d}/mixed_steps.csv", "--time-column", "when", "--target", "load", "--series-column", "site"],
+     "different time steps"),
 ])
 def test_bad_csv_is_one_line_and_exit_code_2(csv_files, args, message, capsys):
     from keras_cases import cli
@@ -122,9 +138,48 @@ def test_bad_csv_is_one_line_and_exit_code_2(csv_files, args, message, capsys):
 
 
 def test_own_csv_series_loads_and_windows(csv_files):
-    s = fc.load_csv(csv_files / "good.csv", "when", "load", "temp")
+    [s] = fc.load_csv(csv_files / "good.csv", "when", "load", "temp")
     assert s.columns[:2] == ["load", "temp"] and s.step == pd.Timedelta("1h")
     assert fc.default_geometry(s.step) == (168, 24, 168)
+
+
+def test_several_series_load_wide_and_long(csv_files):
+    good = pd.read_csv(csv_files / "wide.csv")
+    a, b = fc.load_csv(csv_files / "wide.csv", "when", "load, load2", "temp")
+    assert (a.key, b.key) == ("load", "load2") and a.columns[1] == b.columns[1] == "temp"
+    np.testing.assert_allclose(a.target, good["load"]) and np.testing.assert_allclose(b.target, good["load2"])
+    np.testing.assert_allclose(a.values[:, 1], b.values[:, 1])  # the shared feature
+    # long format: rows of each site gathered and put in time order, lengths may differ
+    a, b = fc.load_csv(csv_files / "long.csv", "when", "load", "temp", series_column="site")
+    assert (a.key, b.key) == ("a", "b") and len(a.target) == len(good) and len(b.target) == len(good) - 24 * 7
+    np.testing.assert_allclose(a.target, good["load"])
+    np.testing.assert_allclose(b.target, good["load2"].iloc[24 * 7:])
+    assert a.time.is_monotonic_increasing and b.time[0] == pd.Timestamp(good["when"][24 * 7])
+
+
+def test_several_series_at_once_one_global_model(csv_files, tmp_path):
+    check(run_python(["-m", "keras_cases.forecast", "--csv", str(csv_files / "long.csv"), "--time-column", "when",
+                      "--target", "load", "--series-column", "site", "--model", "conv1d", "--epochs", "2",
+                      "--out", str(tmp_path), "-v", "0"]))
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["n_series"] == 2 and set(m["series"]) == {"a", "b"}
+    # each series' baseline is computed on that series alone (no window crosses series) ...
+    args = fc.make_parser().parse_args([])
+    for key, s in zip("ab", fc.load_csv(csv_files / "long.csv", "when", "load", None, series_column="site")):
+        prep = fc.prepare(s, args)
+        truth = fc.make_windows(s.target[:, None], s.target, prep["starts"]["test"], 168, 24)[1]
+        naive = fc.seasonal_naive(s.target, prep["starts"]["test"], 24, 168)
+        scale = fc.mase_scale(s.target, prep["split"].train_end, 168)
+        want = fc.forecast_metrics(truth, naive, scale)["mase"]
+        assert m["series"][key]["seasonal_naive"]["test_mase"] == pytest.approx(want)
+    # ... and the table is the mean over series
+    for name in ("seasonal_naive", "ridge", "conv1d"):
+        mean = np.mean([m["series"][k][name]["test_mase"] for k in "ab"])
+        assert m["models"][name]["test_mase"] == pytest.approx(mean)
+    assert m["n_test"] == sum(len(fc.prepare(s, args)["starts"]["test"]) for s in
+                              fc.load_csv(csv_files / "long.csv", "when", "load", None, series_column="site"))
+    report = (tmp_path / "report.md").read_text()
+    assert "2 series" in report and "Test MASE per series" in report and (tmp_path / "forecasts.png").is_file()
 
 
 def test_notebook_runs(tmp_path):
