@@ -8,10 +8,41 @@ import sys
 from keras_cases import BACKENDS, UserError
 
 
+class CaseParser(argparse.ArgumentParser):
+    """An ArgumentParser that also applies `--distribute` once the command line is parsed.
+
+    Every case calls `make_parser().parse_args(argv)` before it builds a model, which is
+    where Keras needs its distribution set; doing it here keeps the case modules unaware
+    of it. A batch size that does not split evenly over the devices is a UserError.
+    """
+
+    def parse_args(self, args=None, namespace=None):
+        ns = super().parse_args(args, namespace)
+        if hasattr(ns, "distribute"):
+            from keras_cases import runtime
+
+            n = runtime.set_distribution(ns.distribute)
+            if ns.distribute != "none":
+                batch = getattr(ns, "batch_size", None)
+                if batch is not None and batch % n:
+                    runtime.set_distribution("none")
+                    raise UserError(
+                        f"--batch-size {batch} does not split evenly over {n} devices "
+                        f"(--distribute {ns.distribute}): use a multiple of {n}, "
+                        f"e.g. {max(n, batch - batch % n)}"
+                    )
+                names = runtime.distribution()["names"]
+                shown = ", ".join(names) if len(names) <= 8 else f"{names[0]} ... {names[-1]}"
+                print(f"distribution: {ns.distribute} over {n} device{'s' * (n != 1)} ({shown})"
+                      + (f", {batch // n} examples per device per batch of {batch}" if batch else ""),
+                      flush=True)
+        return ns
+
+
 def parser(prog: str, description: str, epochs: int, batch_size: int,
            threads: int = 0) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = CaseParser(prog=prog, description=description,
+                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = p.add_argument_group("shared by every case study")
     g.add_argument("--epochs", type=positive_int, default=epochs, help="(maximum) training epochs")
     g.add_argument("--batch-size", type=positive_int, default=batch_size, help="minibatch size")
@@ -30,6 +61,11 @@ def parser(prog: str, description: str, epochs: int, batch_size: int,
     g.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard logs to <run>/tensorboard/<model> "
                         "(view with: tensorboard --logdir <run>/tensorboard)")
+    g.add_argument("--distribute", choices=("none", "data-parallel"), default="none",
+                   help="data-parallel: train on every GPU/TPU (or CPU device) at once with "
+                        "keras.distribution.DataParallel; weights are replicated and each "
+                        "batch of --batch-size is split evenly over the devices (so use a "
+                        "multiple of the device count). JAX backend only")
     g.add_argument("-v", "--verbose", type=int, choices=(0, 1, 2), default=2,
                    help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
     return p

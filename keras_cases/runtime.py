@@ -11,6 +11,8 @@ imports them lazily, only for the backend that is active. Case studies call:
                           backend's own random stream)
 - `value_and_grad(fn, variables)`  loss and gradients w.r.t. Keras variables, per backend
 - `enable_float64()`      float64 everywhere (JAX needs x64 switched on)
+- `set_distribution(kind)`  `--distribute data-parallel`: keras.distribution.DataParallel
+                          over every device (JAX only)
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def devices() -> list[str]:
 
 
 def backend_report() -> dict:
-    """Backend, versions and devices: written into every run's metrics.json."""
+    """Backend, versions, devices and distribution: written into every run's metrics.json."""
     import keras
 
     fw = _framework()
@@ -114,9 +116,106 @@ def backend_report() -> dict:
         "keras_version": keras.__version__,
         "framework_version": fw.__version__,
         "devices": devices(),
+        "distribution": _distribution["kind"],
+        "distribution_devices": _distribution["devices"],
         "python": platform.python_version(),
         "numpy_version": np.__version__,
     }
+
+
+DISTRIBUTIONS = ("none", "data-parallel")
+_distribution = {"kind": "none", "devices": 1, "names": [], "ours": None}
+
+
+def set_distribution(kind: str = "none") -> int:
+    """Train on one device ("none") or data-parallel over every device; returns the count.
+
+    "data-parallel" sets keras.distribution.DataParallel over keras.distribution.list_devices()
+    (all GPUs or TPUs, else the CPU devices): each variable is replicated on every device,
+    each batch is split along its first axis, one slice per device, and XLA all-reduces the
+    gradients, so `--batch-size` is the global batch. Call it before any model is built
+    (the shared CLI does, right after parsing). JAX only: Keras' distribution API has no
+    TensorFlow or PyTorch implementation. Test it on a CPU with
+    XLA_FLAGS=--xla_force_host_platform_device_count=4.
+
+    Batches whose size does not split evenly over the devices (the last, partial batch of
+    an epoch, a validation or predict remainder) would stop Keras with a JAX sharding
+    error; here they run replicated instead (every device computes the whole small batch),
+    so no row is dropped and the numbers match a one-device run.
+    """
+    if kind not in DISTRIBUTIONS:
+        raise UserError(f"unknown distribution {kind!r}: choose one of {', '.join(DISTRIBUTIONS)}")
+    import keras
+
+    if kind == "none":
+        # undo only a distribution this function set; leave one the caller set themselves
+        if _distribution["ours"] is not None and keras.distribution.distribution() is _distribution["ours"]:
+            keras.distribution.set_distribution(None)
+        _distribution.update(kind="none", devices=1, names=[], ours=None)
+        return 1
+    name = backend()
+    if name != "jax":
+        raise UserError(
+            f"--distribute {kind} needs the JAX backend (Keras' distribution API is JAX-only); "
+            f"run with KERAS_BACKEND=jax, or leave out --distribute to train on one {name} device"
+        )
+    _allow_ragged_batches()
+    devs = keras.distribution.list_devices()
+    dist = keras.distribution.DataParallel(devices=devs)
+    keras.distribution.set_distribution(dist)
+    _distribution.update(kind=kind, devices=len(devs), names=list(devs), ours=dist)
+    return len(devs)
+
+
+def distribution() -> dict:
+    """{"kind": "none" | "data-parallel", "devices": n, "names": [...]} as last set by
+    `set_distribution` (names: the devices it spans, empty for "none")."""
+    return {k: _distribution[k] for k in ("kind", "devices", "names")}
+
+
+def _allow_ragged_batches() -> None:
+    """Let batches that do not split over the devices run replicated under DataParallel.
+
+    Keras (3.x) shards every batch of fit/evaluate/predict along the batch mesh axis with
+    the layout of the epoch's first batch, and JAX refuses a batch whose size that axis
+    does not divide (IndivisibleError on the last partial batch). This wraps Keras' JAX
+    `distribute_data_input` so such a batch gets a fully replicated sharding instead.
+    Single-process only: with several JAX processes each host's batch is a different
+    slice of the global batch, so replicating it would be wrong; there Keras' own
+    behaviour is kept (use a dataset whose batches divide the device count).
+
+    `distribute_data_input` is Keras-internal (keras.src); tests/test_distribute.py fails
+    if a Keras release moves or changes it, and here a missing one leaves Keras as it is.
+    """
+    import math
+
+    import jax
+    from jax.sharding import NamedSharding, PartitionSpec
+    from keras.distribution import TensorLayout
+
+    try:
+        from keras.src.backend.jax import distribution_lib as jax_dist
+
+        original = jax_dist.distribute_data_input
+    except (ImportError, AttributeError):
+        return
+    if getattr(original, "_keras_cases_ragged", False):
+        return
+
+    def distribute_data_input(per_process_batch, layout, batch_dim_name):
+        sharding = layout.backend_layout if isinstance(layout, TensorLayout) else layout
+        shape = getattr(per_process_batch, "shape", ())
+        if (isinstance(sharding, NamedSharding) and len(shape) and len(sharding.spec)
+                and jax.process_count() == 1):
+            axis = sharding.spec[0]
+            names = axis if isinstance(axis, tuple) else (axis,)
+            parts = math.prod(sharding.mesh.shape[a] for a in names if a is not None)
+            if shape[0] % parts:
+                sharding = NamedSharding(sharding.mesh, PartitionSpec())
+        return original(per_process_batch, sharding, batch_dim_name)
+
+    distribute_data_input._keras_cases_ragged = True
+    jax_dist.distribute_data_input = distribute_data_input
 
 
 def set_seed(seed: int) -> None:
