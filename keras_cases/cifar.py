@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, replace
 
 import keras
 import numpy as np
-from keras import layers, ops
+from keras import layers
 
 from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import tensorboard

@@ -81,6 +81,54 @@ def positive_int(text: str) -> int:
     return v
 
 
+def parse_list(text: str, flag: str, choices=None, what: str = "choice") -> list:
+    """A comma-separated flag value as a list without repeats, in the order given.
+
+    `choices`: None for positive integers; a sequence of allowed names; or a dict
+    {short key: name} where either form is accepted and the keys are returned."""
+    names = {v: k for k, v in choices.items()} if isinstance(choices, dict) else {}
+    out = []
+    for part in (t.strip().lower() for t in text.split(",") if t.strip()):
+        if choices is None:
+            try:
+                v = int(part)
+            except ValueError:
+                raise UserError(f"{flag}: {part!r} is not an integer")
+            if v < 1:
+                raise UserError(f"{flag}: {v} must be at least 1")
+        else:
+            v = names.get(part, part)
+            if v not in choices:
+                shown = [f"{k} ({n})" for k, n in choices.items()] if names else list(choices)
+                raise UserError(f"{flag}: unknown {what} {part!r}; choose from {', '.join(shown)}")
+        if v not in out:
+            out.append(v)
+    if not out:
+        raise UserError(f"{flag} is empty")
+    return out
+
+
+def given(argv, flag: str) -> bool:
+    """Whether the user typed `flag` (as `--flag N` or `--flag=N`) on the command line."""
+    argv = sys.argv[1:] if argv is None else argv
+    return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+
+def start(case: str, args, what: str):
+    """The opening every multi-seed study shares: seed the run, set the CPU threads, open the
+    run directory, and print what runs where. Returns (run, backend report, seeds)."""
+    from keras_cases import runtime
+    from keras_cases.runs import Run
+
+    runtime.set_seed(args.seed)
+    runtime.set_threads(args.threads)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    run = Run(case, args.out, tensorboard=args.tensorboard)
+    info = runtime.backend_report()
+    print(f"{what}; seeds {seeds}; backend {info['backend']}; writing {run.dir}", flush=True)
+    return run, info, seeds
+
+
 def run(main, argv=None) -> int:
     """Call `main(argv)`; a UserError becomes `error: ...` on stderr and exit code 2."""
     try:

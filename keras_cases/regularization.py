@@ -26,7 +26,6 @@ from each backend's own random stream, so (c) differs slightly between backends.
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 
@@ -38,7 +37,7 @@ from keras_cases import UserError, cli, plots, runtime
 from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import arrays, batches, images
-from keras_cases.runs import Run, markdown_table
+from keras_cases.runs import markdown_table
 
 CASE = "regularization"
 STUDIES = {"a": "fit", "b": "biasvar", "c": "dropout", "d": "l2", "e": "early"}
@@ -201,18 +200,7 @@ def make_parser():
 
 
 def parse_studies(text: str) -> list[str]:
-    names = {v: k for k, v in STUDIES.items()}
-    out = []
-    for part in (t.strip().lower() for t in text.split(",") if t.strip()):
-        key = names.get(part, part)
-        if key not in STUDIES:
-            raise UserError(f"--studies: unknown study {part!r}; choose from "
-                            f"{', '.join(f'{k} ({v})' for k, v in STUDIES.items())}")
-        if key not in out:
-            out.append(key)
-    if not out:
-        raise UserError("--studies is empty")
-    return out
+    return cli.parse_list(text, "--studies", STUDIES, "study")
 
 
 def main(argv=None):
@@ -223,16 +211,10 @@ def main(argv=None):
     if args.quick:
         args.epochs, args.l2_epochs, args.patience = min(args.epochs, 4), min(args.l2_epochs, 8), min(args.patience, 1)
         args.resamples, args.l2_per_class = min(args.resamples, 50), min(args.l2_per_class, 50)
-        if not any(a.startswith("--seeds") for a in (sys.argv[1:] if argv is None else argv)):
+        if not cli.given(argv, "--seeds"):
             args.seeds = 1
     t0 = time.time()
-    runtime.set_seed(args.seed)
-    runtime.set_threads(args.threads)
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    run = Run(CASE, args.out, tensorboard=args.tensorboard)
-    info = runtime.backend_report()
-    print(f"studies {', '.join(STUDIES[s] for s in studies)}; seeds {seeds}; backend {info['backend']}; "
-          f"writing {run.dir}", flush=True)
+    run, info, seeds = cli.start(CASE, args, f"studies {', '.join(STUDIES[s] for s in studies)}")
     metrics = {**info, "case": CASE, "seed": args.seed, "seeds": args.seeds, "studies": studies}
     sections, history = [], {}
 

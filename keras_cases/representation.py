@@ -40,7 +40,7 @@ from keras import layers
 from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches, images
-from keras_cases.runs import Run, markdown_table
+from keras_cases.runs import markdown_table
 
 CASE = "representation"
 PARTS = {"a": "ae", "b": "reuse", "c": "rotation"}
@@ -346,18 +346,7 @@ def make_parser():
 
 
 def parse_parts(text: str) -> list[str]:
-    names = {v: k for k, v in PARTS.items()}
-    out = []
-    for part in (t.strip().lower() for t in text.split(",") if t.strip()):
-        key = names.get(part, part)
-        if key not in PARTS:
-            raise UserError(f"--parts: unknown part {part!r}; choose from "
-                            f"{', '.join(f'{k} ({v})' for k, v in PARTS.items())}")
-        if key not in out:
-            out.append(key)
-    if not out:
-        raise UserError("--parts is empty")
-    return sorted(out)
+    return sorted(cli.parse_list(text, "--parts", PARTS, "part"))
 
 
 def parse_bottlenecks(text: str) -> list[int]:
@@ -382,20 +371,14 @@ def main(argv=None):
         args.pretext_epochs, args.transfer_epochs = min(args.pretext_epochs, 1), min(args.transfer_epochs, 2)
         args.labels, args.labels_per_class = min(args.labels, 200), min(args.labels_per_class, 10)
         args.pretext_images = min(args.pretext_images, 400)
-        if not any(a.startswith("--bottlenecks") for a in given):
+        if not cli.given(given, "--bottlenecks"):
             ks = [args.reuse_k]
-        if not any(a.startswith("--seeds") for a in given):
+        if not cli.given(given, "--seeds"):
             args.seeds = 1
     if "b" in parts and args.reuse_k not in ks:
         ks = sorted(set(ks) | {args.reuse_k})
     t0 = time.time()
-    runtime.set_seed(args.seed)
-    runtime.set_threads(args.threads)
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    run = Run(CASE, args.out, tensorboard=args.tensorboard)
-    info = runtime.backend_report()
-    print(f"parts {', '.join(PARTS[p] for p in parts)}; seeds {seeds}; backend {info['backend']}; "
-          f"writing {run.dir}", flush=True)
+    run, info, seeds = cli.start(CASE, args, f"parts {', '.join(PARTS[p] for p in parts)}")
     metrics = {**info, "case": CASE, "seed": args.seed, "seeds": args.seeds,
                "parts": [PARTS[p] for p in parts]}
     sections, history, datasets = [], {}, []

@@ -47,7 +47,7 @@ from keras_cases import UserError, cli, plots, runtime
 from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches
-from keras_cases.runs import Run, markdown_table
+from keras_cases.runs import markdown_table
 
 CASE = "sequences"
 STUDIES = ("changepoint", "query")
@@ -560,15 +560,7 @@ def make_parser():
 
 
 def parse_studies(text: str) -> list[str]:
-    out = []
-    for part in (t.strip().lower() for t in text.split(",") if t.strip()):
-        if part not in STUDIES:
-            raise UserError(f"--studies: unknown study {part!r}; choose from {', '.join(STUDIES)}")
-        if part not in out:
-            out.append(part)
-    if not out:
-        raise UserError("--studies is empty")
-    return out
+    return cli.parse_list(text, "--studies", STUDIES, "study")
 
 
 def main(argv=None):
@@ -585,15 +577,10 @@ def main(argv=None):
         args.epochs, args.patience = min(args.epochs, 2), min(args.patience, 1)
         args.n_changepoint, args.n_query = min(args.n_changepoint, 128), min(args.n_query, 256)
         args.length = min(args.length, 40)
-        if not any(a.startswith("--seeds") for a in argv):
+        if not cli.given(argv, "--seeds"):
             args.seeds = 1
     t0 = time.time()
-    runtime.set_seed(args.seed)
-    runtime.set_threads(args.threads)
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    run = Run(CASE, args.out, tensorboard=args.tensorboard)
-    info = runtime.backend_report()
-    print(f"studies {', '.join(studies)}; seeds {seeds}; backend {info['backend']}; writing {run.dir}", flush=True)
+    run, info, seeds = cli.start(CASE, args, f"studies {', '.join(studies)}")
     metrics = {**info, "case": CASE, "seed": args.seed, "seeds": args.seeds, "data_seed": args.data_seed,
                "studies": ",".join(studies), "dataset": "synthetic sequences (seeded): " + ", ".join(studies)}
     sections, history, saved = [], {}, {}

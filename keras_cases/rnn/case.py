@@ -45,7 +45,7 @@ from keras_cases.rnn import figures
 from keras_cases.rnn.cells import (GatedGRUCell, GatedLSTMCell, HiddenProbeCell, SpectralRadius,
                                    hidden_state_gradients)
 from keras_cases.rnn.tasks import SERIES_CLASSES, CopyTask, Sizes, Split, load_copy, load_series
-from keras_cases.runs import Run, markdown_table
+from keras_cases.runs import markdown_table
 
 CASE = "rnn"
 KINDS = ("simple_rnn", "lstm", "gru")
@@ -266,36 +266,15 @@ def make_parser():
     return p
 
 
-def parse_list(text: str, flag: str, choices=None) -> list:
-    out = []
-    for part in (t.strip().lower() for t in text.split(",") if t.strip()):
-        if choices is None:
-            try:
-                v = int(part)
-            except ValueError:
-                raise UserError(f"{flag}: {part!r} is not an integer")
-            if v < 1:
-                raise UserError(f"{flag}: {v} must be at least 1")
-        else:
-            if part not in choices:
-                raise UserError(f"{flag}: unknown {part!r}; choose from {', '.join(choices)}")
-            v = part
-        if v not in out:
-            out.append(v)
-    if not out:
-        raise UserError(f"{flag} is empty")
-    return out
-
-
 def resolve(args, argv):
     """Studies, lengths and sizes from the flags (with --quick's smaller defaults)."""
     given = sys.argv[1:] if argv is None else list(argv)
-    studies = parse_list(args.studies, "--studies", STUDIES)
+    studies = cli.parse_list(args.studies, "--studies", STUDIES, "study")
     sizes = QUICK if args.quick else FULL
-    lengths = sorted(parse_list(args.lengths or ("8" if args.quick else "20,50,100"), "--lengths"))
+    lengths = sorted(cli.parse_list(args.lengths or ("8" if args.quick else "20,50,100"), "--lengths"))
     if args.quick:
         args.epochs, args.patience = min(args.epochs, 2), min(args.patience, 2)
-        if not any(a.startswith("--seeds") for a in given):
+        if not cli.given(given, "--seeds"):
             args.seeds = 1
     if args.alphabet is not None and args.alphabet < 2:
         raise UserError(f"--alphabet {args.alphabet} must be at least 2")
@@ -313,13 +292,7 @@ def main(argv=None):
     args = make_parser().parse_args(argv)
     studies, lengths, sizes = resolve(args, argv)
     t0 = time.time()
-    runtime.set_seed(args.seed)
-    runtime.set_threads(args.threads)
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    run = Run(CASE, args.out, tensorboard=args.tensorboard)
-    info = runtime.backend_report()
-    print(f"studies {', '.join(studies)}; copy lengths {lengths}; seeds {seeds}; backend {info['backend']}; "
-          f"writing {run.dir}", flush=True)
+    run, info, seeds = cli.start(CASE, args, f"studies {', '.join(studies)}; copy lengths {lengths}")
     trainer = Trainer(args, sizes)
     units = sizes.units
     tasks = {L: CopyTask(L, sizes.n_symbols, sizes.alphabet) for L in sorted({*lengths, args.ablation_length})}
