@@ -113,10 +113,13 @@ def build_model(n_features: int, width: int = 64, dropout: float = 0.3) -> keras
 
 
 def compile_model(model, learning_rate=1e-3):
+    """Adam, binary cross-entropy, ROC-AUC; 32 steps per compiled call on JAX and TensorFlow
+    (measured: `runtime.STEPS_PER_EXECUTION`), one on PyTorch."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="binary_crossentropy",
         metrics=[keras.metrics.AUC(name="auc")],
+        steps_per_execution=runtime.steps_per_execution("dense"),
     )
     return model
 
