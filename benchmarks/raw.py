@@ -28,8 +28,10 @@ def _epochs(x, batch_size, epochs, seed):
         yield [order[i:i + batch_size] for i in range(0, len(x), batch_size)]
 
 
-def jax_loop(x, y, sizes, batch_size, epochs, seed=0):
-    """Returns (first-step seconds incl. compile, [seconds per epoch], final loss)."""
+def jax_trainer(x, y, sizes, batch_size, seed=0):
+    """A raw JAX training run that can be continued: returns (first-step seconds incl.
+    compile, run) where run(epochs) trains that many more epochs and returns
+    ([seconds per epoch], last loss)."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -55,15 +57,30 @@ def jax_loop(x, y, sizes, batch_size, epochs, seed=0):
     params, state, loss = step(params, state, x[:batch_size], y[:batch_size])
     loss.block_until_ready()
     first = time.perf_counter() - t
-    times = []
-    for batches in _epochs(x, batch_size, epochs, seed):
-        t = time.perf_counter()
-        for idx in batches:
-            if len(idx) == batch_size:  # one compiled shape, like drop_remainder
+    box = {"params": params, "state": state, "loss": loss, "rng": np.random.default_rng(seed)}
+
+    def run(epochs):
+        params, state, loss, rng = box["params"], box["state"], box["loss"], box["rng"]
+        times = []
+        for _ in range(epochs):
+            order = rng.permutation(len(x))
+            t = time.perf_counter()
+            for i in range(0, len(x) - batch_size + 1, batch_size):  # one compiled shape, like drop_remainder
+                idx = order[i:i + batch_size]
                 params, state, loss = step(params, state, x[idx], y[idx])
-        loss.block_until_ready()
-        times.append(time.perf_counter() - t)
-    return first, times, float(loss)
+            loss.block_until_ready()
+            times.append(time.perf_counter() - t)
+        box.update(params=params, state=state, loss=loss)
+        return times, float(loss)
+
+    return first, run
+
+
+def jax_loop(x, y, sizes, batch_size, epochs, seed=0):
+    """Returns (first-step seconds incl. compile, [seconds per epoch], final loss)."""
+    first, run = jax_trainer(x, y, sizes, batch_size, seed)
+    times, loss = run(epochs)
+    return first, times, loss
 
 
 def torch_loop(x, y, sizes, batch_size, epochs, seed=0, threads=None):

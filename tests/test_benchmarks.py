@@ -15,14 +15,41 @@ def test_quick_benchmark_writes_results(tmp_path):
     md = next(tmp_path.glob("*-quick.md"))
     data = json.loads(md.with_suffix(".json").read_text())
     assert md.with_suffix(".png").stat().st_size > 1000
-    assert set(data["results"]) == set(bs)
+    assert set(data["results"]) == set(bs) and data["cases"] == ["churn", "spam", "cifar"]
     runners = {r["runner"] for r in data["rows"]}
     assert {f"keras/{b}" for b in bs} <= runners
     if "jax" in bs:
         assert "raw jax" in runners and all(r["vs_raw_jax"] > 0 for r in data["rows"])
-    for r in data["rows"]:
+        assert any(r["config"].startswith("spe=epoch") for r in data["rows"] if r["runner"] == "keras/jax")
+        # the ratio behind the 1.3x target: raw loop and Keras measured in alternation, at 64 and 256
+        ab = data["interleaved"]
+        assert {(r["runner"], r["batch_size"]) for r in ab} == {(n, b) for n in ("raw jax", "keras/jax") for b in (64, 256)}
+        assert all(r["vs_raw_jax"] > 0 and len(r["epoch_s_all"]) >= 2 for r in ab)
+        assert data["targets"]["ratio"]["per_batch"] and "within 1.3x of the raw JAX loop" in md.read_text()
+    for r in data["rows"] + data["sweep"]:
         assert r["epoch_s"] > 0 and r["samples_per_s"] > 0 and r["epoch_s_min"] <= r["epoch_s"] <= r["epoch_s_max"]
-    assert "| runner | config |" in md.read_text() and "wrote" in p.stdout
+    # the batch-size sweep: each backend's fastest configuration at 64 and again at 256
+    assert {(r["runner"], r["batch_size"]) for r in data["sweep"]} >= {(f"keras/{b}", n) for b in bs for n in (64, 256)}
+    # time to quality: one row per case and backend; a reached target has its time, within the cap
+    ttq = {(r["case"], r["backend"]): r for r in data["time_to_quality"]}
+    assert set(ttq) == {(c, b) for c in ("churn", "spam", "cifar") for b in bs}
+    for r in ttq.values():
+        assert r["reached"] == (r["seconds"] is not None) and r["epochs_run"] == len(r["trace"]) >= 1
+        if r["reached"]:
+            assert 0 < r["seconds"] <= r["cap_s"] and r["trace"][r["epochs"] - 1][2] >= r["target"]
+            assert all(v is None or v < r["target"] for _, _, v in r["trace"][: r["epochs"] - 1])
+    # spam: steps_per_execution 1 and 32 (PyTorch: 1 only)
+    spe = {(r["backend"], r["spe"]) for r in data["spam_spe"]}
+    assert spe == {(b, s) for b in bs for s in ((1,) if b == "torch" else (1, 32))}
+    text = md.read_text()
+    for heading in ("## Targets", "## Time to quality", "| runner | config |", "steps_per_execution 1 vs 32"):
+        assert heading in text
+    assert "wrote" in p.stdout
+
+
+def test_unknown_case_is_one_clear_error():
+    p = run_python(["-m", "benchmarks", "--cases", "churn,mnist"], timeout=120)
+    assert p.returncode == 2 and "unknown mnist" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_quick_cifar_throughput_writes_results(tmp_path):
