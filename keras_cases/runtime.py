@@ -232,9 +232,9 @@ def set_seed(seed: int) -> None:
 # Training steps per compiled call, per kind of workload and backend, chosen by measurement
 # (`python -m benchmarks`, benchmarks/results/linux-x86_64-2cpu.md). A small model's step is
 # mostly per-step Python overhead (callbacks, logs, the data adapter) that grouping steps into
-# one call removes: the churn MLP's epoch on JAX goes from 3.5x to 1.6x the hand-written
-# jax.jit loop, on TensorFlow from 0.140 s to 0.049 s. The text networks gain 1.05-1.35x on
-# TensorFlow but nothing reliable on JAX (0.92-1.12x). Keras on PyTorch accepts only 1, and
+# one call removes: the churn MLP's epoch on JAX goes from 3.6x to 1.9x the hand-written
+# jax.jit loop at batch 64, on TensorFlow from about 0.10 s to 0.05 s. The text networks gain
+# about 1.1x (median) on TensorFlow but nothing reliable on JAX (0.91-1.18x over five runs). Keras on PyTorch accepts only 1, and
 # compute-bound conv nets gain nothing, so everything else keeps Keras' default of 1.
 STEPS_PER_EXECUTION = {
     "dense": {"jax": 32, "tensorflow": 32},
