@@ -70,18 +70,6 @@ def target_watch(monitor: str, target: float, cap_s: float | None = None):
     return TargetWatch()
 
 
-def with_callback(model, callback):
-    """Make `model.fit` also run `callback` (appended last, so it sees the logs the case's
-    own callbacks wrote). For cases whose `train()` takes no extra callbacks."""
-    fit = model.fit
-
-    def fit_with(*args, callbacks=(), **kwargs):
-        return fit(*args, callbacks=[*(callbacks or ()), callback], **kwargs)
-
-    model.fit = fit_with
-    return model
-
-
 def load_avg() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -116,9 +104,9 @@ def spam_time_to_quality(quick: bool, seed: int = 0) -> dict:
     model = text_models.compile_model(text_models.build_model(cfg["model"], len(vocab), vocab.max_len))
     watch = target_watch(cfg["monitor"], cfg["target"], cfg["cap_s"])
     load = load_avg()
-    text_models.train(with_callback(model, watch), x, y, xv, yv, epochs=2 if quick else args.epochs,
+    text_models.train(model, x, y, xv, yv, epochs=2 if quick else args.epochs,
                       batch_size=args.batch_size, seed=seed, verbose=0, objective=args.objective,
-                      patience=args.patience)
+                      patience=args.patience, extra_callbacks=[watch])
     return watch.result(case="spam", model=cfg["model"], max_epochs=2 if quick else args.epochs,
                         batch_size=args.batch_size, threads=args.threads, n_train=len(x),
                         load_before=load, load_after=load_avg())

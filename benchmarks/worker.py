@@ -204,7 +204,7 @@ def churn_time_to_quality(quick, seed=0):
     stopping and learning-rate halving on validation ROC-AUC, the per-epoch threshold tuner;
     its defaults: batch 256, learning rate 3e-3, up to 60 epochs, 1 thread) until the
     validation ROC-AUC first reaches the target."""
-    from benchmarks.quality import load_avg, target_watch, with_callback
+    from benchmarks.quality import load_avg, target_watch
 
     args = churn.make_parser().parse_args([])
     x, y, xv, yv = churn_arrays()
@@ -214,9 +214,9 @@ def churn_time_to_quality(quick, seed=0):
     watch = target_watch(**CHURN_TARGET)
     load = load_avg()
     epochs = 3 if quick else args.epochs
-    churn.train(with_callback(model, watch), x, y, xv, yv, epochs=epochs, batch_size=args.batch_size,
-                seed=seed, verbose=0, objective=churn.parse_objective(args.objective), weighted=True,
-                patience=10)
+    churn.train(model, x, y, xv, yv, epochs=epochs, batch_size=args.batch_size, seed=seed, verbose=0,
+                objective=churn.parse_objective(args.objective), weighted=True, patience=10,
+                extra_callbacks=[watch])
     return watch.result(case="churn", model="improved MLP", max_epochs=epochs, batch_size=args.batch_size,
                         threads=args.threads, n_train=len(x), load_before=load, load_after=load_avg())
 

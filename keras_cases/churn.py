@@ -133,8 +133,9 @@ def class_weights(y) -> np.ndarray:
 
 
 def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose,
-          objective=None, weighted=False, patience=10):
-    """Fit with NumPy-shuffled batches; returns (history dict, ThresholdTuner or None)."""
+          objective=None, weighted=False, patience=10, extra_callbacks=()):
+    """Fit with NumPy-shuffled batches; returns (history dict, ThresholdTuner or None).
+    `extra_callbacks` run after the case's own (e.g. the benchmark's time-to-quality watch)."""
     runtime.init_weights(model, seed)
     data = batches(x_tr, y_tr, batch_size, seed, class_weights(y_tr) if weighted else None)
     callbacks, tuner = [], None
@@ -147,7 +148,7 @@ def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose,
         ]
         tuner = ThresholdTuner(x_val, y_val, objective)
         callbacks.append(tuner)  # after EarlyStopping: it re-chooses on the restored weights
-    callbacks += tensorboard(f"{model.name}_seed{seed}")
+    callbacks += [*extra_callbacks, *tensorboard(f"{model.name}_seed{seed}")]
     hist = model.fit(data, validation_data=(x_val, y_val), epochs=epochs,
                      callbacks=callbacks, verbose=verbose)
     return hist.history, tuner

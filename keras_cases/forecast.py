@@ -404,9 +404,8 @@ def main(argv=None):
           f"backend {info['backend']}; writing {run.dir}", flush=True)
 
     # one global model for all series: windows of every series (each scaled by its own training rows) pooled
-    win = {p: [pr["windows"][p] for pr in preps] for p in ("train", "val", "test")}
-    x_tr, y_tr = (np.concatenate([w[i] for w in win["train"]]) for i in (0, 1))
-    x_val, y_val = (np.concatenate([w[i] for w in win["val"]]) for i in (0, 1))
+    x_tr, y_tr = (np.concatenate([pr["windows"]["train"][i] for pr in preps]) for i in (0, 1))
+    x_val, y_val = (np.concatenate([pr["windows"]["val"][i] for pr in preps]) for i in (0, 1))
 
     def per_series(predict):
         """[{"val": forecast, "test": forecast} in target units, one per series] from a
@@ -429,8 +428,9 @@ def main(argv=None):
                 for tr, f, sc in zip(truth, pr, scales)]
         return {k: float(np.mean([e[k] for e in each])) for k in each[0]}, each
 
-    results = {name: scores(pr)[0] for name, pr in preds.items()}
-    by_series = {name: scores(pr)[1] for name, pr in preds.items()}
+    scored = {name: scores(pr) for name, pr in preds.items()}
+    results = {name: mean for name, (mean, _) in scored.items()}
+    by_series = {name: each for name, (_, each) in scored.items()}
     kinds = MODELS if args.model == "all" else (args.model,)
     seeds = list(range(args.seed, args.seed + args.seeds))
     history = {}
@@ -474,8 +474,7 @@ def main(argv=None):
 
     run.write_json("scaler.json", {"series": [{"name": n, "columns": s.columns, "mean": p["scaler"].mean,
                                                "std": p["scaler"].std} for n, s, p in zip(names, series, preps)],
-                                   "columns": series[0].columns, "mean": preps[0]["scaler"].mean,
-                                   "std": preps[0]["scaler"].std, "lookback": L, "horizon": H})
+                                   "lookback": L, "horizon": H})
     if history:
         run.write_history(history)
         plots.learning_curves(history, run.path("learning_curves.png"), metrics=("loss", "mae"))

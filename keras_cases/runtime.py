@@ -234,8 +234,9 @@ def set_seed(seed: int) -> None:
 # mostly per-step Python overhead (callbacks, logs, the data adapter) that grouping steps into
 # one call removes: the churn MLP's epoch on JAX goes from 3.6x to 1.9x the hand-written
 # jax.jit loop at batch 64, on TensorFlow from about 0.10 s to 0.05 s. The text networks gain
-# about 1.1x (median) on TensorFlow but nothing reliable on JAX (0.91-1.18x over five runs). Keras on PyTorch accepts only 1, and
-# compute-bound conv nets gain nothing, so everything else keeps Keras' default of 1.
+# about 1.1x (median) on TensorFlow but nothing reliable on JAX (0.91-1.18x over five runs).
+# Keras on PyTorch accepts only 1. Everything else keeps Keras' default of 1: the conv nets
+# are compute-bound (benchmarks/cifar.py), where steps_per_execution was not measured.
 STEPS_PER_EXECUTION = {
     "dense": {"jax": 32, "tensorflow": 32},
     "text": {"tensorflow": 32},

@@ -307,7 +307,7 @@ class ValidationScorer(ThresholdTuner):
 
 
 def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose, objective,
-          patience=3, weighted=True):
+          patience=3, weighted=True, extra_callbacks=()):
     """Seeded NumPy weights and batches, class weights, early stopping on validation PR-AUC
     (best weights restored), then the decision threshold chosen on validation.
     Returns (history dict, threshold, seconds). Call `runtime.set_seed(seed)` before
@@ -325,7 +325,8 @@ def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose,
                                          restore_best_weights=True)
     t0 = time.time()
     hist = model.fit(batches(x_tr, y_tr, batch_size, seed, w), epochs=epochs,
-                     callbacks=[scorer, stop, *tensorboard(f"{model.name}_seed{seed}")], verbose=verbose)
+                     callbacks=[scorer, stop, *extra_callbacks, *tensorboard(f"{model.name}_seed{seed}")],
+                     verbose=verbose)
     scorer._choose()  # on the restored best weights
     return hist.history, scorer.threshold, time.time() - t0
 
