@@ -32,6 +32,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from keras_cases import cli
 from keras_cases.runtime import installed_backends
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -403,7 +404,7 @@ def main(argv=None):
     p.add_argument("--backends", default=",".join(installed_backends()), help="comma-separated")
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
     p.add_argument("--quick", action="store_true", help="a smoke run: fewer configs and epochs, tiny subsets, low targets")
-    p.add_argument("--batch-size", type=int, default=64, help="churn MLP batch size for the configuration table")
+    p.add_argument("--batch-size", type=cli.positive_int, default=64, help="churn MLP batch size for the configuration table")
     p.add_argument("--out", default=None, help=f"results directory (default {RESULTS})")
     p.add_argument("--render", default=None, metavar="JSON",
                    help="write the report (.md, .png) again from a results .json, without measuring")

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from keras_cases import cli
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -101,7 +103,7 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=cli.positive_int, default=256)
     args = p.parse_args(argv)
     steps, repeats = (2, 2) if args.quick else (10, 5)
     if args.worker:

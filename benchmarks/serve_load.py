@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.__main__ import RESULTS, machine
+from keras_cases import cli
 
 
 def free_port():
@@ -69,8 +70,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.serve_load", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True)
     p.add_argument("--backend", default="jax")
-    p.add_argument("--requests", type=int, default=300)
-    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--requests", type=cli.positive_int, default=300)
+    p.add_argument("--concurrency", type=cli.positive_int, default=4)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     import httpx

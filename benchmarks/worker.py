@@ -24,7 +24,7 @@ import resource
 import statistics
 import time
 
-from keras_cases import churn, runtime
+from keras_cases import churn, cli, runtime
 from keras_cases.data import batches, split_stratified
 from keras_cases.data.tabular import TabularPreprocessor
 
@@ -241,7 +241,7 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--tasks", default=",".join(TASKS))
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=cli.positive_int, default=64)
     args = p.parse_args(argv)
     b = runtime.backend()
     runtime.set_seed(0)

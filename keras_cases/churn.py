@@ -38,7 +38,7 @@ from keras_cases.data.tabular import (
 from keras_cases.evaluation import (
     binary_metrics, choose_threshold, confusion, parse_objective, summarize, threshold_sweep,
 )
-from keras_cases.runs import Run, load_run, markdown_table, read_json
+from keras_cases.runs import Run, atomic, load_model, load_run, markdown_table, output_file, read_json
 
 CASE = "churn"
 SPLIT_SEED = 2024  # the split is fixed; --seed varies weights, batches and dropout
@@ -345,7 +345,7 @@ class Predictor:
         self.dir = load_run(run_dir, ("model.keras", "preprocessing.json", "decision.json"))
         self.pre, self.meta = TabularPreprocessor.load(self.dir / "preprocessing.json")
         self.threshold = read_json(self.dir / "decision.json")["threshold"]
-        self.model = keras.models.load_model(self.dir / "model.keras", safe_mode=True, compile=False)
+        self.model = load_model(self.dir / "model.keras")
 
     def fields(self) -> list[dict]:
         """The raw input columns: name, kind (number / choice) and a typical value."""
@@ -393,11 +393,13 @@ def predict_main(argv):
     p.add_argument("--run", required=True, help="a run directory written by the churn case")
     p.add_argument("--csv", required=True, help="CSV of customers with the training columns")
     p.add_argument("--output", default=None, help="where to write (default <run>/predictions.csv)")
+    p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     args = p.parse_args(argv)
     predictor = Predictor(args.run)
+    path = output_file(args.output or predictor.dir / "predictions.csv", args.overwrite)
     out = predictor.predict_frame(telco_columns(read_csv(args.csv)))
-    path = args.output or predictor.dir / "predictions.csv"
-    out.to_csv(path, index=False)
+    with atomic(path) as tmp:
+        out.to_csv(tmp, index=False)
     print(f"{len(out)} rows scored, {int(out['churn_predicted'].sum())} predicted to churn "
           f"(threshold {predictor.threshold:.3f}); wrote {path}")
     return 0

@@ -263,20 +263,20 @@ def make_parser():
     g = p.add_argument_group("cifar")
     g.add_argument("--study", choices=("recipe", "ablation", "both"), default="recipe",
                    help="train the recipe, measure each ingredient's gain, or both")
-    g.add_argument("--budget-minutes", type=float, default=60.0,
+    g.add_argument("--budget-minutes", type=cli.positive_float, default=60.0,
                    help="wall-clock training budget when --epochs is not given")
     g.add_argument("--widths", default="32,64,128", help="channels of the three conv blocks")
-    g.add_argument("--lr", type=float, default=Recipe.lr, help="peak learning rate (SGD)")
-    g.add_argument("--label-smoothing", type=float, default=Recipe.label_smoothing)
-    g.add_argument("--weight-decay", type=float, default=Recipe.weight_decay)
+    g.add_argument("--lr", type=cli.positive_float, default=Recipe.lr, help="peak learning rate (SGD)")
+    g.add_argument("--label-smoothing", type=cli.fraction, default=Recipe.label_smoothing)
+    g.add_argument("--weight-decay", type=cli.nonnegative_float, default=Recipe.weight_decay)
     g.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto",
                    help="auto: on with a GPU, off on a CPU")
-    g.add_argument("--ablation-epochs", type=int, default=6, help="epochs per ablation run")
-    g.add_argument("--ablation-train", type=int, default=1000,
+    g.add_argument("--ablation-epochs", type=cli.positive_int, default=6, help="epochs per ablation run")
+    g.add_argument("--ablation-train", type=cli.positive_int, default=1000,
                    help="training images per class in the ablation runs")
     g.add_argument("--data", default="cifar10", help="cifar10, or an image folder (one sub-folder per class)")
     g.add_argument("--images", default=None, help="an image folder (same as --data DIR)")
-    g.add_argument("--image-size", type=int, default=32, help="side length images are resized to (folders)")
+    g.add_argument("--image-size", type=cli.positive_int, default=32, help="side length images are resized to (folders)")
     return p
 
 

@@ -46,7 +46,7 @@ def parser(prog: str, description: str, epochs: int, batch_size: int,
     g = p.add_argument_group("shared by every case study")
     g.add_argument("--epochs", type=positive_int, default=epochs, help="(maximum) training epochs")
     g.add_argument("--batch-size", type=positive_int, default=batch_size, help="minibatch size")
-    g.add_argument("--seed", type=int, default=0, help="random seed (weights, shuffling, dropout)")
+    g.add_argument("--seed", type=seed, default=0, help="random seed (weights, shuffling, dropout)")
     g.add_argument("--seeds", type=positive_int, default=1,
                    help="repeat with seeds seed..seed+N-1 and report mean and std")
     g.add_argument("--out", default=None,
@@ -56,7 +56,7 @@ def parser(prog: str, description: str, epochs: int, batch_size: int,
     g.add_argument("--backend", choices=BACKENDS, default=None,
                    help="Keras backend (same as KERAS_BACKEND=...; must come before Keras is "
                         "imported, so use it on the command line)")
-    g.add_argument("--threads", type=int, default=threads,
+    g.add_argument("--threads", type=nonnegative_int, default=threads,
                    help="CPU threads for the backend's ops (0: the framework's default)")
     g.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard logs to <run>/tensorboard/<model> "
@@ -78,6 +78,79 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
     if v < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return v
+
+
+MAX_SEED = 2**32 - 1 - 10_000  # NumPy seeds are < 2**32; room left for --seeds N
+
+
+def seed(text: str) -> int:
+    """A random seed NumPy, Python and every backend accept: 0 <= seed <= MAX_SEED."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: a seed is 0 to {MAX_SEED}")
+    return v
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return v
+
+
+def port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number")
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0 to 65535)")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """A finite number above 0 (a budget, a rate): 'nan', 'inf', 0 and negatives are refused."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+    return v
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number, 0 or above."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number, 0 or more")
+    return v
+
+
+def fraction(text: str) -> float:
+    """A finite number in [0, 1)."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not math.isfinite(v) or not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 0 and below 1")
     return v
 
 
@@ -134,7 +207,7 @@ def run(main, argv=None) -> int:
     try:
         return main(argv) or 0
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -10,7 +10,7 @@ import argparse
 import html
 from pathlib import Path
 
-from keras_cases import UserError
+from keras_cases import UserError, cli
 from keras_cases.runs import find_runs, read_json, run_case
 
 HEADLINE = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "macro_f1", "mae", "rmse", "mase", "loss")
@@ -177,7 +177,7 @@ def runs_main(argv):
     p = argparse.ArgumentParser(prog="python -m keras_cases runs", description="Dashboard of all runs.")
     p.add_argument("--root", default="runs", help="directory holding the runs")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--port", type=cli.port, default=8001)
     p.add_argument("--list", action="store_true", help="print the runs as a table and exit")
     args = p.parse_args(argv)
     if args.list:

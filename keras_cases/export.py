@@ -12,12 +12,15 @@ model predicts on the run's own validation-like inputs.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from keras_cases import UserError, runtime
-from keras_cases.runs import load_run
+from keras_cases.runs import load_model, load_run
 
 FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx"}
 
@@ -32,9 +35,7 @@ def sample_inputs(model, n=16, seed=0):
     return rng.normal(size=shape).astype("float32")
 
 
-def export(run_dir, fmt: str, out=None, tolerance=1e-4):
-    import keras
-
+def export(run_dir, fmt: str, out=None, tolerance=1e-4, overwrite=False):
     d = load_run(run_dir, ("model.keras",))
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}: choose {', '.join(FORMATS)}")
@@ -43,27 +44,47 @@ def export(run_dir, fmt: str, out=None, tolerance=1e-4):
         raise UserError("ONNX export runs on the torch backend here: add --backend torch")
     if fmt == "saved_model" and b == "torch":
         raise UserError("SavedModel export needs the jax or tensorflow backend: add --backend jax")
-    model = keras.models.load_model(d / "model.keras", safe_mode=True, compile=False)
+    target = Path(out).expanduser() if out else d / ("model.onnx" if fmt == "onnx" else "saved_model")
+    if target.exists() and not overwrite:
+        raise UserError(f"{target} already exists: pass --overwrite to replace it, or --out elsewhere")
+    if not target.parent.is_dir():
+        raise UserError(f"--out {target}: the folder {target.parent} does not exist")
+    model = load_model(d / "model.keras")
     x = sample_inputs(model)
     expected = np.asarray(model.predict(x, verbose=0))
-    target = Path(out) if out else d / ("model.onnx" if fmt == "onnx" else "saved_model")
+    # export beside the target, check it, and only then move it into place
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staged = tmp / target.name
     try:
-        model.export(str(target), format=FORMATS[fmt], verbose=False)
-    except ImportError as e:
-        raise UserError(f"{fmt} export needs more packages: {str(e).splitlines()[0]}")
+        try:
+            model.export(str(staged), format=FORMATS[fmt], verbose=False)
+        except ImportError as e:
+            raise UserError(f"{fmt} export needs more packages: {str(e).splitlines()[0]}")
+        err = _check(fmt, staged, x, expected)
+        if err > tolerance:
+            raise UserError(f"the exported {fmt} model disagrees with Keras by {err:.2e} (> {tolerance})")
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        os.replace(staged, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target, err
+
+
+def _check(fmt, path, x, expected) -> float:
+    """Max abs difference between the exported artifact's predictions and Keras'."""
     if fmt == "onnx":
         try:
             import onnxruntime as ort
         except ImportError:
             raise UserError("checking the ONNX file needs onnxruntime: pip install onnxruntime")
-        sess = ort.InferenceSession(str(target))
+        sess = ort.InferenceSession(str(path))
         got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     else:
-        got = runtime.saved_model_predict(target, x)
-    err = float(np.max(np.abs(np.asarray(got).reshape(expected.shape) - expected)))
-    if err > tolerance:
-        raise UserError(f"the exported {fmt} model disagrees with Keras by {err:.2e} (> {tolerance})")
-    return target, err
+        got = runtime.saved_model_predict(path, x)
+    return float(np.max(np.abs(np.asarray(got).reshape(expected.shape) - expected)))
 
 
 def export_main(argv):
@@ -71,8 +92,10 @@ def export_main(argv):
     p.add_argument("--run", required=True, help="run directory holding model.keras")
     p.add_argument("--format", default="saved_model", choices=sorted(FORMATS))
     p.add_argument("--out", default=None, help="where to write (default inside the run directory)")
-    p.add_argument("--backend", default=None, help="Keras backend (as KERAS_BACKEND)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export at --out")
+    p.add_argument("--backend", default=None, choices=("jax", "tensorflow", "torch"),
+                   help="Keras backend (as KERAS_BACKEND)")
     args = p.parse_args(argv)
-    target, err = export(args.run, args.format, args.out)
+    target, err = export(args.run, args.format, args.out, overwrite=args.overwrite)
     print(f"exported {args.format} to {target}; predictions match Keras (max abs diff {err:.2e})")
     return 0

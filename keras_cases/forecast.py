@@ -345,7 +345,7 @@ def make_parser():
                    help="steps between training windows")
     g.add_argument("--eval-stride", type=cli.positive_int, default=6,
                    help="steps between validation / test forecast origins")
-    g.add_argument("--learning-rate", type=float, default=1e-3)
+    g.add_argument("--learning-rate", type=cli.positive_float, default=1e-3)
     g.add_argument("--patience", type=cli.positive_int, default=4, help="early-stopping patience (epochs)")
     return p
 

@@ -12,8 +12,11 @@ from sklearn import metrics as skm  # noqa: E402
 
 
 def _save(fig, path):
+    from keras_cases.runs import atomic
+
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
 

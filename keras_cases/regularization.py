@@ -188,7 +188,7 @@ def make_parser():
     g.add_argument("--data", default="mnist",
                    help="images for the dropout and early-stopping studies: mnist (offline: its "
                         "10,000-image test split) or digits")
-    g.add_argument("--dropout", type=float, default=0.5, help="dropout rate in study c")
+    g.add_argument("--dropout", type=cli.fraction, default=0.5, help="dropout rate in study c")
     g.add_argument("--l2-epochs", type=cli.positive_int, default=30, help="epochs of each CNN in study d")
     g.add_argument("--l2-per-class", type=cli.positive_int, default=300,
                    help="CIFAR-10 images per class in each split of study d (train, validation, test)")

@@ -330,7 +330,7 @@ def make_parser():
     g.add_argument("--labels", type=cli.positive_int, default=1000,
                    help="labelled MNIST training images for the classifiers of part b (balanced)")
     g.add_argument("--clf-epochs", type=cli.positive_int, default=60, help="epochs of each part-b classifier")
-    g.add_argument("--probe-lr", type=float, default=1e-2,
+    g.add_argument("--probe-lr", type=cli.positive_float, default=1e-2,
                    help="Adam learning rate of the frozen-encoder classifiers (part b; fine-tuned: 1e-3)")
     g.add_argument("--pretext-images", type=cli.positive_int, default=20000,
                    help="unlabelled CIFAR-10 training images for the rotation pretext (part c)")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +58,7 @@ class Run:
 
     def write_json(self, name: str, obj) -> Path:
         p = self.path(name)
-        p.write_text(json.dumps(_jsonable(obj), indent=2) + "\n")
+        write_text(p, json.dumps(_jsonable(obj), indent=2) + "\n")
         return p
 
     def write_history(self, history: dict, name: str = "history.csv") -> Path:
@@ -67,13 +70,51 @@ class Run:
             df.insert(0, "model", model)
             frames.append(df)
         p = self.path(name)
-        pd.concat(frames, ignore_index=True).to_csv(p, index=False)
+        with atomic(p) as tmp:
+            pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
         return p
 
     def write_text(self, name: str, text: str) -> Path:
         p = self.path(name)
-        p.write_text(text)
+        write_text(p, text)
         return p
+
+
+@contextlib.contextmanager
+def atomic(path):
+    """Yield a temporary path beside `path`; on success it is renamed onto `path` (so a
+    reader never sees a half-written file), on any error it is removed."""
+    path = Path(path)
+    # the real suffix last: Keras and matplotlib choose the format from it
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path, text: str) -> Path:
+    with atomic(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def output_file(path, overwrite: bool = False, flag: str = "--output") -> Path:
+    """A file a command is about to write for the user: its folder must exist, and an
+    existing file is replaced only with --overwrite. Returns the path (write it with
+    `atomic`)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise UserError(f"{flag} {p} is a directory: give a file name")
+    if not p.parent.is_dir():
+        raise UserError(f"{flag} {p}: the folder {p.parent} does not exist")
+    if p.exists() and not overwrite:
+        raise UserError(f"{flag} {p} already exists: pass --overwrite to replace it, or choose another name")
+    return p
 
 
 def load_run(directory, required=("metrics.json",)) -> Path:
@@ -81,13 +122,39 @@ def load_run(directory, required=("metrics.json",)) -> Path:
     if not d.is_dir():
         raise UserError(f"run directory not found: {d}")
     for name in required:
-        if not (d / name).exists():
+        if not (d / name).is_file():
             raise UserError(f"{d} is not a finished run: it has no {name}")
     return d
 
 
 def read_json(path) -> dict:
-    return json.loads(Path(path).read_text())
+    """A JSON object from a run directory; a missing, unreadable or corrupt file is a UserError."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}")
+    except ValueError as e:
+        raise UserError(f"{path} is not valid JSON ({str(e).splitlines()[0]})")
+    if not isinstance(obj, dict):
+        raise UserError(f"{path} is not a JSON object")
+    return obj
+
+
+def load_model(path):
+    """A saved Keras model (safe_mode, not compiled); a truncated or foreign file is a UserError."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} is missing")
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as e:  # zip, h5 or deserialisation errors: all mean a broken file here
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise UserError(f"{path} cannot be loaded as a Keras model ({type(e).__name__}: {first})")
 
 
 def markdown_table(rows: list[dict], columns: list[str], fmt="{:.4f}") -> str:
@@ -105,7 +172,10 @@ def run_case(directory) -> str:
     """The case study that wrote a run directory (run.json, else the runs/<case>/ parent)."""
     d = Path(directory)
     if (d / "run.json").exists():
-        return read_json(d / "run.json")["case"]
+        case = read_json(d / "run.json").get("case")
+        if not isinstance(case, str) or not case:
+            raise UserError(f"{d / 'run.json'} does not name the case that wrote it (no \"case\")")
+        return case
     return d.parent.name
 
 

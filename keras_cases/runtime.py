@@ -46,27 +46,37 @@ def _keras_json_backend() -> str | None:
 def select_backend() -> str:
     """Set KERAS_BACKEND to a valid, installed backend, or raise UserError.
 
+    KERAS_BACKEND (and --backend, which sets it) is the user's explicit choice: strict, a
+    one-line error when unknown or not installed. ~/.keras/keras.json is not: Keras writes
+    "tensorflow" there on its first import whatever is installed, so a keras.json backend
+    that is not installed falls back to the first installed one, with a one-line note.
     Must run before `import keras`; `import keras_cases` calls it.
     """
-    name = os.environ.get("KERAS_BACKEND") or _keras_json_backend()
-    if not name:
-        found = installed_backends()
+    found = installed_backends()
+    name = (os.environ.get("KERAS_BACKEND") or "").strip().lower()
+    if name:
+        if name not in BACKENDS:
+            raise UserError(
+                f"unknown Keras backend {name!r}: choose one of {', '.join(BACKENDS)} "
+                "(KERAS_BACKEND=... or --backend ...)"
+            )
+        if name not in found:
+            raise UserError(f"backend {name!r} is not installed: pip install 'keras-cases[{name}]'"
+                            + (f" (installed: {', '.join(found)})" if found else ""))
+    else:
         if not found:
             raise UserError(
                 "no Keras backend is installed: pip install 'keras-cases[jax]' "
                 "(or [tensorflow], [torch], [all])"
             )
-        name = found[0]
-    name = name.strip().lower()
-    if name not in BACKENDS:
-        raise UserError(
-            f"unknown Keras backend {name!r}: choose one of {', '.join(BACKENDS)} "
-            "(KERAS_BACKEND=... or --backend ...)"
-        )
-    if importlib.util.find_spec(_BACKEND_PACKAGE[name]) is None:
-        raise UserError(
-            f"backend {name!r} is not installed: pip install 'keras-cases[{name}]'"
-        )
+        configured = (_keras_json_backend() or "").strip().lower()
+        name = configured if configured in found else found[0]
+        if configured and configured != name:
+            import sys
+
+            print(f"note: ~/.keras/keras.json names backend {configured!r}, which is not "
+                  f"installed here; using {name} (set KERAS_BACKEND or --backend to choose)",
+                  file=sys.stderr)
     os.environ["KERAS_BACKEND"] = name
     return name
 
@@ -391,9 +401,12 @@ class without_tensorflow:
 
 
 def save_model(model, path) -> None:
-    """`model.save(path)` without importing TensorFlow on JAX or torch."""
-    with without_tensorflow():
-        model.save(path)
+    """`model.save(path)` without importing TensorFlow on JAX or torch, atomically (a
+    temporary file renamed into place, so a reader never sees half a model)."""
+    from keras_cases.runs import atomic
+
+    with without_tensorflow(), atomic(path) as tmp:
+        model.save(tmp)
 
 
 def scalar_writer(logdir):

@@ -551,9 +551,9 @@ def make_parser():
     g.add_argument("--n-query", type=cli.positive_int, default=8000,
                    help="training queries per task (validation and test: a quarter each)")
     g.add_argument("--max-len", type=cli.positive_int, default=20, help=f"longest digit sequence (shortest: {MIN_LEN})")
-    g.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    g.add_argument("--lr", type=cli.positive_float, default=3e-3, help="Adam learning rate")
     g.add_argument("--patience", type=cli.positive_int, default=4, help="early-stopping patience (epochs)")
-    g.add_argument("--data-seed", type=int, default=0,
+    g.add_argument("--data-seed", type=cli.seed, default=0,
                    help="seed of the fixed train / validation / test sets (the same for every --seeds)")
     g.set_defaults(seeds=3)
     return p

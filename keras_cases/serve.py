@@ -18,7 +18,7 @@ import html
 import importlib
 import threading
 
-from keras_cases import UserError
+from keras_cases import UserError, cli
 from keras_cases.runs import load_run, run_case
 
 MAX_BODY = 1 << 20  # bytes
@@ -189,7 +189,7 @@ def serve_main(argv):
     p = argparse.ArgumentParser(prog="python -m keras_cases serve", description="Serve a saved run over HTTP.")
     p.add_argument("--run", required=True, help="run directory to serve")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=cli.port, default=8000)
     args = p.parse_args(argv)
     app = create_app(args.run)
     import uvicorn

@@ -35,7 +35,7 @@ from keras_cases.callbacks import ThresholdTuner, tensorboard
 from keras_cases.data import batches
 from keras_cases.data.text import TextData, Vocabulary, split_unique, tokenize
 from keras_cases.evaluation import binary_metrics, choose_threshold, confusion, parse_objective, summarize
-from keras_cases.runs import Run, load_run, markdown_table, read_json
+from keras_cases.runs import Run, atomic, load_model, load_run, markdown_table, output_file, read_json
 
 NEURAL = ("lstm", "gru", "bilstm", "conv1d", "transformer")
 TFIDF = "tfidf_logreg"
@@ -592,7 +592,7 @@ class Predictor:
         # compile=False: scoring needs no optimizer, and the saved training config says
         # jit_compile=True when saved on JAX, which on torch means torch.compile (minutes)
         with runtime.without_tensorflow():  # a Bidirectional layer would import it
-            self.model = keras.models.load_model(path, compile=False, safe_mode=True)
+            self.model = load_model(path)
 
     def scores(self, texts) -> np.ndarray:
         if len(texts) == 0:
@@ -631,7 +631,9 @@ def predict_main(case: str, argv) -> int:
     p.add_argument("--model", default=None, choices=NEURAL,
                    help="which saved network (default: the one chosen on validation)")
     p.add_argument("--output", default=None, help="also write the scores to this CSV")
+    p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     args = p.parse_args(argv)
+    output = output_file(args.output, args.overwrite) if args.output else None
     texts = list(args.texts)
     if args.file:
         from keras_cases.data.text import read_lines
@@ -644,10 +646,11 @@ def predict_main(case: str, argv) -> int:
     labels = pred.labels(prob)
     for t, s, lab in zip(texts, prob, labels):
         print(f"{lab}\t{s:.4f}\t{t}")
-    if args.output:
+    if output:
         import pandas as pd
 
-        pd.DataFrame({"text": texts, "score": prob, "predicted": labels}).to_csv(args.output, index=False)
+        with atomic(output) as tmp:
+            pd.DataFrame({"text": texts, "score": prob, "predicted": labels}).to_csv(tmp, index=False)
     print(f"{len(texts)} text(s) scored with {pred.name} (threshold {pred.threshold:.3f} for "
           f"{pred.objective})", file=sys.stderr)
     return 0

@@ -351,13 +351,13 @@ def make_parser():
     g.add_argument("--backbone-size", type=cli.positive_int, default=None,
                    help="input size the backbone sees (Resizing inside the model; default 96 for "
                         "keras.applications, the pretrained size for representation)")
-    g.add_argument("--unfreeze-blocks", type=int, default=1, help="top backbone blocks trained in stage 2")
+    g.add_argument("--unfreeze-blocks", type=cli.nonnegative_int, default=1, help="top backbone blocks trained in stage 2")
     g.add_argument("--fine-tune-epochs", type=cli.positive_int, default=20, help="(maximum) epochs of stage 2")
-    g.add_argument("--lr", type=float, default=None,
+    g.add_argument("--lr", type=cli.positive_float, default=None,
                    help="learning rate of the head stage (default 1e-3 for keras.applications, as in Keras' "
                         "transfer-learning guide; 1e-2 for the small representation backbone, whose 128 "
                         "features a softmax head learns slowly at 1e-3)")
-    g.add_argument("--fine-tune-lr-factor", type=float, default=0.1,
+    g.add_argument("--fine-tune-lr-factor", type=cli.positive_float, default=0.1,
                    help="stage-2 learning rate = lr x this (0.1 to 0.01: 10-100x lower)")
     g.add_argument("--patience", type=cli.positive_int, default=3, help="early-stopping patience (validation loss)")
     g.add_argument("--pretrain-epochs", type=cli.positive_int, default=5,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ import pandas as pd
 
 from keras_cases import UserError, cli, plots, runtime
 from keras_cases.data import batches
-from keras_cases.runs import markdown_table
+from keras_cases.runs import atomic, markdown_table, write_text
 
 OVER_BUDGET = "over budget"
 MAX_CONSECUTIVE_CRASHES = 3
@@ -358,13 +359,14 @@ def retrain_best(tuner, hypermodel, x, y, validation_data, *, epochs, batch_size
 def write_results(directory, tuner, hypermodel, frame, model, hp, result, test_metrics, info, args, title):
     """trials.csv, pareto.png, best_hyperparameters.json, model.keras, metrics.json, report.md."""
     d = Path(directory)
-    frame.to_csv(d / "trials.csv", index=False)
+    with atomic(d / "trials.csv") as tmp:
+        frame.to_csv(tmp, index=False)
     pareto_plot(frame, hypermodel, d / "pareto.png", title)
     values = {k: round(v, 6) if isinstance(v, float) else v
               for k, v in hp.values.items() if not k.startswith("tuner/")}
     best = {"hyperparameters": values, "params": model.count_params(),
             hypermodel.objective: result[hypermodel.objective]}
-    (d / "best_hyperparameters.json").write_text(json.dumps(best, indent=2) + "\n")
+    write_text(d / "best_hyperparameters.json", json.dumps(best, indent=2) + "\n")
     runtime.save_model(model, d / "model.keras")
     counts = frame["status"].value_counts().to_dict()
     metrics = {
@@ -376,12 +378,12 @@ def write_results(directory, tuner, hypermodel, frame, model, hp, result, test_m
         "failed_other": int(((frame["status"] == "FAILED") & frame["within_budget"]).sum()),
         "best_hyperparameters": values, **info, "seed": args.seed, "epochs": args.epochs,
     }
-    (d / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    write_text(d / "metrics.json", json.dumps(metrics, indent=2, default=float) + "\n")
     shown = [c for c in frame.columns if c not in ("note",) and not c.startswith("tuner/")]
     table = frame[shown].astype(object).where(frame[shown].notna(), "")
     for c in table.columns:
         table[c] = table[c].map(lambda v: f"{v:.4g}" if isinstance(v, float) else v)
-    (d / "report.md").write_text(f"""# {title}
+    write_text(d / "report.md", f"""# {title}
 
 - data: {info['dataset']}; {info['n_train']:,} train / {info['n_val']:,} validation / {info['n_test']:,} test
 - backend: {info['backend']} (Keras {info['keras_version']})
@@ -406,22 +408,25 @@ def parser(prog, description, budget, epochs, batch_size) -> argparse.ArgumentPa
     p = argparse.ArgumentParser(prog=prog, description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     s = p.add_argument_group("search")
-    s.add_argument("--budget", type=int, default=budget,
+    s.add_argument("--budget", type=cli.nonnegative_int, default=budget,
                    help="hard limit on trainable + non-trainable parameters (0: none)")
     s.add_argument("--algorithm", choices=ALGORITHMS, default="random", help="KerasTuner tuner")
     s.add_argument("--max-trials", type=cli.positive_int, default=20,
                    help="trials to run, over-budget rejections included")
     s.add_argument("--directory", default=None, help="search directory (default runs/tuning/<search>)")
     s.add_argument("--resume", action="store_true",
-                   help="continue the search in --directory where it stopped (else start afresh)")
+                   help="continue the search in --directory where it stopped")
+    s.add_argument("--overwrite", action="store_true",
+                   help="delete the earlier search in --directory and start afresh (without "
+                        "--resume or --overwrite an existing search is never touched)")
     s.add_argument("--epochs", type=cli.positive_int, default=epochs, help="maximum epochs per trial")
     s.add_argument("--patience", type=cli.positive_int, default=5, help="early-stopping patience")
     s.add_argument("--batch-size", type=cli.positive_int, default=batch_size, help="minibatch size")
-    s.add_argument("--seed", type=int, default=0, help="seed of the search and of every trial's weights")
+    s.add_argument("--seed", type=cli.seed, default=0, help="seed of the search and of every trial's weights")
     s.add_argument("--quick", action="store_true", help="a small smoke search (a few hundred rows)")
     s.add_argument("--backend", choices=("jax", "tensorflow", "torch"), default=None,
                    help="Keras backend (same as KERAS_BACKEND=...)")
-    s.add_argument("--threads", type=int, default=1,
+    s.add_argument("--threads", type=cli.nonnegative_int, default=1,
                    help="CPU threads for the backend's ops (0: the framework's default; small "
                         "models train faster on one)")
     s.add_argument("-v", "--verbose", type=int, choices=(0, 1, 2), default=0,
@@ -438,17 +443,51 @@ def parser(prog, description, budget, epochs, batch_size) -> argparse.ArgumentPa
     return p
 
 
+RESULT_FILES = ("trials.csv", "pareto.png", "best_hyperparameters.json", "model.keras",
+                "metrics.json", "report.md")
+
+
+def search_directory(args, name: str, role) -> Path:
+    """The search's directory, checked: an earlier search there is continued only with
+    --resume and deleted only with --overwrite (just KerasTuner's project folder and our
+    result files); anything else is one line, and nothing is touched."""
+    directory = Path(args.directory or Path("runs") / "tuning" / name).expanduser()
+    flag = f"--directory {directory}" if args.directory else str(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{flag} is a file, not a directory: choose another --directory")
+    project = directory / "keras_tuner"
+    earlier = project.exists() or any((directory / f).exists() for f in RESULT_FILES)
+    if args.resume and args.overwrite:
+        raise UserError("--resume continues the earlier search and --overwrite deletes it: give one")
+    if role == "worker":
+        pass  # workers share the chief's directory; the chief decides
+    elif args.resume and not project.is_dir():
+        raise UserError(f"--resume: there is no search in {directory} to continue "
+                        "(start one without --resume)")
+    elif earlier and not (args.resume or args.overwrite):
+        raise UserError(f"{flag} already holds a search: pass --resume to continue it, "
+                        "--overwrite to delete it and start afresh, or another --directory")
+    elif earlier and args.overwrite:
+        shutil.rmtree(project, ignore_errors=True)
+        for f in RESULT_FILES:
+            (directory / f).unlink(missing_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the search directory {directory}: {e.strerror}")
+    return directory
+
+
 def run_search(args, hypermodel, data: dict, *, name, title, evaluate_test, info):
     """Search, then (unless a worker) write every result. `data` holds x_train, y_train,
     x_val, y_val, x_test, y_test; `evaluate_test(model, data)` returns the test metrics."""
     role = configure_distributed(args)
     runtime.set_threads(args.threads)
     t0 = time.time()
-    directory = Path(args.directory or Path("runs") / "tuning" / name)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = search_directory(args, name, role)
     tuner = make_tuner(args.algorithm, hypermodel, max_trials=args.max_trials, epochs=args.epochs,
-                       directory=directory, project_name="keras_tuner",
-                       overwrite=not args.resume and role != "worker", seed=args.seed)
+                       directory=directory, project_name="keras_tuner", overwrite=False,
+                       seed=args.seed)
     fit = dict(epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose)
     tuner.search(data["x_train"], data["y_train"], validation_data=(data["x_val"], data["y_val"]),
                  workers=args.workers, **fit)

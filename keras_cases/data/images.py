@@ -358,14 +358,13 @@ class ImagePredictor:
     (JSON) or raw image bytes (`POST /predict/image`)."""
 
     def __init__(self, run_dir, case: str):
-        import keras
 
-        from keras_cases.runs import load_run, read_json
+        from keras_cases.runs import load_model, load_run, read_json
 
         self.case = case
         self.dir = load_run(run_dir, ("model.keras",))
         self.metrics = read_json(self.dir / "metrics.json")
-        self.model = keras.models.load_model(self.dir / "model.keras", safe_mode=True, compile=False)
+        self.model = load_model(self.dir / "model.keras")
         shape = self.model.input_shape
         if len(shape) != 4 or shape[1] is None:
             raise UserError(f"{self.dir / 'model.keras'} does not take fixed-size images (input {shape})")

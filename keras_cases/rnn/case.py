@@ -257,11 +257,11 @@ def make_parser():
     g.add_argument("--alphabet", type=int, default=None, help=f"distinct symbols, >= 2 (default {FULL.alphabet})")
     g.add_argument("--n-train", type=cli.positive_int, default=None,
                    help=f"training sequences per task (default {FULL.n_train})")
-    g.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (gradients clipped to norm 1)")
+    g.add_argument("--lr", type=cli.positive_float, default=1e-2, help="Adam learning rate (gradients clipped to norm 1)")
     g.add_argument("--patience", type=cli.positive_int, default=8, help="early-stopping patience (epochs)")
     g.add_argument("--gate-init", choices=("chrono", "keras"), default="chrono",
                    help="gate biases: chrono initialisation or Keras' defaults")
-    g.add_argument("--data-seed", type=int, default=1234, help="seed of the fixed train / val / test sets")
+    g.add_argument("--data-seed", type=cli.seed, default=1234, help="seed of the fixed train / val / test sets")
     g.set_defaults(seeds=3)
     return p
 

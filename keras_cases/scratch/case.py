@@ -280,11 +280,11 @@ def make_parser():
                    help="hidden units of the circles network")
     g.add_argument("--optimizer", default="gd", choices=sorted(optimizers.DEFAULT_LR),
                    help="update rule (gd is plain gradient descent)")
-    g.add_argument("--lr", type=float, default=None,
+    g.add_argument("--lr", type=cli.positive_float, default=None,
                    help=f"learning rate (default per optimizer: {optimizers.DEFAULT_LR})")
     g.add_argument("--samples", type=cli.positive_int, default=400,
                    help="points per data set (a quarter held out for testing)")
-    g.add_argument("--noise", type=float, default=0.1, help="noise of make_circles")
+    g.add_argument("--noise", type=cli.nonnegative_float, default=0.1, help="noise of make_circles")
     g.add_argument("--frames", type=cli.positive_int, default=30, help="frames of the GIF")
     g.add_argument("--check-backends", default="installed",
                    help="backends whose Keras autodiff the gradients are checked against: "
