@@ -52,7 +52,7 @@ from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches
 from keras_cases.data.arrays import ArrayData, load
-from keras_cases.runs import Run, markdown_table
+from keras_cases.runs import Run, command, markdown_table
 
 CASE = "architecture"
 EXPERIMENTS = ("linear", "budgets", "shape", "optact", "families")
@@ -513,6 +513,7 @@ def make_parser():
     return p
 
 
+@command
 def main(argv=None):
     args = make_parser().parse_args(argv)
     experiments = [e.strip() for e in args.experiments.split(",") if e.strip()]
@@ -529,7 +530,7 @@ def main(argv=None):
     if args.quick:
         data = data.subset(QUICK_TRAIN_ROWS, len(data.y_val), len(data.y_test))
     plan = make_plan(args.data, args)
-    run = Run(CASE, args.out, tensorboard=args.tensorboard)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
     print(f"{data.name}: {data.sizes[0]} train / {data.sizes[1]} val / {data.sizes[2]} test, "
           f"shape {data.shape}, {data.n_classes} classes; backend {info['backend']}; writing {run.dir}")

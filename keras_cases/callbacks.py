@@ -9,7 +9,6 @@ import keras
 import numpy as np
 
 from keras_cases import UserError
-
 from keras_cases.evaluation import choose_threshold, parse_objective
 
 

@@ -33,12 +33,31 @@ from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import ThresholdTuner, tensorboard
 from keras_cases.data import batches, split_stratified
 from keras_cases.data.tabular import (
-    TabularPreprocessor, binary_target, find_column, is_id_column, normalize_columns, read_csv,
+    TabularPreprocessor,
+    binary_target,
+    find_column,
+    is_id_column,
+    normalize_columns,
+    read_csv,
 )
 from keras_cases.evaluation import (
-    binary_metrics, choose_threshold, confusion, parse_objective, summarize, threshold_sweep,
+    binary_metrics,
+    choose_threshold,
+    confusion,
+    parse_objective,
+    summarize,
+    threshold_sweep,
 )
-from keras_cases.runs import Run, atomic, load_model, load_run, markdown_table, output_file, read_json
+from keras_cases.runs import (
+    Run,
+    atomic,
+    command,
+    load_model,
+    load_run,
+    markdown_table,
+    output_file,
+    read_json,
+)
 
 CASE = "churn"
 SPLIT_SEED = 2024  # the split is fixed; --seed varies weights, batches and dropout
@@ -203,6 +222,7 @@ def make_parser():
     return p
 
 
+@command
 def main(argv=None):
     argv = list(argv) if argv is not None else None
     import sys
@@ -224,7 +244,7 @@ def main(argv=None):
     pre = TabularPreprocessor.infer_and_fit(frame.iloc[tr])
     xs = tuple(pre.transform(frame.iloc[i]) for i in (tr, va, te))
     ys = tuple(data.y[i].astype("float32") for i in (tr, va, te))
-    run = Run(CASE, args.out, tensorboard=args.tensorboard)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
     print(f"{data.dataset}: {len(data.y)} rows, {data.y.mean():.1%} positive, "
           f"{len(pre.feature_names)} features; backend {info['backend']}; writing {run.dir}")

@@ -46,7 +46,7 @@ from keras import layers
 from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches, images
-from keras_cases.runs import Run, markdown_table
+from keras_cases.runs import Run, command, markdown_table
 
 CASE = "cifar"
 INGREDIENTS = {  # name -> (what the recipe does, the change that removes it)
@@ -318,6 +318,7 @@ def ablation(base: Recipe, d, seeds, epochs: int, verbose: int, ingredients=tupl
     return rows
 
 
+@command
 def main(argv=None):
     args = make_parser().parse_args(argv)
     t_start = time.time()
@@ -336,7 +337,7 @@ def main(argv=None):
         raise UserError(f"{source}: the CIFAR recipe needs colour or grey images (n, h, w, c)")
     if args.quick and len(d.y_train) > 600:
         d = images.per_class(d, 60)
-    run = Run(CASE, args.out, tensorboard=args.tensorboard)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
     print(f"{d.name}: {d.sizes[0]:,} train / {d.sizes[1]:,} val / {d.sizes[2]:,} test; backend {info['backend']} "
           f"{info['devices']}; writing {run.dir}", flush=True)

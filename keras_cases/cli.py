@@ -50,7 +50,9 @@ def parser(prog: str, description: str, epochs: int, batch_size: int,
     g.add_argument("--seeds", type=positive_int, default=1,
                    help="repeat with seeds seed..seed+N-1 and report mean and std")
     g.add_argument("--out", default=None,
-                   help="run directory (default runs/<case>/<UTC timestamp>/)")
+                   help="run directory (default runs/<case>/<UTC timestamp>/); must be new or empty")
+    g.add_argument("--overwrite", action="store_true",
+                   help="let --out name an earlier run directory: its old contents are removed first")
     g.add_argument("--quick", action="store_true",
                    help="a small smoke run (under a minute on 2 CPU cores)")
     g.add_argument("--backend", choices=BACKENDS, default=None,
@@ -196,7 +198,7 @@ def start(case: str, args, what: str):
     runtime.set_seed(args.seed)
     runtime.set_threads(args.threads)
     seeds = list(range(args.seed, args.seed + args.seeds))
-    run = Run(case, args.out, tensorboard=args.tensorboard)
+    run = Run(case, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
     print(f"{what}; seeds {seeds}; backend {info['backend']}; writing {run.dir}", flush=True)
     return run, info, seeds
@@ -204,8 +206,11 @@ def start(case: str, args, what: str):
 
 def run(main, argv=None) -> int:
     """Call `main(argv)`; a UserError becomes `error: ...` on stderr and exit code 2."""
+    from keras_cases.runs import lifecycle
+
     try:
-        return main(argv) or 0
+        with lifecycle():
+            return main(argv) or 0
     except UserError as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # always one line
         return 2

@@ -45,7 +45,7 @@ from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches
 from keras_cases.evaluation import summarize
-from keras_cases.runs import Run, markdown_table
+from keras_cases.runs import Run, command, markdown_table
 
 CASE = "forecast"
 MODELS = ("lstm", "conv1d", "transformer")
@@ -369,6 +369,7 @@ def prepare(series: Series, args):
                 scaler=scaler, windows=win)
 
 
+@command
 def main(argv=None):
     args = make_parser().parse_args(argv)
     if args.quick:
@@ -390,7 +391,7 @@ def main(argv=None):
     names = [s.key or s.columns[0] for s in series]
     preps = [prepare(s, args) for s in series]
     L, H, m = (preps[0][k] for k in ("lookback", "horizon", "season"))
-    run = Run(CASE, args.out, tensorboard=args.tensorboard)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
     ys = [s.target for s in series]
     starts = [p["starts"] for p in preps]

@@ -27,7 +27,7 @@ from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import scalar_logger, tensorboard
 from keras_cases.data import arrays, batches, images
 from keras_cases.evaluation import frechet_distance
-from keras_cases.runs import Run, markdown_table
+from keras_cases.runs import Run, command, markdown_table
 
 CASE = "generative"
 DATASETS = ("mnist", "digits", "cifar10")
@@ -240,6 +240,7 @@ def make_parser():
     return p
 
 
+@command
 def main(argv=None):
     args = make_parser().parse_args(argv)
     if args.quick:
@@ -248,7 +249,7 @@ def main(argv=None):
     runtime.set_seed(args.seed)
     runtime.set_threads(args.threads)
     d, x_tr, x_val, x_te = load_data(args.data, args.quick)
-    run = Run(CASE, args.out, tensorboard=args.tensorboard)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
     print(f"{d.name}: {len(x_tr)} train / {len(x_val)} val / {len(x_te)} test images "
           f"{x_tr.shape[1:]}; backend {info['backend']}; writing {run.dir}", flush=True)

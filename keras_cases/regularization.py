@@ -34,10 +34,10 @@ import numpy as np
 from keras import layers
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import arrays, batches, images
-from keras_cases.runs import markdown_table
+from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
+from keras_cases.runs import command, markdown_table
 
 CASE = "regularization"
 STUDIES = {"a": "fit", "b": "biasvar", "c": "dropout", "d": "l2", "e": "early"}
@@ -203,6 +203,7 @@ def parse_studies(text: str) -> list[str]:
     return cli.parse_list(text, "--studies", STUDIES, "study")
 
 
+@command
 def main(argv=None):
     args = make_parser().parse_args(argv)
     studies = parse_studies(args.studies)

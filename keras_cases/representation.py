@@ -40,7 +40,7 @@ from keras import layers
 from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches, images
-from keras_cases.runs import markdown_table
+from keras_cases.runs import command, markdown_table
 
 CASE = "representation"
 PARTS = {"a": "ae", "b": "reuse", "c": "rotation"}
@@ -359,6 +359,7 @@ def parse_bottlenecks(text: str) -> list[int]:
     return ks
 
 
+@command
 def main(argv=None):
     args = make_parser().parse_args(argv)
     parts = parse_parts(args.parts)

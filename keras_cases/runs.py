@@ -6,6 +6,7 @@ import contextlib
 import datetime as _dt
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,29 +30,105 @@ def _jsonable(o):
     return o
 
 
-class Run:
-    """Where one invocation of a case study writes everything it produces."""
+_opened: list = []  # the runs this process opened, in order (see `lifecycle`)
 
-    def __init__(self, case: str, out: str | None = None, tensorboard: bool = False):
-        if out is None:
-            stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-            out = Path("runs") / case / stamp
+
+def _claim(directory: Path) -> list[Path]:
+    """mkdir `directory` (and missing parents); return the folders this call created."""
+    made = []
+    for d in reversed([directory, *directory.parents]):
+        if not d.exists():
+            d.mkdir(exist_ok=True)
+            made.append(d)
+    return made
+
+
+class Run:
+    """Where one invocation of a case study writes everything it produces.
+
+    The default directory is runs/<case>/<UTC timestamp>, with -2, -3, ... appended when
+    another run already took that second (claimed with an exclusive mkdir, so two runs
+    never share one). `--out DIR` must be new or empty; a non-empty one is refused unless
+    `overwrite`, and then only if it is a run directory (it holds run.json), whose old
+    contents are removed first so files of two runs never mix. run.json records the
+    status: running, then complete / failed / interrupted (see `lifecycle`).
+    """
+
+    def __init__(self, case: str, out: str | None = None, tensorboard: bool = False,
+                 overwrite: bool = False):
         self.case = case
-        self.dir = Path(out)
-        if self.dir.exists() and not self.dir.is_dir():
-            raise UserError(f"--out {self.dir} exists and is not a directory")
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            if out is None:
+                self.dir, self._made = self._new_default(case)
+            else:
+                self.dir = Path(out).expanduser()
+                self._prepare_out(overwrite)
+                self._made = _claim(self.dir)
         except OSError as e:
-            raise UserError(f"cannot create run directory {self.dir}: {e.strerror}")
+            raise UserError(f"cannot create run directory {out or 'under runs/'}: {e.strerror or e}")
+        self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.status = "running"
+        self.write_json("run.json", self._record())
+        _opened.append(self)
         if tensorboard:
             from keras_cases import callbacks
 
             callbacks.log_tensorboard_to(self.dir / "tensorboard")
-        self.write_json("run.json", {  # what the dashboard and `serve` read to know the case
-            "case": case,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        })
+
+    @staticmethod
+    def _new_default(case):
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        parent = Path("runs") / case
+        made = _claim(parent)
+        for n in range(1, 10_000):
+            d = parent / (stamp if n == 1 else f"{stamp}-{n}")
+            try:
+                d.mkdir()
+            except FileExistsError:
+                continue
+            return d, made + [d]
+        raise UserError(f"too many runs started in one second under {parent}")
+
+    def _prepare_out(self, overwrite: bool):
+        d = self.dir
+        if d.exists() and not d.is_dir():
+            raise UserError(f"--out {d} exists and is not a directory")
+        if not d.is_dir() or not any(d.iterdir()):
+            return
+        if not overwrite:
+            raise UserError(f"--out {d} already holds files: pass --overwrite to replace that run, "
+                            "or choose a new --out")
+        if not (d / "run.json").is_file():
+            raise UserError(f"--out {d} is not empty and is not a keras-cases run directory (no "
+                            "run.json): refusing to delete it even with --overwrite")
+        for child in d.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+    def _record(self, **extra) -> dict:
+        return {"case": self.case, "created": self.created, "status": self.status, **extra}
+
+    def end(self, status: str, error: str | None = None, user_mistake: bool = False):
+        """Record how the run ended. A run that failed on a user mistake before it wrote
+        anything but run.json is removed (with the folders it created), so bad input
+        leaves no files behind; any other ending keeps everything."""
+        self.status = status
+        if user_mistake and self.dir.is_dir():
+            left = [p for p in self.dir.rglob("*") if p.is_file() and p.name != "run.json"]
+            if not left:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                for d in reversed(self._made):
+                    with contextlib.suppress(OSError):
+                        d.rmdir()  # only if empty
+                return
+        if self.dir.is_dir():
+            extra = {"finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            if error:
+                extra["error"] = error
+            self.write_json("run.json", self._record(**extra))
+
 
     def path(self, name: str) -> Path:
         return self.dir / name
@@ -78,6 +155,51 @@ class Run:
         p = self.path(name)
         write_text(p, text)
         return p
+
+
+@contextlib.contextmanager
+def lifecycle():
+    """Around one command: every run it opens ends as complete, failed (with the error line)
+    or interrupted. A failure from a user mistake (UserError) before any result was written
+    leaves no run directory behind."""
+    mark = len(_opened)
+
+    def end(status, error=None, user=False):
+        for r in _opened[mark:]:
+            if r.status == "running":
+                r.end(status, error, user_mistake=user)
+        del _opened[mark:]
+
+    try:
+        yield
+    except UserError as e:
+        end("failed", " ".join(str(e).split()), user=True)
+        raise
+    except KeyboardInterrupt:
+        end("interrupted")
+        raise
+    except SystemExit as e:
+        end("complete" if not e.code else "failed", None if not e.code else f"exit {e.code}")
+        raise
+    except BaseException as e:
+        end("failed", f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
+        raise
+    else:
+        end("complete")
+
+
+def command(main):
+    """Decorator for a case's `main(argv)`: runs it inside `lifecycle()`, whether it is
+    called from the command line (cli.run) or from a notebook or test."""
+    import functools
+
+    @functools.wraps(main)
+    def wrapped(*a, **k):
+        with lifecycle():
+            rc = main(*a, **k)
+        return rc
+
+    return wrapped
 
 
 @contextlib.contextmanager
@@ -118,9 +240,17 @@ def output_file(path, overwrite: bool = False, flag: str = "--output") -> Path:
 
 
 def load_run(directory, required=("metrics.json",)) -> Path:
+    """A finished run directory: it exists, holds `required`, and its run.json (if any:
+    runs from before run.json had a status have none) says it is complete."""
     d = Path(directory).expanduser()
     if not d.is_dir():
         raise UserError(f"run directory not found: {d}")
+    if (d / "run.json").exists():
+        info = read_json(d / "run.json")
+        status = info.get("status", "complete")
+        if status != "complete":
+            why = f": {info['error']}" if info.get("error") else ""
+            raise UserError(f"{d} is not a complete run (status {status}{why})")
     for name in required:
         if not (d / name).is_file():
             raise UserError(f"{d} is not a finished run: it has no {name}")

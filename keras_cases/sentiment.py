@@ -29,9 +29,20 @@ import numpy as np
 from keras_cases import UserError, cli
 from keras_cases.data import REGISTRY, data_dir, keras_cache_dir, locate
 from keras_cases.data.text import (
-    TextData, binary_labels, clean_rows, decode_imdb, read_tab_file, read_text_csv,
+    TextData,
+    binary_labels,
+    clean_rows,
+    decode_imdb,
+    read_tab_file,
+    read_text_csv,
 )
-from keras_cases.text_models import Predictor, add_text_flags, predict_main, run_experiment
+from keras_cases.runs import command
+from keras_cases.text_models import (
+    Predictor,
+    add_text_flags,
+    predict_main,
+    run_experiment,
+)
 
 CASE = "sentiment"
 DEFAULT_OBJECTIVE = "f1"
@@ -118,6 +129,7 @@ def make_parser():
     return add_text_flags(p, DEFAULT_OBJECTIVE)
 
 
+@command
 def main(argv=None):
     import sys
 

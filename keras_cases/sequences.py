@@ -44,10 +44,10 @@ import numpy as np
 from keras import layers, ops
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches
-from keras_cases.runs import markdown_table
+from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
+from keras_cases.runs import command, markdown_table
 
 CASE = "sequences"
 STUDIES = ("changepoint", "query")
@@ -563,6 +563,7 @@ def parse_studies(text: str) -> list[str]:
     return cli.parse_list(text, "--studies", STUDIES, "study")
 
 
+@command
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = make_parser().parse_args(argv)

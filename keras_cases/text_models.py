@@ -34,8 +34,22 @@ from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import ThresholdTuner, tensorboard
 from keras_cases.data import batches
 from keras_cases.data.text import TextData, Vocabulary, split_unique, tokenize
-from keras_cases.evaluation import binary_metrics, choose_threshold, confusion, parse_objective, summarize
-from keras_cases.runs import Run, atomic, load_model, load_run, markdown_table, output_file, read_json
+from keras_cases.evaluation import (
+    binary_metrics,
+    choose_threshold,
+    confusion,
+    parse_objective,
+    summarize,
+)
+from keras_cases.runs import (
+    Run,
+    atomic,
+    load_model,
+    load_run,
+    markdown_table,
+    output_file,
+    read_json,
+)
 
 NEURAL = ("lstm", "gru", "bilstm", "conv1d", "transformer")
 TFIDF = "tfidf_logreg"
@@ -381,7 +395,7 @@ def run_experiment(case: str, title: str, data: TextData, args, blurb: str = "")
                            example=next(t for t, v in zip(t_tr, ys_tr) if v == 1))
     xs = [vocab.encode(t) for t in (t_tr, t_va, t_te)]
     ys = [y[i].astype("float32") for i in (tr, va, te)]
-    run = Run(case, args.out, tensorboard=args.tensorboard)
+    run = Run(case, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
     print(f"{data.dataset}: {len(texts)} texts, {y.mean():.1%} {data.labels[1]}, "
           f"{len(tr)}/{len(va)}/{len(te)} train/val/test ({n_dupes} repeated texts kept in one "

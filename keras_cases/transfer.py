@@ -52,7 +52,7 @@ from keras import layers
 from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches, images, keras_cache_dir
-from keras_cases.runs import Run, markdown_table
+from keras_cases.runs import Run, command, markdown_table
 
 CASE = "transfer"
 APPLICATIONS = {  # name -> (constructor, ImageNet no-top weights file, block-name pattern)
@@ -288,7 +288,12 @@ def fit_stage(model, d, args, seed, lr, epochs, sw, name="stage"):
 
 
 def score(model, d) -> dict:
-    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+    from sklearn.metrics import (
+        accuracy_score,
+        classification_report,
+        confusion_matrix,
+        f1_score,
+    )
 
     p = model.predict(d.x_test, verbose=0, batch_size=256)
     pred = p.argmax(1)
@@ -401,6 +406,7 @@ def key(name: str) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
 
 
+@command
 def main(argv=None):
     args = make_parser().parse_args(argv)
     resolve(args)
@@ -412,7 +418,7 @@ def main(argv=None):
     runtime.set_seed(args.seed)
     runtime.set_threads(args.threads)
     d = load_data(args)
-    run = Run(CASE, args.out, tensorboard=args.tensorboard)
+    run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
     print(f"{d.name}: {d.sizes[0]:,} train / {d.sizes[1]:,} val / {d.sizes[2]:,} test images "
           f"{d.x_train.shape[1:]}, {d.n_classes} classes; backbone {args.backbone} ({args.weights}); "

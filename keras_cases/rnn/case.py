@@ -38,14 +38,26 @@ import numpy as np
 from keras import layers
 
 from keras_cases import UserError, cli, evaluation, plots, runtime
-from keras_cases.evaluation import mean_std  # noqa: F401
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import batches
+from keras_cases.evaluation import mean_std  # noqa: F401
 from keras_cases.rnn import figures
-from keras_cases.rnn.cells import (GatedGRUCell, GatedLSTMCell, HiddenProbeCell, SpectralRadius,
-                                   hidden_state_gradients)
-from keras_cases.rnn.tasks import SERIES_CLASSES, CopyTask, Sizes, Split, load_copy, load_series
-from keras_cases.runs import markdown_table
+from keras_cases.rnn.cells import (
+    GatedGRUCell,
+    GatedLSTMCell,
+    HiddenProbeCell,
+    SpectralRadius,
+    hidden_state_gradients,
+)
+from keras_cases.rnn.tasks import (
+    SERIES_CLASSES,
+    CopyTask,
+    Sizes,
+    Split,
+    load_copy,
+    load_series,
+)
+from keras_cases.runs import command, markdown_table
 
 CASE = "rnn"
 KINDS = ("simple_rnn", "lstm", "gru")
@@ -288,6 +300,7 @@ def resolve(args, argv):
     return studies, lengths, sizes
 
 
+@command
 def main(argv=None):
     args = make_parser().parse_args(argv)
     studies, lengths, sizes = resolve(args, argv)

@@ -15,11 +15,22 @@ Short modules, one idea each (micrograd / CS231n style):
 Importing this package does not import Keras.
 """
 
+from keras_cases.scratch.conv import Conv2D  # noqa: F401
 from keras_cases.scratch.layers import (  # noqa: F401
-    ACTIVATIONS, INITIALIZERS, BatchNorm, Dense, Flatten, Layer, Linear, Network, ReLU,
-    Sigmoid, Softmax, Tanh, mlp,
+    ACTIVATIONS,
+    INITIALIZERS,
+    BatchNorm,
+    Dense,
+    Flatten,
+    Layer,
+    Linear,
+    Network,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    mlp,
 )
 from keras_cases.scratch.losses import MSE, BinaryCrossEntropy, CategoricalCrossEntropy  # noqa: F401
 from keras_cases.scratch.optimizers import SGD, Adam, RMSprop, clip_by_global_norm  # noqa: F401
 from keras_cases.scratch.rnn import SimpleRNN  # noqa: F401
-from keras_cases.scratch.conv import Conv2D  # noqa: F401

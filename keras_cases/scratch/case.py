@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_cases import UserError, cli, runtime
-from keras_cases.runs import Run, markdown_table
+from keras_cases.runs import Run, command, markdown_table
 from keras_cases.scratch import figures, gradcheck, optimizers, worked_example
 from keras_cases.scratch.layers import ACTIVATIONS, Network, mlp
 from keras_cases.scratch.losses import BinaryCrossEntropy
@@ -354,10 +354,11 @@ def mean_and_std(per_seed: list[dict]) -> dict:
     return out
 
 
+@command
 def main(argv=None):
     args = parse_args(argv)
     t0 = time.time()
-    run = Run(CASE, args.out)
+    run = Run(CASE, args.out, overwrite=args.overwrite)
     procs = start_checks(args.backends)
     lr = args.lr or optimizers.DEFAULT_LR[args.optimizer]
     arch = "-".join(map(str, [2, *args.hidden, 1]))
