@@ -18,6 +18,10 @@ class CaseParser(argparse.ArgumentParser):
 
     def parse_args(self, args=None, namespace=None):
         ns = super().parse_args(args, namespace)
+        if hasattr(ns, "overwrite"):  # refuse an unusable --out before any data is loaded
+            from keras_cases.runs import check_out
+
+            check_out(getattr(ns, "out", None), ns.overwrite)
         if hasattr(ns, "distribute"):
             from keras_cases import runtime
 

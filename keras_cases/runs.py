@@ -43,6 +43,25 @@ def _claim(directory: Path) -> list[Path]:
     return made
 
 
+def check_out(out, overwrite: bool) -> bool:
+    """Check `--out` before any work starts (the shared parser calls it): True when it is
+    an earlier run directory that --overwrite will clear; a UserError when it cannot be used."""
+    if out is None:
+        return False
+    d = Path(out).expanduser()
+    if d.exists() and not d.is_dir():
+        raise UserError(f"--out {d} exists and is not a directory")
+    if not d.is_dir() or not any(d.iterdir()):
+        return False
+    if not overwrite:
+        raise UserError(f"--out {d} already holds files: pass --overwrite to replace that run, "
+                        "or choose a new --out")
+    if not (d / "run.json").is_file():
+        raise UserError(f"--out {d} is not empty and is not a keras-cases run directory (no "
+                        "run.json): refusing to delete it even with --overwrite")
+    return True
+
+
 class Run:
     """Where one invocation of a case study writes everything it produces.
 
@@ -91,16 +110,8 @@ class Run:
 
     def _prepare_out(self, overwrite: bool):
         d = self.dir
-        if d.exists() and not d.is_dir():
-            raise UserError(f"--out {d} exists and is not a directory")
-        if not d.is_dir() or not any(d.iterdir()):
+        if not check_out(d, overwrite):
             return
-        if not overwrite:
-            raise UserError(f"--out {d} already holds files: pass --overwrite to replace that run, "
-                            "or choose a new --out")
-        if not (d / "run.json").is_file():
-            raise UserError(f"--out {d} is not empty and is not a keras-cases run directory (no "
-                            "run.json): refusing to delete it even with --overwrite")
         for child in d.iterdir():
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)

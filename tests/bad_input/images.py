@@ -1,0 +1,4 @@
+"""Bad input rows: images (see __init__.py)."""
+
+ROWS = []
+BUILDERS = {}

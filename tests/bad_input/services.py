@@ -1,0 +1,4 @@
+"""Bad input rows: services (see __init__.py)."""
+
+ROWS = []
+BUILDERS = {}

@@ -1,0 +1,4 @@
+"""Bad input rows: tabular (see __init__.py)."""
+
+ROWS = []
+BUILDERS = {}
