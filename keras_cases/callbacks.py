@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import keras
@@ -80,3 +81,208 @@ def scalar_logger(name: str):
     from keras_cases import runtime
 
     return runtime.scalar_writer(_TENSORBOARD_ROOT / name)
+
+
+# --- resumable training ------------------------------------------------------------------
+_CHECKPOINTS: Path | None = None
+STOP_AFTER_ENV = "KERAS_CASES_STOP_AFTER_EPOCHS"  # testing aid: Ctrl-C after N epochs of a fit
+_STATE = {"EarlyStopping": ("wait", "best", "best_epoch", "stopped_epoch"),
+          "ReduceLROnPlateau": ("wait", "best", "cooldown_counter")}
+_names: dict = {}  # fits named so far in this run: a repeated name gets #2, #3, ...
+
+
+def checkpoint_to(root) -> None:
+    """Make every `Resumable` checkpoint under `root/<name>` (called by `Run`)."""
+    global _CHECKPOINTS
+    _CHECKPOINTS = None if root is None else Path(root)
+    _names.clear()
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Wall-clock seconds since training began, at each epoch end (also logged as
+    `wall_seconds`); with `budget` (seconds) training stops once it is spent. A resumed fit
+    carries on from the seconds already spent (see `Resumable`)."""
+
+    def __init__(self, budget: float | None = None):
+        super().__init__()
+        self.budget, self.seconds, self.spent = budget, [], 0.0
+
+    def elapsed(self) -> float:
+        import time
+
+        return self.spent + time.perf_counter() - self.t0
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(self.elapsed())
+        if logs is not None:
+            logs["wall_seconds"] = self.seconds[-1]
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.budget is not None and self.elapsed() > self.budget:
+            self.model.stop_training = True
+
+    def resume_state(self) -> dict:
+        return {"seconds": list(self.seconds)}
+
+    def resume_from(self, state: dict) -> None:
+        import time
+
+        self.seconds = list(state["seconds"])
+        self.spent, self.t0 = (self.seconds[-1] if self.seconds else 0.0), time.perf_counter()
+
+
+class Resumable(keras.callbacks.History):
+    """Checkpoint a `fit` every epoch under <run>/checkpoints/<name>/ and continue it from
+    there when the run is resumed (`--resume RUN_DIR`): weights with the optimizer state, the
+    epoch, the history so far, the state of the `guarded` callbacks (EarlyStopping's counters
+    and best weights; any callback with resume_state()/resume_from()), and the epoch of the
+    training data's shuffling (data.batches' resume_state) and Python's and NumPy's global
+    random state (Keras shuffles the order of batches with Python's). A finished fit is restored, not
+    retrained. So a resumed run trains the same epochs to the same weights as one that was
+    never stopped. It is the fit's History (fit returns it, earlier epochs included); put it
+    last in `callbacks`. Without a run directory (library use) it is a plain History."""
+
+    def __init__(self, name: str, guarded=(), data=None):
+        super().__init__()
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        _names[safe] = _names.get(safe, 0) + 1
+        if _names[safe] > 1:  # the same fit order on resume gives the same names
+            safe += f"#{_names[safe]}"
+        self.dir = None if _CHECKPOINTS is None else _CHECKPOINTS / safe
+        self.guarded, self.data = list(guarded), data
+
+    def on_train_begin(self, logs=None):
+        self.epoch, self.history = [], {}
+        self.model.history = self
+        state = self._load()
+        if state is None:
+            return
+        epoch = self.params["epochs"] if state["finished"] else state["epoch"]
+        self.model._initial_epoch = epoch  # as keras.callbacks.BackupAndRestore does
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        self.epoch = list(range(state["epoch"]))
+        for cb, s in zip(self.guarded, state["guarded"]):
+            self._restore(cb, s)
+        _set_rng_state(state["rng"])  # Keras shuffles the order of batches with it
+        for sg, value in zip(_seed_generators(self.model), state["seeds"]):
+            sg.state.assign(value)  # dropout masks go on as if never stopped
+        if self.data is not None and state.get("data"):
+            self.data.resume_from(state["data"])
+        print(f"resumed {self.dir.name} at epoch {state['epoch']}"
+              + (" (finished)" if state["finished"] else ""), flush=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self._save(epoch + 1, finished=False)
+        stop_after = os.environ.get(STOP_AFTER_ENV)
+        if stop_after and self.dir is not None and epoch + 1 == int(stop_after):
+            raise KeyboardInterrupt(f"{STOP_AFTER_ENV}={stop_after}")
+
+    def on_train_end(self, logs=None):
+        self._save(len(self.epoch), finished=True)
+
+    def _load(self):
+        if self.dir is None or not (self.dir / "state.json").is_file():
+            return None
+        import json
+
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)  # its state is in the file
+        self.model.load_weights(self.dir / "latest.weights.h5")
+        state = json.loads((self.dir / "state.json").read_text())
+        arrays = np.load(self.dir / "guarded.npz")
+        state["rng"]["numpy"][1] = arrays["numpy_rng"]
+        state["seeds"] = [arrays[f"seed_{i}"] for i in range(state["n_seeds"])]
+        for i, s in enumerate(state["guarded"]):
+            if s.get("best_weights"):
+                s["best_weights"] = [arrays[f"{i}_{j}"] for j in range(s["best_weights"])]
+        return state
+
+    def _save(self, epoch: int, finished: bool):
+        if self.dir is None:
+            return
+        import json
+
+        from keras_cases.runs import _jsonable, atomic, write_text
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with atomic(self.dir / "latest.weights.h5") as tmp:
+            self.model.save_weights(tmp)
+        guarded, arrays = [], {}
+        for i, cb in enumerate(self.guarded):
+            s = self._state(cb)
+            bw = s.pop("best_weights", None)
+            if bw is not None:
+                arrays.update({f"{i}_{j}": np.asarray(w) for j, w in enumerate(bw)})
+                s["best_weights"] = len(bw)
+            guarded.append(s)
+        rng = _rng_state()
+        arrays["numpy_rng"] = rng["numpy"][1]
+        seeds = _seed_generators(self.model)
+        arrays.update({f"seed_{i}": keras.ops.convert_to_numpy(sg.state.value) for i, sg in enumerate(seeds)})
+        rng["numpy"][1] = None
+        with atomic(self.dir / "guarded.npz") as tmp:
+            np.savez(tmp, **arrays)
+        write_text(self.dir / "state.json", json.dumps(_jsonable(
+            {"epoch": epoch, "finished": finished, "history": self.history, "guarded": guarded,
+             "rng": rng, "n_seeds": len(seeds), "data": self.data.resume_state() if hasattr(self.data, "resume_state") else None})))
+
+    @staticmethod
+    def _state(cb) -> dict:
+        if hasattr(cb, "resume_state"):
+            return cb.resume_state()
+        s = {k: getattr(cb, k, None) for k in _STATE.get(type(cb).__name__, ())}
+        s = {k: float(v) if isinstance(v, (float, np.floating)) else v for k, v in s.items()}
+        if isinstance(cb, keras.callbacks.EarlyStopping):
+            s["best_weights"] = cb.best_weights
+        return s
+
+    @staticmethod
+    def _restore(cb, s: dict) -> None:
+        if hasattr(cb, "resume_from"):
+            cb.resume_from(s)
+            return
+        for k in _STATE.get(type(cb).__name__, ()):
+            setattr(cb, k, s[k])
+        if isinstance(cb, keras.callbacks.EarlyStopping):
+            cb.best_weights = s.get("best_weights")
+
+
+def _seed_generators(model) -> list:
+    """The model's keras.random.SeedGenerators (dropout, noise layers): their state is not in
+    the weights file."""
+    return [sg for layer in model._flatten_layers() for sg in getattr(layer, "_seed_generators", [])]
+
+
+def _rng_state() -> dict:
+    """Python's and NumPy's global random state (Keras draws the order of a PyDataset's
+    batches and new layers' seeds from them), as JSON plus one array."""
+    import random
+
+    from keras_cases import runtime
+
+    framework = runtime.framework_rng_state()
+    return {"python": random.getstate(), "numpy": list(np.random.get_state()),
+            "framework": None if framework is None else framework.tolist()}
+
+
+def _set_rng_state(state: dict) -> None:
+    import random
+
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np.random.set_state(tuple(state["numpy"]))
+    from keras_cases import runtime
+
+    runtime.set_framework_rng_state(state.get("framework"))
+
+
+def resumable(name: str, callbacks=(), data=None) -> list:
+    """`callbacks` followed by a `Resumable` guarding them: pass as fit's callbacks."""
+    callbacks = list(callbacks)
+    return [*callbacks, Resumable(name, guarded=callbacks, data=data)]

@@ -17,11 +17,18 @@ class CaseParser(argparse.ArgumentParser):
     """
 
     def parse_args(self, args=None, namespace=None):
-        ns = super().parse_args(args, namespace)
-        if hasattr(ns, "overwrite"):  # refuse an unusable --out before any data is loaded
-            from keras_cases.runs import check_out
+        from keras_cases import runs
 
-            check_out(getattr(ns, "out", None), ns.overwrite)
+        argv = list(sys.argv[1:] if args is None else args)
+        ns = super().parse_args(argv, namespace)
+        if getattr(ns, "resume", None):
+            # the command recorded in the run, continued in the same directory
+            recorded = runs.resume_into(ns.resume, self.prog.rsplit(".", 1)[-1])
+            ns = super().parse_args([*recorded, "--out", ns.resume], namespace)
+            ns.resume = ns.out
+        elif hasattr(ns, "overwrite"):  # refuse an unusable --out before any data is loaded
+            runs.check_out(getattr(ns, "out", None), ns.overwrite)
+            runs.ARGV[:] = argv
         if hasattr(ns, "distribute"):
             from keras_cases import runtime
 
@@ -57,6 +64,10 @@ def parser(prog: str, description: str, epochs: int, batch_size: int,
                    help="run directory (default runs/<case>/<UTC timestamp>/); must be new or empty")
     g.add_argument("--overwrite", action="store_true",
                    help="let --out name an earlier run directory: its old contents are removed first")
+    g.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue an interrupted or failed run in its directory, with the flags "
+                        "it was started with: each model's training goes on from its last "
+                        "finished epoch (what was already trained is restored, not redone)")
     g.add_argument("--quick", action="store_true",
                    help="a small smoke run (under a minute on 2 CPU cores)")
     g.add_argument("--backend", choices=BACKENDS, default=None,

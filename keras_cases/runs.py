@@ -7,6 +7,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -31,6 +32,26 @@ def _jsonable(o):
 
 
 _opened: list = []  # the runs this process opened, in order (see `lifecycle`)
+ARGV: list[str] = []  # the command line of this process' case, recorded in run.json
+_resuming: dict = {}  # {"dir": Path, "record": run.json} while a --resume is under way
+
+
+def resume_into(directory, case: str) -> list[str]:
+    """Check that `directory` is a run of `case` that can be continued; returns the command
+    line it was started with (the shared parser re-parses it)."""
+    d = Path(directory).expanduser()
+    if not (d / "run.json").is_file():
+        raise UserError(f"--resume {d}: not a run directory (no run.json)")
+    record = read_json(d / "run.json")
+    if record.get("case") != case:
+        raise UserError(f"--resume {d}: that run is of the {record.get('case')!r} case, not {case!r}")
+    if record.get("status") == "complete":
+        raise UserError(f"--resume {d}: that run is already complete")
+    if not isinstance(record.get("argv"), list):
+        raise UserError(f"--resume {d}: run.json does not record the command line it was started with")
+    _resuming.update(dir=d.resolve(), record=record)
+    ARGV[:] = record["argv"]
+    return [a for a in record["argv"] if a != "--overwrite"]
 
 
 def _claim(directory: Path) -> list[Path]:
@@ -76,8 +97,12 @@ class Run:
     def __init__(self, case: str, out: str | None = None, tensorboard: bool = False,
                  overwrite: bool = False):
         self.case = case
+        resuming = _resuming.pop("record", None) if out is not None and \
+            Path(out).expanduser().resolve() == _resuming.get("dir") else None
         try:
-            if out is None:
+            if resuming is not None:
+                self.dir, self._made = Path(out).expanduser(), []
+            elif out is None:
                 self.dir, self._made = self._new_default(case)
             else:
                 self.dir = Path(out).expanduser()
@@ -85,13 +110,17 @@ class Run:
                 self._made = _claim(self.dir)
         except OSError as e:
             raise UserError(f"cannot create run directory {out or 'under runs/'}: {e.strerror or e}")
-        self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.created = (resuming or {}).get("created") or \
+            _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.argv = list(ARGV)
+        self.resumed = resuming is not None
         self.status = "running"
-        self.write_json("run.json", self._record())
+        self.write_json("run.json", self._record(**({"resumed": True} if self.resumed else {})))
         _opened.append(self)
-        if tensorboard:
-            from keras_cases import callbacks
+        from keras_cases import callbacks
 
+        callbacks.checkpoint_to(self.dir / "checkpoints")
+        if tensorboard:
             callbacks.log_tensorboard_to(self.dir / "tensorboard")
 
     @staticmethod
@@ -119,7 +148,8 @@ class Run:
                 child.unlink()
 
     def _record(self, **extra) -> dict:
-        return {"case": self.case, "created": self.created, "status": self.status, **extra}
+        return {"case": self.case, "created": self.created, "status": self.status,
+                "argv": self.argv, **extra}
 
     def end(self, status: str, error: str | None = None, user_mistake: bool = False):
         """Record how the run ended. A run that failed on a user mistake before it wrote
@@ -134,8 +164,15 @@ class Run:
                     with contextlib.suppress(OSError):
                         d.rmdir()  # only if empty
                 return
+        from keras_cases import callbacks
+
+        callbacks.checkpoint_to(None)
+        if status == "complete":  # checkpoints are for resuming; a complete run needs none
+            shutil.rmtree(self.dir / "checkpoints", ignore_errors=True)
         if self.dir.is_dir():
             extra = {"finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            if self.resumed:
+                extra["resumed"] = True
             if error:
                 extra["error"] = error
             self.write_json("run.json", self._record(**extra))
@@ -179,6 +216,9 @@ def lifecycle():
         for r in _opened[mark:]:
             if r.status == "running":
                 r.end(status, error, user_mistake=user)
+                if status == "interrupted":
+                    print(f"interrupted: {r.dir} can be continued with --resume {r.dir}",
+                          file=sys.stderr, flush=True)
         del _opened[mark:]
 
     try:
@@ -219,7 +259,8 @@ def atomic(path):
     reader never sees a half-written file), on any error it is removed."""
     path = Path(path)
     # the real suffix last: Keras and matplotlib choose the format from it
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    base, dot, ext = path.name.partition(".")  # all suffixes kept: x.weights.h5, x.keras
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{dot}{ext}", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -400,6 +400,24 @@ class without_tensorflow:
         return False
 
 
+def framework_rng_state():
+    """The framework's own global random state where Keras draws from it (PyTorch: unseeded
+    dropout uses torch's global generator), as a NumPy array; None elsewhere."""
+    if backend() != "torch":
+        return None
+    import torch
+
+    return torch.get_rng_state().numpy().copy()
+
+
+def set_framework_rng_state(state) -> None:
+    if state is None or backend() != "torch":
+        return
+    import torch
+
+    torch.set_rng_state(torch.from_numpy(np.asarray(state, dtype=np.uint8)))
+
+
 def save_model(model, path) -> None:
     """`model.save(path)` without importing TensorFlow on JAX or torch, atomically (a
     temporary file renamed into place, so a reader never sees half a model)."""
