@@ -284,5 +284,8 @@ def _set_rng_state(state: dict) -> None:
 
 def resumable(name: str, callbacks=(), data=None) -> list:
     """`callbacks` followed by a `Resumable` guarding them: pass as fit's callbacks."""
+    from keras_cases import tracking
+
     callbacks = list(callbacks)
-    return [*callbacks, Resumable(name, guarded=callbacks, data=data)]
+    log = tracking.model_callback(name)  # a nested MLflow run with --mlflow
+    return [*callbacks, *([log] if log else []), Resumable(name, guarded=callbacks, data=data)]

@@ -29,6 +29,12 @@ class CaseParser(argparse.ArgumentParser):
         elif hasattr(ns, "overwrite"):  # refuse an unusable --out before any data is loaded
             runs.check_out(getattr(ns, "out", None), ns.overwrite)
             runs.ARGV[:] = argv
+        if hasattr(ns, "mlflow"):
+            from keras_cases import tracking
+
+            if tracking.requested(ns.mlflow):
+                tracking.check_installed()
+            runs.PARAMS[:] = [ns]  # read when the run opens, after presets like --quick
         if hasattr(ns, "distribute"):
             from keras_cases import runtime
 
@@ -64,6 +70,11 @@ def parser(prog: str, description: str, epochs: int, batch_size: int,
                    help="run directory (default runs/<case>/<UTC timestamp>/); must be new or empty")
     g.add_argument("--overwrite", action="store_true",
                    help="let --out name an earlier run directory: its old contents are removed first")
+    g.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                   help="also track the run in MLflow (params, per-epoch metrics of every model, "
+                        "final metrics, report, plots and model as artifacts): a tracking server "
+                        "URI, or no URI for a local store (sqlite:///mlruns.db, ./mlruns); also "
+                        "$KERAS_CASES_MLFLOW. View with: mlflow ui --backend-store-uri sqlite:///mlruns.db")
     g.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted or failed run in its directory, with the flags "
                         "it was started with: each model's training goes on from its last "

@@ -33,6 +33,7 @@ def _jsonable(o):
 
 _opened: list = []  # the runs this process opened, in order (see `lifecycle`)
 ARGV: list[str] = []  # the command line of this process' case, recorded in run.json
+PARAMS: list = []  # [its parsed flags] (MLflow parameters)
 _resuming: dict = {}  # {"dir": Path, "record": run.json} while a --resume is under way
 
 
@@ -117,9 +118,13 @@ class Run:
         self.status = "running"
         self.write_json("run.json", self._record(**({"resumed": True} if self.resumed else {})))
         _opened.append(self)
-        from keras_cases import callbacks
+        from keras_cases import callbacks, tracking
 
         callbacks.checkpoint_to(self.dir / "checkpoints")
+        params = vars(PARAMS[0]) if PARAMS else {}
+        uri = tracking.requested(params.get("mlflow"))
+        if uri:
+            tracking.start(self, uri, params)
         if tensorboard:
             callbacks.log_tensorboard_to(self.dir / "tensorboard")
 
@@ -156,6 +161,9 @@ class Run:
         anything but run.json is removed (with the folders it created), so bad input
         leaves no files behind; any other ending keeps everything."""
         self.status = status
+        from keras_cases import tracking
+
+        tracking.finish(self, status)
         if user_mistake and self.dir.is_dir():
             left = [p for p in self.dir.rglob("*") if p.is_file() and p.name != "run.json"]
             if not left:
