@@ -32,7 +32,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from keras_cases import cli
+from keras_cases import UserError, cli
+from keras_cases.runs import read_json
 from keras_cases.runtime import installed_backends
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -399,6 +400,47 @@ def task_names(cases):
     return [t for c in cases for t in TASKS[c]]
 
 
+RESULT_KEYS = ("results", "wall_s", "load_average", "cases", "quick", "batch_size", "generated_utc")
+
+
+def parse_backends(text: str) -> list[str]:
+    """--backends: known Keras backends that are installed here, or a UserError."""
+    from keras_cases import BACKENDS
+
+    backends = cli.parse_list(text, "--backends", BACKENDS, "backend")
+    missing = [b for b in backends if b not in installed_backends()]
+    if missing:
+        raise UserError(f"--backends: {', '.join(missing)} is not installed here (installed: "
+                        f"{', '.join(installed_backends()) or 'none'})")
+    return backends
+
+
+def read_results(path) -> dict:
+    """The results .json of an earlier run (for --render); anything else is a UserError."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UserError(f"--render {p}: {'a directory, not a file' if p.is_dir() else 'file not found'}")
+    saved = read_json(p)
+    missing = [k for k in RESULT_KEYS if k not in saved]
+    backends = saved.get("results")
+    if missing or not isinstance(backends, dict) or not isinstance(saved["cases"], list) or not all(
+            isinstance(r, dict) and isinstance(r.get("tasks"), dict) for r in backends.values()):
+        raise UserError(f"--render {p} is not a benchmark results file (it lacks "
+                        f"{', '.join(missing) or 'a results table'}); give a .json this command wrote")
+    unknown = [c for c in saved["cases"] if c not in CASES]
+    if unknown:
+        raise UserError(f"--render {p} names unknown case(s) {', '.join(map(str, unknown))}")
+    return saved
+
+
+def results_dir(out) -> Path:
+    """--out (default benchmarks/results), checked before anything is measured."""
+    d = Path(out).expanduser() if out else RESULTS
+    if d.exists() and not d.is_dir():
+        raise UserError(f"--out {d} is a file, not a directory")
+    return d
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--backends", default=",".join(installed_backends()), help="comma-separated")
@@ -409,18 +451,19 @@ def main(argv=None):
     p.add_argument("--render", default=None, metavar="JSON",
                    help="write the report (.md, .png) again from a results .json, without measuring")
     args = p.parse_args(argv)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    backends = parse_backends(args.backends)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in cases if c not in CASES]
     if unknown or not cases:
         p.error(f"--cases: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(CASES)}")
     cases = [c for c in CASES if c in cases]
     if args.render:
-        saved = json.loads(Path(args.render).read_text())
+        saved = read_results(args.render)
         results, wall, load, cases = saved["results"], saved["wall_s"], saved["load_average"], saved["cases"]
         args.quick, args.batch_size = saved["quick"], saved["batch_size"]
-        args.out = args.out or str(Path(args.render).parent)
-    else:
+        args.out = args.out or str(Path(args.render).expanduser().parent)
+    out = results_dir(args.out)
+    if not args.render:
         sampler = LoadSampler()
         sampler.start()
         t0 = time.time()
@@ -434,7 +477,6 @@ def main(argv=None):
                        [r for r in rows if r["runner"] == "raw jax"])
     ab = add_ratios([dict(r, backend=b) for c, b in churn for r in c.get("interleaved", [])])
     ttq = ttq_rows(results)
-    out = Path(args.out) if args.out else RESULTS
     out.mkdir(parents=True, exist_ok=True)
     name = machine() + ("-quick" if args.quick else "")
     chart(rows + [r for r in sweep if r["batch_size"] != args.batch_size], ttq, out / f"{name}.png")
@@ -451,4 +493,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from keras_cases import cli
+from keras_cases import UserError, cli
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -109,10 +109,13 @@ def main(argv=None):
     if args.worker:
         Path(args.json).write_text(json.dumps(worker(steps, repeats, args.batch_size)))
         return 0
+    from benchmarks.__main__ import parse_backends
     from keras_cases.runtime import installed_backends
 
-    backends = args.backends.split(",") if args.backends else installed_backends()
-    out = Path(args.out) if args.out else RESULTS
+    backends = parse_backends(args.backends) if args.backends else installed_backends()
+    out = Path(args.out).expanduser() if args.out else RESULTS
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a directory")
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for b in backends:
@@ -151,4 +154,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

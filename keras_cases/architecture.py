@@ -58,6 +58,7 @@ CASE = "architecture"
 EXPERIMENTS = ("linear", "budgets", "shape", "optact", "families")
 BUDGETS = {"digits": (2_000, 5_000, 10_000)}  # every other dataset: 20k, 50k, 100k
 DEFAULT_BUDGETS = (20_000, 50_000, 100_000)
+MAX_BUDGET = 100_000_000  # a budget above this is a typo, not a study on a laptop
 DEPTHS = (1, 2, 3, 4, 5)
 SHAPES = ("uniform", "decreasing", "increasing")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "elu", "gelu")
@@ -357,6 +358,26 @@ def make_plan(dataset: str, args) -> dict:
             "optimizers": tuple(OPTIMIZERS), "activations": ACTIVATIONS}
 
 
+def check_plan(plan: dict, experiments, shape, k: int) -> None:
+    """Size every MLP, CNN and GRU the experiments will build, so that a budget too small
+    for one of them is refused before anything is trained or written."""
+    d = int(np.prod(shape))
+    if {"budgets", "families"} & set(experiments):
+        for p in plan["budgets"]:
+            for depth in plan["depths"]:
+                mlp_widths(p, d, k, depth)
+    if "families" in experiments:
+        for p in plan["budgets"]:
+            cnn_channels(p, shape, k)
+            gru_units(p, shape, k)
+    if "shape" in experiments:
+        for depth in plan["shape_depths"]:
+            for s in SHAPES:
+                mlp_widths(plan["budget"], d, k, depth, s)
+    if "optact" in experiments:
+        mlp_widths(plan["budget"], d, k, 3)
+
+
 # --- plots and report ---------------------------------------------------------------
 def plot_experiment(name, rows, run):
     path = run.path(f"{name}.png")
@@ -492,6 +513,8 @@ def int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers")
     if not vals or min(vals) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: budgets must be positive integers")
+    if max(vals) > MAX_BUDGET:
+        raise argparse.ArgumentTypeError(f"{text!r}: budgets must be at most {MAX_BUDGET:,} parameters")
     return sorted(vals)
 
 
@@ -530,6 +553,7 @@ def main(argv=None):
     if args.quick:
         data = data.subset(QUICK_TRAIN_ROWS, len(data.y_val), len(data.y_test))
     plan = make_plan(args.data, args)
+    check_plan(plan, experiments, data.shape, data.n_classes)
     run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
     print(f"{data.name}: {data.sizes[0]} train / {data.sizes[1]} val / {data.sizes[2]} test, "

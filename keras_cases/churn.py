@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import ThresholdTuner, tensorboard
-from keras_cases.data import batches, split_stratified
+from keras_cases.callbacks import resumable, ThresholdTuner, tensorboard
+from keras_cases.data import batches, require_splittable, split_stratified
 from keras_cases.data.tabular import (
     TabularPreprocessor,
     binary_target,
@@ -57,12 +57,14 @@ from keras_cases.runs import (
     markdown_table,
     output_file,
     read_json,
+    run_case,
 )
 
 CASE = "churn"
 SPLIT_SEED = 2024  # the split is fixed; --seed varies weights, batches and dropout
 DEFAULT_OBJECTIVE = "recall>=0.8"
 EDA_COLUMNS = ("contract", "tenure_band", "internet_service", "payment_method")
+MIN_SPLIT_ROWS = 10  # rows of the smallest part (validation, test) worth reporting on
 METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "threshold")
 
 
@@ -108,6 +110,7 @@ def load_data(csv=None, target=None, positive=None) -> ChurnData:
         print(f"warning: dropped {int(missing.sum())} row(s) with no {target_col!r} value")
         df = df.loc[~missing]
     y = binary_target(df[target_col], positive)
+    require_splittable(y, name, min_rows=MIN_SPLIT_ROWS)
     return ChurnData(df.drop(columns=target_col), y, name, target_col, positive)
 
 
@@ -168,8 +171,8 @@ def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose,
         tuner = ThresholdTuner(x_val, y_val, objective)
         callbacks.append(tuner)  # after EarlyStopping: it re-chooses on the restored weights
     callbacks += [*extra_callbacks, *tensorboard(f"{model.name}_seed{seed}")]
-    hist = model.fit(data, validation_data=(x_val, y_val), epochs=epochs,
-                     callbacks=callbacks, verbose=verbose)
+    hist = model.fit(data, validation_data=(x_val, y_val), epochs=epochs, verbose=verbose,
+                     callbacks=resumable(f"{model.name}_seed{seed}", callbacks, data))
     return hist.history, tuner
 
 
@@ -238,8 +241,6 @@ def main(argv=None):
     runtime.set_threads(args.threads)
     data = load_data(args.csv, args.target, args.positive)
     tr, va, te = split_stratified(data.y, SPLIT_SEED)
-    if min(len(tr), len(va), len(te)) < 10 or min(np.bincount(data.y)) < 5:
-        raise UserError(f"{data.dataset}: too few rows ({len(data.y)}) or positives to split")
     frame = data.features
     pre = TabularPreprocessor.infer_and_fit(frame.iloc[tr])
     xs = tuple(pre.transform(frame.iloc[i]) for i in (tr, va, te))
@@ -363,26 +364,50 @@ class Predictor:
 
     def __init__(self, run_dir):
         self.dir = load_run(run_dir, ("model.keras", "preprocessing.json", "decision.json"))
+        if (self.dir / "run.json").exists() and run_case(self.dir) != CASE:
+            raise UserError(f"{self.dir} is a {run_case(self.dir)} run, not a {CASE} run")
         self.pre, self.meta = TabularPreprocessor.load(self.dir / "preprocessing.json")
-        self.threshold = read_json(self.dir / "decision.json")["threshold"]
+        self.threshold = read_json(self.dir / "decision.json").get("threshold")
+        if not (isinstance(self.threshold, (int, float)) and not isinstance(self.threshold, bool)
+                and 0 <= self.threshold <= 1):
+            raise UserError(f'{self.dir / "decision.json"} has no "threshold" between 0 and 1')
         self.model = load_model(self.dir / "model.keras")
+        width = len(self.pre.feature_names)
+        if tuple(self.model.input_shape) != (None, width):
+            raise UserError(f"{self.dir / 'model.keras'} does not take the {width} features of "
+                            f"{self.dir / 'preprocessing.json'} (input {self.model.input_shape})")
 
     def fields(self) -> list[dict]:
         """The raw input columns: name, kind (number / choice) and a typical value."""
-        examples = self.meta.get("examples", {})
-        out = [{"name": c, "kind": "number", "example": examples.get(c, s["median"])}
-               for c, s in self.pre.numeric.items()]
-        out += [{"name": c, "kind": "choice", "choices": cats, "example": examples.get(c, cats[0])}
+        examples = self.meta.get("examples")
+        examples = examples if isinstance(examples, dict) else {}
+        out = []
+        for c, s in self.pre.numeric.items():
+            v = examples.get(c)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+            out.append({"name": c, "kind": "number", "example": v if ok else s["median"]})
+        out += [{"name": c, "kind": "choice", "choices": cats,
+                 "example": examples[c] if examples.get(c) in cats else cats[0]}
                 for c, cats in self.pre.categorical.items()]
         return out
+
+    def outputs(self) -> dict:
+        """What `predict` returns per instance, for the API schema (see serve.output_model)."""
+        return {"churn_probability": float, "churn_predicted": bool}
 
     def predict_frame(self, df: pd.DataFrame) -> pd.DataFrame:
         if len(df) == 0:
             raise UserError("no rows to score")
         x = self.pre.transform(df)
+        bad = ~np.isfinite(x).all(axis=0)
+        if bad.any():
+            name = self.pre.feature_names[int(np.flatnonzero(bad)[0])]
+            raise UserError(f"column {name!r} holds an infinite or too large number")
         # a request's few rows: one direct batch call (no predict loop: ~10x less latency)
         prob = np.asarray(self.model.predict_on_batch(x) if len(x) <= 1024
                           else self.model.predict(x, verbose=0)).ravel()
+        if not np.isfinite(prob).all():
+            raise UserError("the model gave no finite score for some rows (values far outside the training range?)")
         ids = [c for c in df.columns if c in self.pre.dropped or is_id_column(c, df[c])]
         out = pd.DataFrame({c: df[c].to_numpy() for c in ids})  # carried through, to join on
         out["churn_probability"] = prob.astype("float64")
@@ -390,7 +415,11 @@ class Predictor:
         return out
 
     def predict(self, instances: list[dict]) -> list[dict]:
-        out = self.predict_frame(telco_columns(pd.DataFrame(instances)))
+        df = pd.DataFrame(instances)
+        for c in self.pre.numeric:  # a column of nulls only is a missing number, not text
+            if c in df.columns and df[c].isna().all():
+                df[c] = np.nan
+        out = self.predict_frame(telco_columns(df))
         return [{"churn_probability": float(p), "churn_predicted": bool(d)}
                 for p, d in zip(out["churn_probability"], out["churn_predicted"])]
 

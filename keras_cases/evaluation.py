@@ -35,9 +35,12 @@ class Objective:
         return f"cost:fp={self.fp_cost:g},fn={self.fn_cost:g}"
 
 
+_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"  # 0.8, 1, .5 (not 0.8.1)
+
+
 def parse_objective(text: str) -> Objective:
     t = text.replace(" ", "").lower()
-    m = re.fullmatch(r"(recall|precision)>=([0-9.]+)", t)
+    m = re.fullmatch(rf"(recall|precision)>={_NUMBER}", t)
     if m:
         v = float(m.group(2))
         if not 0 < v <= 1:
@@ -45,11 +48,13 @@ def parse_objective(text: str) -> Objective:
         return Objective(m.group(1) + ">=", v)
     if t == "f1":
         return Objective("fbeta", 1.0)
-    m = re.fullmatch(r"fbeta:([0-9.]+)", t)
+    m = re.fullmatch(rf"fbeta:{_NUMBER}", t)
     if m and float(m.group(1)) > 0:
         return Objective("fbeta", float(m.group(1)))
-    m = re.fullmatch(r"cost:fp=([0-9.]+),fn=([0-9.]+)", t)
+    m = re.fullmatch(rf"cost:fp={_NUMBER},fn={_NUMBER}", t)
     if m:
+        if not float(m.group(1)) + float(m.group(2)) > 0:
+            raise UserError(f"objective {text!r}: at least one of the costs must be above 0")
         return Objective("cost", fp_cost=float(m.group(1)), fn_cost=float(m.group(2)))
     raise UserError(
         f"unknown threshold objective {text!r}: use recall>=R, precision>=P, f1, fbeta:B "

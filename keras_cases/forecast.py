@@ -103,7 +103,7 @@ def load_elecdemand() -> Series:
 
 def _numeric(df, col, what):
     values = pd.to_numeric(df[col], errors="coerce")
-    bad = values.isna() & df[col].notna()
+    bad = (values.isna() & df[col].notna()) | np.isinf(values)
     if bad.any():
         first = df[col][bad].iloc[0]
         raise UserError(f"{what} column {col!r} must be numeric but holds {str(first)!r} "
@@ -127,6 +127,9 @@ def load_csv(path, time_column, target, features=None, series_column=None) -> li
     targets = _names(target)
     if series_column and len(targets) > 1:
         raise UserError("give either several --target columns (wide) or --series-column (long), not both")
+    both = sorted(set(feats) & {time_column, *targets})
+    if both:
+        raise UserError(f"--features {', '.join(both)}: a feature cannot also be the time column or a target")
     cols = [(time_column, "time")] + [(t, "target") for t in targets] + [(f, "feature") for f in feats]
     for col, what in cols + ([(series_column, "series")] if series_column else []):
         if col not in df.columns:
@@ -141,7 +144,7 @@ def load_csv(path, time_column, target, features=None, series_column=None) -> li
     out = []
     for key, g in groups:
         where = f" (series {key!r})" if key is not None else ""
-        times = pd.to_datetime(g[time_column], errors="coerce")
+        times = _times(g[time_column], time_column)
         if times.isna().any():
             bad = g[time_column][times.isna()].iloc[0]
             raise UserError(f"time column {time_column!r} holds {str(bad)!r}, which is not a date/time")
@@ -165,6 +168,22 @@ def load_csv(path, time_column, target, features=None, series_column=None) -> li
         raise UserError(f"the series in {path} have different time steps ({', '.join(map(str, sorted(steps)))}); "
                         "forecast them in separate runs")
     return out
+
+
+def _times(col: pd.Series, name: str) -> pd.Series:
+    """A time column as datetimes (NaT where a value is no date/time). Plain numbers are not
+    taken as nanoseconds since 1970; mixed time zones are a UserError."""
+    if pd.api.types.is_numeric_dtype(col):
+        col = col.astype(str)
+    try:
+        with warnings.catch_warnings():  # "could not infer format": each value is tried alone
+            warnings.simplefilter("ignore", UserWarning)
+            return pd.to_datetime(col, errors="coerce")
+    except (ValueError, TypeError, OverflowError) as e:
+        if "timezone" in str(e).lower():
+            raise UserError(f"time column {name!r} mixes time zones (UTC offsets): write every time stamp "
+                            "with the same offset, or all in UTC")
+        raise UserError(f"time column {name!r} could not be read as dates/times: {str(e).splitlines()[0]}")
 
 
 def _names(text) -> list[str]:
@@ -251,7 +270,11 @@ def mase_scale(target, train_end: int, season: int) -> float:
     y = np.asarray(target, "float64")[:train_end]
     if len(y) <= season:
         raise UserError(f"the training split ({len(y)} rows) is shorter than one season ({season} steps)")
-    return float(np.mean(np.abs(y[season:] - y[:-season])))
+    scale = float(np.mean(np.abs(y[season:] - y[:-season])))
+    if not scale > 0:
+        raise UserError(f"the target repeats exactly every {season} steps in the training split (constant, "
+                        "or perfectly seasonal), so there is nothing to forecast and MASE is undefined")
+    return scale
 
 
 def forecast_metrics(y_true, y_pred, scale: float) -> dict:

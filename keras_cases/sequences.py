@@ -563,17 +563,34 @@ def parse_studies(text: str) -> list[str]:
     return cli.parse_list(text, "--studies", STUDIES, "study")
 
 
-@command
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = make_parser().parse_args(argv)
-    studies = parse_studies(args.studies)
+MAX_STEPS = 1000  # the longest sequences: the exact Bayes detector's cost grows with length squared
+MAX_DATA_GB = 2.0  # the largest training set of a study held in memory
+
+
+def check_args(args) -> None:
+    """Refuse out-of-range task flags before anything runs."""
     if not 0 < args.lr < 1:
         raise UserError(f"--lr {args.lr} must be in (0, 1)")
     if args.length < 10:
         raise UserError(f"--length {args.length} is too short: at least 10 steps")
     if args.max_len < MIN_LEN:
         raise UserError(f"--max-len {args.max_len} is too short: sequences have {MIN_LEN} digits or more")
+    for flag, v in (("--length", args.length), ("--max-len", args.max_len)):
+        if v > MAX_STEPS:
+            raise UserError(f"{flag} {v:,} is too long: at most {MAX_STEPS:,} steps")
+    for flag, n, gb in (("--n-changepoint", args.n_changepoint, args.n_changepoint * args.length * 10 * 4 / 1e9),
+                        ("--n-query", args.n_query, args.n_query * args.max_len * 8 / 1e9)):
+        if gb > MAX_DATA_GB:
+            raise UserError(f"{flag} {n:,}: the training set would take {gb:,.1f} GB of memory, over the "
+                            f"{MAX_DATA_GB:g} GB limit")
+
+
+@command
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = make_parser().parse_args(argv)
+    studies = parse_studies(args.studies)
+    check_args(args)
     if args.quick:
         args.epochs, args.patience = min(args.epochs, 2), min(args.patience, 1)
         args.n_changepoint, args.n_query = min(args.n_changepoint, 128), min(args.n_query, 256)

@@ -27,6 +27,7 @@ from keras_cases.data.text import (
     read_tab_file,
     read_text_csv,
 )
+from keras_cases.evaluation import parse_objective
 from keras_cases.runs import command
 from keras_cases.text_models import (
     Predictor,
@@ -85,6 +86,7 @@ def main(argv=None):
     if argv and argv[0] == "predict":
         return predict_main(CASE, argv[1:])
     args = make_parser().parse_args(argv)
+    parse_objective(args.objective)  # a bad --objective is refused before any data loads
     if args.quick:
         args.epochs = min(args.epochs, 2)
     data = load_data(args.data, args.csv, args.text_column, args.label_column, args.positive)

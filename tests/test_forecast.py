@@ -147,7 +147,8 @@ def test_several_series_load_wide_and_long(csv_files):
     good = pd.read_csv(csv_files / "wide.csv")
     a, b = fc.load_csv(csv_files / "wide.csv", "when", "load, load2", "temp")
     assert (a.key, b.key) == ("load", "load2") and a.columns[1] == b.columns[1] == "temp"
-    np.testing.assert_allclose(a.target, good["load"]) and np.testing.assert_allclose(b.target, good["load2"])
+    np.testing.assert_allclose(a.target, good["load"])
+    np.testing.assert_allclose(b.target, good["load2"])
     np.testing.assert_allclose(a.values[:, 1], b.values[:, 1])  # the shared feature
     # long format: rows of each site gathered and put in time order, lengths may differ
     a, b = fc.load_csv(csv_files / "long.csv", "when", "load", "temp", series_column="site")

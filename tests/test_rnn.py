@@ -123,7 +123,7 @@ closed = np.linalg.norm((p - np.eye(task.alphabet)[ys[:, -1]]) @ w_dense.T, axis
 res["grad_last_closed_form"] = [res["grad_lstm"][-1], float(closed)]
 
 # 4. user mistakes: one line on stderr, exit code 2
-for argv in (["--lengths", "20,x"], ["--studies", "gradients,bogus"], ["--alphabet", "1"], ["--lr", "0"]):
+for argv in (["--lengths", "20,x"], ["--studies", "gradients,bogus"], ["--alphabet", "1"], ["--units", "100000"]):
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         rc = cli.run(case.main, argv + ["--out", out + "/bad", "-v", "0"])
@@ -272,13 +272,20 @@ def test_quick_run_writes_every_artifact(results, backend):
     for k in ("backend", "keras_version", "dataset", "n_train", "n_test", "seconds", "seed"):
         assert k in m, k
     assert m["backend"] == backend and m["lengths"] == [8]
+    chance = 1 / m["alphabet"]  # per-token accuracy of a model that learned nothing
     for k in ("simple_rnn", "lstm", "gru"):
-        assert 0.0 <= m[f"copy8_{k}_test_accuracy"] <= 1.0 and 0.0 <= m[f"series_{k}_test_accuracy"] <= 1.0
+        # even two --quick epochs copy some symbols: untrained, the 256 test tokens give
+        # 0.25 +- 0.03; trained, 0.5 to 0.73 (NumPy-drawn weights: the same on every backend)
+        assert m[f"copy8_{k}_test_accuracy"] > chance + 0.1, (k, m[f"copy8_{k}_test_accuracy"])
+        assert 0.0 <= m[f"series_{k}_test_accuracy"] <= 1.0  # 2 epochs: still near chance (1/3)
         assert np.isfinite(m[f"grad_log10_ratio_init_{k}_T8"]) and np.isfinite(m[f"grad_log10_ratio_trained_{k}_T8"])
         assert len(m[f"hidden_grad_norms_trained_{k}"]) == 8 + 2 * 2
     assert m["lstm_copy_params"] > m["gru_copy_params"] > m["simple_rnn_copy_params"]
     assert m["ablation_forget_used_params"] < m["lstm_copy_params"] == r[backend]["loaded_params"]
-    assert isinstance(m["target_met"], bool)
+    at = {k: m[f"copy8_{k}_test_accuracy"] for k in ("simple_rnn", "lstm", "gru")}
+    assert m["target_length"] == 8
+    assert m["target_met"] is (max(at["lstm"], at["gru"]) >= 0.95 > at["simple_rnn"])  # the verdict's rule
+    assert ("**Target met**" if m["target_met"] else "**Target NOT met**") in (d / "report.md").read_text()
     h = pd.read_csv(d / "history.csv")
     assert {"copy8_lstm_seed0", "series_gru_seed0", "copy8_lstm_custom_forget_open_seed0"} <= set(h.model)
     assert h.recurrent_radius.notna().all() and (h.recurrent_radius > 0).all()

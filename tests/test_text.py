@@ -5,7 +5,6 @@ run with every artifact, bad input, and the two notebooks.
 Backend work runs in ONE subprocess per backend (Keras fixes its backend at import)."""
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -264,7 +263,7 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     monkeypatch.setenv("KERAS_CASES_NOTEBOOK_OUT", str(tmp_path / "run"))
     monkeypatch.setenv("KERAS_BACKEND", SOURCE)
-    monkeypatch.setenv("KERAS_CASES_DATA_DIR", os.environ.get("KERAS_CASES_DATA_DIR", str(SHARED_DATA)))
+    monkeypatch.setenv("KERAS_CASES_DATA_DIR", str(SHARED_DATA))
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -1,9 +1,18 @@
 """`python -m tuning` lists the searches."""
 
+import argparse
+
 from tuning import SEARCHES
 
 
-def main():
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m tuning", description="List the KerasTuner searches.")
+    p.add_argument("search", nargs="?", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.search in SEARCHES:  # `python -m tuning churn`: say how a search is run
+        p.error(f"run the search as: python -m tuning.{args.search}")
+    if args.search:
+        p.error(f"unknown search {args.search!r}: choose from {', '.join(SEARCHES)}")
     print("KerasTuner searches: python -m tuning.<search> [--help]\n")
     for name, what in SEARCHES.items():
         print(f"  {name:<13} {what}")
@@ -11,4 +20,6 @@ def main():
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from keras_cases import cli
+
+    raise SystemExit(cli.run(main))

@@ -27,7 +27,7 @@ from keras_cases.architecture import (
     SHAPES, Spec, build_model, compile_model, count_params, shape_ratios,
 )
 from keras_cases.data.arrays import load
-from tuning.search import BudgetHyperModel, parser, run_search
+from tuning.search import BudgetHyperModel, check_args, parser, run_search
 
 FAMILIES = ("mlp", "cnn", "gru")
 ACTIVATIONS = ("relu", "gelu", "tanh")
@@ -97,8 +97,7 @@ def main(argv=None):
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     if not families or any(f not in FAMILIES for f in families):
         raise UserError(f"--families {args.families!r}: choose from {', '.join(FAMILIES)}")
-    if args.budget < 0:
-        raise UserError("--budget must be a positive number of parameters (or 0 for none)")
+    check_args(args, "architecture")
     if args.quick:
         args.epochs = min(args.epochs, 2)
     data = load(args.data)

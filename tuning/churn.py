@@ -21,7 +21,7 @@ from keras_cases.architecture import mlp_params
 from keras_cases.data import split_stratified
 from keras_cases.data.tabular import TabularPreprocessor
 from keras_cases.evaluation import binary_metrics, choose_threshold, parse_objective
-from tuning.search import BudgetHyperModel, parser, run_search
+from tuning.search import BudgetHyperModel, check_args, parser, run_search
 
 QUICK_ROWS = 800
 
@@ -75,8 +75,7 @@ def make_parser():
 def main(argv=None):
     args = make_parser().parse_args(argv)
     objective = parse_objective(args.objective)
-    if args.budget < 0:
-        raise UserError("--budget must be a positive number of parameters (or 0 for none)")
+    check_args(args, "churn")
     if args.quick:
         args.epochs = min(args.epochs, 2)
     data = churn.load_data(args.csv, args.target, args.positive)

@@ -447,10 +447,16 @@ RESULT_FILES = ("trials.csv", "pareto.png", "best_hyperparameters.json", "model.
                 "metrics.json", "report.md")
 
 
-def search_directory(args, name: str, role) -> Path:
-    """The search's directory, checked: an earlier search there is continued only with
-    --resume and deleted only with --overwrite (just KerasTuner's project folder and our
-    result files); anything else is one line, and nothing is touched."""
+def check_args(args, name: str) -> None:
+    """Refuse a bad distributed setup or search directory before any data is loaded (the
+    search calls the same checks again when it starts)."""
+    check_directory(args, name, configure_distributed(args))
+
+
+def check_directory(args, name: str, role) -> tuple[Path, bool]:
+    """(the search's directory, whether it holds an earlier search), or a UserError: an
+    earlier search is continued only with --resume and deleted only with --overwrite.
+    Touches nothing."""
     directory = Path(args.directory or Path("runs") / "tuning" / name).expanduser()
     flag = f"--directory {directory}" if args.directory else str(directory)
     if directory.exists() and not directory.is_dir():
@@ -467,8 +473,15 @@ def search_directory(args, name: str, role) -> Path:
     elif earlier and not (args.resume or args.overwrite):
         raise UserError(f"{flag} already holds a search: pass --resume to continue it, "
                         "--overwrite to delete it and start afresh, or another --directory")
-    elif earlier and args.overwrite:
-        shutil.rmtree(project, ignore_errors=True)
+    return directory, earlier
+
+
+def search_directory(args, name: str, role) -> Path:
+    """The search's directory, checked (check_directory), then made: an earlier search is
+    deleted only with --overwrite (just KerasTuner's project folder and our result files)."""
+    directory, earlier = check_directory(args, name, role)
+    if earlier and args.overwrite and role != "worker":
+        shutil.rmtree(directory / "keras_tuner", ignore_errors=True)
         for f in RESULT_FILES:
             (directory / f).unlink(missing_ok=True)
     try:

@@ -181,6 +181,35 @@ def split_stratified(n_or_y, seed: int, val: float = 0.2, test: float = 0.2):
     return np.sort(train_idx), np.sort(val_idx), np.sort(test_idx)
 
 
+def require_splittable(y, what: str, val: float = 0.2, test: float = 0.2, min_rows: int = 1,
+                       names=("negatives", "positives")) -> None:
+    """Refuse (UserError) labels `y` that `split_stratified(y, seed, val, test)` cannot split
+    into train / validation / test parts that each hold every class and `min_rows` rows.
+
+    A class needs at least 1 / (smallest fraction) members for one of them to land in each
+    part (5 for a 60/20/20 split), and the rows at least `min_rows` / (smallest fraction).
+    `names` names the classes 0 and 1 in the message ("positives" for churners)."""
+    import math
+
+    y = np.asarray(y)
+    smallest = min(val, test, 1.0 - val - test)
+    per_class = math.ceil(1.0 / smallest - 1e-9)
+    classes, counts = np.unique(y, return_counts=True)
+    rows = max(math.ceil(min_rows / smallest - 1e-9), per_class * max(len(classes), 2))
+    split = "/".join(f"{round(100 * f)}" for f in (1.0 - val - test, val, test))
+    if len(y) < rows:
+        raise UserError(f"{what}: too few rows ({len(y)}): need at least {rows} for a stratified "
+                        f"{split} train/validation/test split")
+    if len(classes) < 2:
+        raise UserError(f"{what}: every row has the same label ({classes[0]!r}); a classifier needs two classes")
+    low = int(np.argmin(counts))
+    if counts[low] < per_class:
+        c = classes[low]
+        name = names[int(c)] if len(names) == 2 and len(classes) == 2 and c in (0, 1) else f"examples of class {c!r}"
+        raise UserError(f"{what}: too few {name} ({counts[low]} of {len(y)} rows): need at least "
+                        f"{per_class} of each class for a stratified {split} train/validation/test split")
+
+
 def batches(x, y, batch_size: int, seed: int, sample_weight=None, shuffle: bool = True):
     """A keras.utils.PyDataset over in-memory arrays, shuffled each epoch by NumPy.
 
@@ -209,5 +238,13 @@ def batches(x, y, batch_size: int, seed: int, sample_weight=None, shuffle: bool 
         def on_epoch_end(self):
             if shuffle:
                 self.order = self.rng.permutation(len(x))
+
+        def resume_state(self) -> dict:
+            """The shuffling state, saved with each epoch's checkpoint (callbacks.Resumable)."""
+            return {"rng": self.rng.bit_generator.state, "order": self.order.tolist()}
+
+        def resume_from(self, state: dict):
+            self.rng.bit_generator.state = state["rng"]
+            self.order = np.asarray(state["order"])
 
     return _Batches()

@@ -44,6 +44,12 @@ def read_csv(path) -> pd.DataFrame:
         raise UserError(f"{p} could not be read as CSV: {str(e).splitlines()[0]}")
     if len(df) == 0:
         raise UserError(f"{p} has a header but no rows")
+    for name in df.columns[[pd.api.types.is_float_dtype(t) for t in df.dtypes]]:
+        inf = np.isinf(df[name].to_numpy())
+        if inf.any():
+            row = int(np.flatnonzero(inf)[0])
+            raise UserError(f"{p}: column {str(name)!r} holds an infinite or too large number "
+                            f"(data row {row + 1}: {df[name].iloc[row]}); fix or blank it")
     return df
 
 
@@ -196,5 +202,35 @@ class TabularPreprocessor:
 
     @classmethod
     def load(cls, path):
-        d = json.loads(Path(path).read_text())
+        """(the preprocessor saved at `path`, the whole saved dict); a corrupt or incomplete
+        file is a UserError that says what is wrong with it."""
+        from keras_cases.runs import read_json
+
+        d = read_json(path)
+        problem = _state_problem(d)
+        if problem:
+            raise UserError(f"{path} is not a saved preprocessor: {problem}")
         return cls.from_dict(d), d
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _state_problem(d: dict) -> str | None:
+    """What is wrong with a saved preprocessor state (None: nothing)."""
+    num, cat, dropped = d.get("numeric"), d.get("categorical"), d.get("dropped", [])
+    if not isinstance(num, dict) or not isinstance(cat, dict):
+        return 'it lacks the "numeric" and "categorical" column tables'
+    if not num and not cat:
+        return "it has no feature columns"
+    for name, s in num.items():
+        stats = [s.get(k) for k in ("median", "mean", "std")] if isinstance(s, dict) else [None]
+        if not all(_finite(v) for v in stats) or stats[2] == 0:
+            return f'numeric column {name!r} lacks a finite "median", "mean" and non-zero "std"'
+    for name, cats in cat.items():
+        if not isinstance(cats, list) or not cats or not all(isinstance(c, str) for c in cats):
+            return f"categorical column {name!r} has no list of category names"
+    if not isinstance(dropped, list):
+        return '"dropped" is not a list'
+    return None

@@ -132,9 +132,23 @@ class Vocabulary:
         if not p.is_file():
             raise UserError(f"vocabulary file not found: {p}")
         try:
-            return cls.from_dict(json.loads(p.read_text(encoding="utf-8")))
-        except (ValueError, KeyError) as e:
-            raise UserError(f"{p} is not a readable vocabulary ({type(e).__name__})")
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise UserError(f"{p} is not a readable vocabulary ({type(e).__name__}: {str(e).splitlines()[0][:100]})")
+        if not isinstance(d, dict):
+            raise UserError(f"{p} is not a keras-cases vocabulary (not a JSON object)")
+        tokens, max_len, meta = d.get("tokens"), d.get("max_len"), d.get("meta", {})
+        if d.get("format") != FORMAT:
+            problem = f"format {d.get('format')!r}, expected {FORMAT!r}"
+        elif not isinstance(tokens, list) or len(tokens) < 2 or not all(isinstance(t, str) for t in tokens):
+            problem = 'no "tokens" list of strings'
+        elif not isinstance(max_len, int) or isinstance(max_len, bool) or not 1 <= max_len <= 1_000_000:
+            problem = 'no positive integer "max_len"'
+        elif not isinstance(meta, dict):
+            problem = '"meta" is not an object'
+        else:
+            return cls.from_dict(d)
+        raise UserError(f"{p} is not a keras-cases vocabulary: {problem}")
 
 
 # --- reading labelled text ----------------------------------------------------------
@@ -276,7 +290,7 @@ def split_unique(texts, y, seed: int, val: float = 0.2, test: float = 0.2):
 
     Returns (train, val, test, n_duplicates).
     """
-    from keras_cases.data import split_stratified
+    from keras_cases.data import require_splittable, split_stratified
 
     first, groups = {}, []
     for i, t in enumerate(texts):
@@ -284,6 +298,7 @@ def split_unique(texts, y, seed: int, val: float = 0.2, test: float = 0.2):
         groups.append(first.setdefault(key, i))
     groups = np.asarray(groups)
     reps = np.unique(groups)
+    require_splittable(np.asarray(y)[reps], f"{len(reps)} distinct texts (of {len(texts)})", val, test)
     parts = split_stratified(np.asarray(y)[reps], seed, val, test)
     where = np.empty(len(texts), dtype=int)
     for k, part in enumerate(parts):

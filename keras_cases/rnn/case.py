@@ -297,7 +297,25 @@ def resolve(args, argv):
                               if v is not None})
     if args.ablation_length is None:
         args.ablation_length = lengths[len(lengths) // 2]
+    check_sizes(sizes, max(*lengths, args.ablation_length))
     return studies, lengths, sizes
+
+
+MAX_DATA_GB = 2.0  # the largest one-hot copy-task set (train + val + test) held in memory
+MAX_UNITS = 4096
+
+
+def check_sizes(sizes, delay: int) -> None:
+    """Refuse task sizes whose data or models would not fit in memory, before anything runs."""
+    if sizes.units > MAX_UNITS:
+        raise UserError(f"--units {sizes.units}: at most {MAX_UNITS} hidden units")
+    n = sizes.n_train + sizes.n_val + sizes.n_test
+    gb = n * CopyTask(delay, sizes.n_symbols, sizes.alphabet).steps * (sizes.alphabet + 2) * 4 / 1e9
+    if gb > MAX_DATA_GB:
+        raise UserError(f"the copy task at delay {delay:,} (--lengths / --ablation-length) with --symbols "
+                        f"{sizes.n_symbols:,}, --alphabet {sizes.alphabet:,} and {n:,} sequences (--n-train "
+                        f"{sizes.n_train:,} + validation + test) needs {gb:,.1f} GB of one-hot inputs, over "
+                        f"the {MAX_DATA_GB:g} GB limit: make one of them smaller")
 
 
 @command
