@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_cases import UserError, runtime
-from keras_cases.runs import load_model, load_run
+from keras_cases.runs import load_model, load_run, run_case
 
 FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx"}
 
@@ -37,18 +37,19 @@ def sample_inputs(model, n=16, seed=0):
 
 def export(run_dir, fmt: str, out=None, tolerance=1e-4, overwrite=False):
     d = load_run(run_dir, ("model.keras",))
+    run_case(d)  # a keras-cases run: its run.json names the case that wrote it
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}: choose {', '.join(FORMATS)}")
-    b = runtime.backend()
-    if fmt == "onnx" and b != "torch":
-        raise UserError("ONNX export runs on the torch backend here: add --backend torch")
-    if fmt == "saved_model" and b == "torch":
-        raise UserError("SavedModel export needs the jax or tensorflow backend: add --backend jax")
     target = Path(out).expanduser() if out else d / ("model.onnx" if fmt == "onnx" else "saved_model")
     if target.exists() and not overwrite:
         raise UserError(f"{target} already exists: pass --overwrite to replace it, or --out elsewhere")
     if not target.parent.is_dir():
         raise UserError(f"--out {target}: the folder {target.parent} does not exist")
+    b = runtime.backend()
+    if fmt == "onnx" and b != "torch":
+        raise UserError("ONNX export runs on the torch backend here: add --backend torch")
+    if fmt == "saved_model" and b == "torch":
+        raise UserError("SavedModel export needs the jax or tensorflow backend: add --backend jax")
     model = load_model(d / "model.keras")
     x = sample_inputs(model)
     expected = np.asarray(model.predict(x, verbose=0))

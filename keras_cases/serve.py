@@ -5,24 +5,30 @@ Keras' safe_mode, plus its saved preprocessing):
 
 - `POST /predict`  `{"instances": [ {...}, ... ]}` -> `{"predictions": [...]}`; the
   instance schema is the one the model was trained on (OpenAPI docs at `/docs`)
+- `POST /predict/image` the raw bytes of one image file (image cases)
 - `GET /health`, `GET /model` (what it is, metrics, threshold, backend)
 - `GET /` a small page to try a prediction by hand
 
-Bad input is a 4xx with a message, never a 500: a missing field or wrong type (422), an
-empty or oversized request (400 / 413).
+The OpenAPI schema says exactly what is accepted: a request it allows is answered 200, any
+other gets a 4xx with the body it declares ({"detail": ...}), never a 500: a missing field,
+wrong type or non-finite number (422), an unreadable image (400), a body over MAX_BODY bytes
+however it is sent (413), a Host header other than the bound host (400; see httpguard).
+Predictions run on a worker thread, one at a time, so /health answers while one runs.
 """
 
 
 import argparse
 import html
 import importlib
+import math
 import threading
 
-from keras_cases import UserError, cli
+from keras_cases import UserError, cli, httpguard
 from keras_cases.runs import load_run, run_case
 
 MAX_BODY = 1 << 20  # bytes
-MAX_INSTANCES = 10_000
+MAX_INSTANCES = 1000
+MAX_NUMBER = 1e9  # the largest magnitude a number field accepts (keeps float32 math finite)
 
 
 def _need_fastapi():
@@ -34,106 +40,163 @@ def _need_fastapi():
 
 
 def load_predictor(run_dir):
+    from keras_cases.__main__ import CASES
+
     d = load_run(run_dir)
     case = run_case(d)
-    try:
-        module = importlib.import_module(f"keras_cases.{case}")
-    except ImportError:
+    if case not in {name for name, _ in CASES}:
         raise UserError(f"{d} was written by an unknown case {case!r}")
+    module = importlib.import_module(f"keras_cases.{case}")
     if not hasattr(module, "load_predictor"):
         raise UserError(f"the {case} case cannot be served (it has no saved predictor)")
     return module.load_predictor(d)
 
 
 def instance_model(predictor):
-    """A pydantic model of one input instance, built from the fields the model was trained on."""
-    from typing import Literal, Optional
+    """A pydantic model of one input instance, built from the fields the model was trained
+    on. Strict: a number is a JSON number (finite, |x| <= MAX_NUMBER) or null (imputed with
+    the training median), a choice one of the training categories or null (unknown)."""
+    from typing import Literal
 
     from pydantic import ConfigDict, Field, create_model
 
     fields = {}
     for f in predictor.fields():
         if f["kind"] == "number":
-            fields[f["name"]] = (Optional[float], Field(..., examples=[f["example"]]))
+            example = min(max(float(f["example"]), -MAX_NUMBER), MAX_NUMBER)
+            fields[f["name"]] = (float | None, Field(..., ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False,
+                                                        examples=[example]))
         elif f["kind"] == "choice":
-            fields[f["name"]] = (Optional[Literal[tuple(f["choices"])]], Field(..., examples=[f["example"]]))
+            fields[f["name"]] = (Literal[tuple(f["choices"])] | None, Field(..., examples=[f["example"]]))
         elif f["kind"] == "image":
-            fields[f["name"]] = (str, Field(..., min_length=1, description="the image file, base64-encoded"))
+            fields[f["name"]] = (str, Field(..., min_length=1, json_schema_extra={"format": "byte"},
+                                            description="the image file (PNG, JPEG, GIF, BMP or WebP), base64-encoded"))
         else:
             fields[f["name"]] = (str, Field(..., min_length=1, examples=[f["example"]]))
-    return create_model(f"{predictor.case.title()}Instance", __config__=ConfigDict(extra="ignore"), **fields)
+    config = ConfigDict(extra="ignore", strict=True, protected_namespaces=())
+    return create_model(f"{predictor.case.title()}Instance", __config__=config, **fields)
 
 
-def create_app(run_dir):
-    _need_fastapi()
-    from typing import List
+def output_model(name: str, spec: dict):
+    """A pydantic model of one prediction from a predictor's `outputs()`: float (a
+    probability), bool, str, a tuple of names (one of them), a dict (nested), [spec] (a list)."""
+    from typing import Literal
 
-    from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import HTMLResponse, JSONResponse
+    from pydantic import ConfigDict, Field, create_model
+
+    def kind(key, v):
+        if v is float:
+            return (float, Field(..., ge=0, le=1))
+        if isinstance(v, tuple):
+            return (Literal[v], ...)
+        if isinstance(v, dict):
+            return (output_model(f"{name}{key.title()}", v), ...)
+        if isinstance(v, list):
+            return (list[kind(key, v[0])[0]], ...)
+        return (v, ...)
+
+    config = ConfigDict(protected_namespaces=())
+    return create_model(name, __config__=config, **{k: kind(k, v) for k, v in spec.items()})
+
+
+def finite_json(obj):
+    """`obj` with every NaN / infinity replaced by None (JSON has no such numbers)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
+def api_models(predictor):
+    """(request body, prediction response, health response): the pydantic models of the API."""
+    from typing import Literal
+
     from pydantic import Field, create_model
 
-    predictor = load_predictor(run_dir)
     Instance = instance_model(predictor)
-    Body = create_model("PredictRequest", instances=(List[Instance], Field(..., min_length=1, max_length=MAX_INSTANCES)))
-    info = predictor.info()
-    lock = threading.Lock()
-    app = FastAPI(title=f"keras-cases: {predictor.case}", version="1",
-                  description=f"Serving {predictor.dir}")
+    Body = create_model("PredictRequest", __config__=Instance.model_config,
+                        instances=(list[Instance], Field(..., min_length=1, max_length=MAX_INSTANCES)))
+    Output = output_model(f"{predictor.case.title()}Prediction", predictor.outputs())
+    Predictions = create_model("PredictResponse", predictions=(list[Output], ...))
+    Health = create_model("Health", status=(Literal["ok"], ...), case=(str, ...))
+    return Body, Predictions, Health
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
-            return JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, status_code=413)
-        return await call_next(request)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request, exc):
-        problems = []
-        for e in exc.errors():
-            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-            problems.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
-        return JSONResponse({"detail": "; ".join(problems[:20]), "errors": len(problems)}, status_code=422)
+def create_app(run_dir, host: str = "127.0.0.1"):
+    """The app serving `run_dir`; it answers requests whose Host header names `host`
+    (or localhost); bound to every interface (0.0.0.0), any."""
+    _need_fastapi()
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse, JSONResponse
+    from starlette.concurrency import run_in_threadpool
+
+    predictor = load_predictor(run_dir)
+    Body, Predictions, Health = api_models(predictor)
+    info = finite_json(predictor.info())
+    lock = threading.Lock()  # Keras' predict is not thread-safe (on JAX calls race on state)
+    app = FastAPI(title=f"keras-cases: {predictor.case}", version="1", description=f"Serving {predictor.dir}",
+                  responses=httpguard.responses(400, 413, 422, max_body=MAX_BODY))
+    httpguard.install(app, host, MAX_BODY)
 
     @app.exception_handler(UserError)
     async def user_error(request, exc):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=400)
 
-    @app.get("/health")
-    def health():
+    async def off_loop(fn, *args):
+        """`fn(*args)` on a worker thread, one at a time: the event loop keeps answering."""
+        def locked():
+            with lock:
+                return fn(*args)
+
+        return await run_in_threadpool(locked)
+
+    @app.get("/health", response_model=Health)
+    async def health():
         return {"status": "ok", "case": predictor.case}
 
     @app.get("/model")
-    def model_info():
+    async def model_info():
         from keras_cases.runtime import backend
 
-        return {**info, "serving_backend": backend(), "fields": predictor.fields()}
+        return finite_json({**info, "serving_backend": backend(), "fields": predictor.fields()})
 
-    @app.post("/predict")
-    def predict(body: Body):
+    @app.post("/predict", response_model=Predictions)
+    async def predict(body: Body):
         rows = [i.model_dump() for i in body.instances]
-        # FastAPI runs sync endpoints on a thread pool; Keras' predict is not thread-safe
-        # (on JAX concurrent calls race on the model's state), so one prediction at a time.
-        with lock:
-            return {"predictions": predictor.predict(rows)}
+        return {"predictions": await off_loop(predictor.predict, rows)}
 
     if hasattr(predictor, "predict_bytes"):
-        @app.post("/predict/image", openapi_extra={"requestBody": {"required": True, "content": {
-            "image/*": {"schema": {"type": "string", "format": "binary"}}}}})
-        async def predict_image(request: Request):
-            """The raw bytes of one image file (curl --data-binary @cat.jpg -H 'Content-Type: image/jpeg')."""
-            data = await request.body()
-            if not data:
-                raise UserError("empty body: send the bytes of one image file")
-            with lock:
-                return {"predictions": predictor.predict_bytes(data)}
+        _image_route(app, predictor, Predictions, off_loop)
 
     @app.get("/", response_class=HTMLResponse)
-    def page():
+    async def page():
         return _page(predictor, info)
 
     return app
+
+
+def _image_route(app, predictor, Predictions, off_loop):
+    """POST /predict/image: the raw bytes of one image file, Content-Type image/..."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    content = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
+
+    @app.post("/predict/image", response_model=Predictions, responses=httpguard.responses(415),
+              openapi_extra={"requestBody": {"required": True, "content": content}})
+    async def predict_image(request: Request):
+        """The raw bytes of one image file (curl --data-binary @cat.jpg -H 'Content-Type: image/jpeg')."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not kind.startswith("image/"):
+            return JSONResponse({"detail": f"send the image with Content-Type image/... (got {kind or 'none'!r})"},
+                                status_code=415)
+        data = await request.body()
+        if not data:
+            raise UserError("empty body: send the bytes of one image file")
+        return {"predictions": await off_loop(predictor.predict_bytes, data)}
 
 
 def _page(predictor, info) -> str:
@@ -151,11 +214,13 @@ def _page(predictor, info) -> str:
         else:
             widget = f'<textarea name="{name}" data-kind="text" rows="3" cols="60">{html.escape(str(f["example"]))}</textarea>'
         inputs.append(f"<label><span>{name}</span>{widget}</label>")
-    metrics = ", ".join(f"{k} {v:.3f}" for k, v in info.get("metrics", {}).items() if isinstance(v, (int, float)))
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>keras-cases: {predictor.case}</title>
+    metrics = ", ".join(f"{html.escape(str(k))} {v:.3f}" for k, v in info.get("metrics", {}).items()
+                        if isinstance(v, (int, float)))
+    case = html.escape(predictor.case)
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>keras-cases: {case}</title>
 <style>body{{font-family:sans-serif;max-width:52em;margin:2em auto}}label{{display:flex;gap:1em;margin:.3em 0}}
 label span{{width:14em}}#result{{margin-top:1em;padding:.8em;background:#eef}}</style></head><body>
-<h1>{predictor.case}: try a prediction</h1>
+<h1>{case}: try a prediction</h1>
 <p>Model <code>{html.escape(str(info.get('model')))}</code> from <code>{html.escape(str(predictor.dir))}</code>.
 Test metrics: {metrics}. <a href="/docs">API docs</a> · <a href="/model">model info</a></p>
 <form id="f">{''.join(inputs)}<button type="submit">Predict</button></form>
@@ -188,10 +253,12 @@ if (new URLSearchParams(location.search).has('autorun')) document.querySelector(
 def serve_main(argv):
     p = argparse.ArgumentParser(prog="python -m keras_cases serve", description="Serve a saved run over HTTP.")
     p.add_argument("--run", required=True, help="run directory to serve")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to bind (default 127.0.0.1); requests must name it or localhost in their "
+                        "Host header (0.0.0.0 / ::: any name)")
     p.add_argument("--port", type=cli.port, default=8000)
     args = p.parse_args(argv)
-    app = create_app(args.run)
+    app = create_app(args.run, args.host)
     import uvicorn
 
     print(f"serving {args.run} on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
