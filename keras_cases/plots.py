@@ -290,3 +290,20 @@ def ablation_bars(rows: list[dict], path, title=""):
     ax.set(xlabel="validation accuracy", title=title)
     ax.title.set_fontsize(9)
     return _save(fig, path)
+
+
+def per_fold(scores: dict, path, metric: str, title: str = ""):
+    """Paired scores: one thin line per fold across the models, the means as dots."""
+    names = list(scores)
+    values = np.asarray([scores[n] for n in names], dtype="float64")  # models x folds
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2.5, 3.8))
+    x = np.arange(len(names))
+    for j in range(values.shape[1]):
+        ax.plot(x, values[:, j], color="0.6", lw=0.8, alpha=0.8, marker=".", ms=3)
+    ax.plot(x, values.mean(axis=1), "o", color="C3", ms=8, label="mean over folds", zorder=3)
+    ax.set_xticks(x, names, rotation=20, ha="right")
+    ax.set_ylabel(metric)
+    ax.set_title(title or f"{metric} per held-out fold (one line per fold)")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

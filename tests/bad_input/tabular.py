@@ -255,6 +255,7 @@ BUILDERS = {f.__name__: f for f in (
 
 C, TC = "keras_cases.churn", "tuning.churn"
 ROWS = [
+    ("churn-cv-one-fold", "keras_cases.churn", ["--quick", "--cv", "1"], "at least 2 folds"),
     # churn: the user's CSV
     ("churn-csv-missing", C, ["--quick", "--csv", "no_such.csv"], "not found"),
     ("churn-csv-directory", C, ["--quick", "--csv", "{a_directory}"], "is a directory"),
