@@ -49,7 +49,7 @@ import keras
 import numpy as np
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import tensorboard
+from keras_cases.callbacks import resumable, tensorboard
 from keras_cases.data import batches
 from keras_cases.data.arrays import ArrayData, load
 from keras_cases.runs import Run, command, markdown_table
@@ -244,10 +244,11 @@ def train(spec: Spec, data: ArrayData, seed: int, *, epochs, batch_size, patienc
     runtime.init_weights(model, seed)
     stop = keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=patience,
                                          restore_best_weights=True)
+    name = f"{re.sub(r'[^A-Za-z0-9._-]+', '_', spec.label)}_seed{seed}"  # unique in a run: the label has the sizes
+    batch = batches(data.x_train, data.y_train, batch_size, seed)
     t0 = time.perf_counter()
-    h = model.fit(batches(data.x_train, data.y_train, batch_size, seed), epochs=epochs,
-                  validation_data=(data.x_val, data.y_val), validation_batch_size=1024,
-                  callbacks=[stop, *tensorboard(f"{re.sub(r'[^A-Za-z0-9._-]+', '_', spec.label)}_seed{seed}")], verbose=verbose).history
+    h = model.fit(batch, epochs=epochs, validation_data=(data.x_val, data.y_val), validation_batch_size=1024,
+                  callbacks=resumable(name, [stop, *tensorboard(name)], batch), verbose=verbose).history
     seconds = time.perf_counter() - t0
     best = int(np.argmax(h["val_accuracy"]))
     return {"val_accuracy": float(h["val_accuracy"][best]), "val_loss": float(h["val_loss"][best]),

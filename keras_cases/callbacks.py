@@ -162,7 +162,8 @@ class Resumable(keras.callbacks.History):
         state = self._load()
         if state is None:
             return
-        epoch = self.params["epochs"] if state["finished"] else state["epoch"]
+        done = state["finished"] or state.get("stopping")  # stopping: EarlyStopping had ended it
+        epoch = self.params["epochs"] if done else state["epoch"]
         self.model._initial_epoch = epoch  # as keras.callbacks.BackupAndRestore does
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.epoch = list(range(state["epoch"]))
@@ -174,7 +175,7 @@ class Resumable(keras.callbacks.History):
         if self.data is not None and state.get("data"):
             self.data.resume_from(state["data"])
         print(f"resumed {self.dir.name} at epoch {state['epoch']}"
-              + (" (finished)" if state["finished"] else ""), flush=True)
+              + (" (finished)" if done else ""), flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
@@ -229,7 +230,8 @@ class Resumable(keras.callbacks.History):
         with atomic(self.dir / "guarded.npz") as tmp:
             np.savez(tmp, **arrays)
         write_text(self.dir / "state.json", json.dumps(_jsonable(
-            {"epoch": epoch, "finished": finished, "history": self.history, "guarded": guarded,
+            {"epoch": epoch, "finished": finished, "stopping": bool(getattr(self.model, "stop_training", False)),
+             "history": self.history, "guarded": guarded,
              "rng": rng, "n_seeds": len(seeds), "data": self.data.resume_state() if hasattr(self.data, "resume_state") else None})))
 
     @staticmethod

@@ -210,8 +210,13 @@ def parse_list(text: str, flag: str, choices=None, what: str = "choice") -> list
 
 
 def given(argv, flag: str) -> bool:
-    """Whether the user typed `flag` (as `--flag N` or `--flag=N`) on the command line."""
+    """Whether the user typed `flag` (as `--flag N` or `--flag=N`) on the command line; for
+    `--resume RUN_DIR`, on the command line that run was started with (runs.ARGV)."""
     argv = sys.argv[1:] if argv is None else argv
+    if flag != "--resume" and any(a == "--resume" or a.startswith("--resume=") for a in argv):
+        from keras_cases import runs
+
+        argv = runs.ARGV
     return any(a == flag or a.startswith(flag + "=") for a in argv)
 
 

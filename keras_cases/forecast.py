@@ -42,7 +42,7 @@ import pandas as pd
 from keras import layers, ops
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import tensorboard
+from keras_cases.callbacks import resumable, tensorboard
 from keras_cases.data import batches
 from keras_cases.evaluation import summarize
 from keras_cases.runs import Run, command, markdown_table
@@ -337,10 +337,10 @@ def train(kind, data, args, seed):
     model = build_model(kind, x_tr.shape[1], x_tr.shape[2], y_tr.shape[1])
     runtime.init_weights(model, seed)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss="mse", metrics=["mae"])
-    hist = model.fit(batches(x_tr, y_tr, args.batch_size, seed), validation_data=(x_val, y_val),
-                     epochs=args.epochs, verbose=args.verbose,
-                     callbacks=[keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True),
-                                *tensorboard(f"{kind}_seed{seed}")])
+    batch, name = batches(x_tr, y_tr, args.batch_size, seed), f"{kind}_seed{seed}"
+    stop = keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True)
+    hist = model.fit(batch, validation_data=(x_val, y_val), epochs=args.epochs, verbose=args.verbose,
+                     callbacks=resumable(name, [stop, *tensorboard(name)], batch))
     return model, hist.history
 
 

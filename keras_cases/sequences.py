@@ -44,7 +44,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import tensorboard
+from keras_cases.callbacks import resumable, tensorboard
 from keras_cases.data import batches
 from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
 from keras_cases.runs import command, markdown_table
@@ -301,9 +301,10 @@ def compile_once(model, lr) -> list:
     return [np.array(ops.convert_to_numpy(v)) for v in model.optimizer.variables]
 
 
-def fit(model, fresh_optimizer, x, y, val, args, seed):
+def fit(model, fresh_optimizer, x, y, val, args, seed, name=None):
     """Weights drawn for `seed`, Adam restarted, binary cross-entropy; early stopping on
-    validation loss with the best weights restored. Returns the Keras history dict.
+    validation loss with the best weights restored. Returns the Keras history dict. `name`
+    (unique in the run; default <model>_seed<seed>) names its checkpoint for --resume.
 
     Batches are shuffled by data.batches (NumPy) alone: fit's own `shuffle` would also
     reorder them with Python's `random`, whose state depends on every fit before this one."""
@@ -313,9 +314,9 @@ def fit(model, fresh_optimizer, x, y, val, args, seed):
         v.assign(v0)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, min_delta=1e-3,
                                          restore_best_weights=True)
-    return model.fit(batches(x, y, args.batch_size, seed), validation_data=val, epochs=args.epochs,
-                     shuffle=False, verbose=args.verbose,
-                     callbacks=[stop, *tensorboard(f"{model.name}_seed{seed}")]).history
+    data, name = batches(x, y, args.batch_size, seed), name or f"{model.name}_seed{seed}"
+    return model.fit(data, validation_data=val, epochs=args.epochs, shuffle=False, verbose=args.verbose,
+                     callbacks=resumable(name, [stop, *tensorboard(name)], data)).history
 
 
 def changepoint_scores(p: np.ndarray, d: ChangePoints) -> dict:
@@ -418,7 +419,8 @@ def study_changepoint(args, seeds, run, metrics, history, saved):
         res[name] = []
         for s in seeds:
             print(f"--- changepoint {name} ({params[name]:,} parameters), seed {s}", flush=True)
-            h = history[f"changepoint_{name}_seed{s}"] = fit(model, fresh, tr.x, tr.y, (va.x, va.y), args, s)
+            key = f"changepoint_{name}_seed{s}"
+            h = history[key] = fit(model, fresh, tr.x, tr.y, (va.x, va.y), args, s, key)
             p = {k: np.asarray(model.predict(d.x, verbose=0, batch_size=256))
                  for k, d in (("val", va), ("test", te), ("extrapolate", ex))}
             r = {f"{k}_{m}": v for k, d in (("val", va), ("test", te), ("extrapolate", ex))
@@ -499,7 +501,7 @@ def study_query(args, seeds, run, metrics, history, saved):
         for s in seeds:
             print(f"--- query task {task} ({model.count_params():,} parameters), seed {s}", flush=True)
             name = f"query_{task}_seed{s}"
-            history[name] = fit(model, fresh, _Columns(**tr.inputs), tr.y, (va.inputs, va.y), args, s)
+            history[name] = fit(model, fresh, _Columns(**tr.inputs), tr.y, (va.inputs, va.y), args, s, name)
             acc = lambda d: (np.asarray(model.predict(d.inputs, verbose=0, batch_size=512)).ravel() > 0.5) == (d.y > 0.5)  # noqa: E731
             hit = acc(te)
             res.append({"val_accuracy": float(acc(va).mean()), "test_accuracy": float(hit.mean()),
@@ -591,8 +593,9 @@ def main(argv=None):
     args = make_parser().parse_args(argv)
     studies = parse_studies(args.studies)
     check_args(args)
-    if args.quick:
-        args.epochs, args.patience = min(args.epochs, 2), min(args.patience, 1)
+    if args.quick:  # the small preset, for the flags the user did not type
+        args.epochs = args.epochs if cli.given(argv, "--epochs") else min(args.epochs, 2)
+        args.patience = args.patience if cli.given(argv, "--patience") else min(args.patience, 1)
         args.n_changepoint, args.n_query = min(args.n_changepoint, 128), min(args.n_query, 256)
         args.length = min(args.length, 40)
         if not cli.given(argv, "--seeds"):

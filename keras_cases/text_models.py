@@ -31,7 +31,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import ThresholdTuner, tensorboard
+from keras_cases.callbacks import ThresholdTuner, resumable, tensorboard
 from keras_cases.data import batches
 from keras_cases.data.text import TextData, Vocabulary, split_unique, tokenize
 from keras_cases.evaluation import (
@@ -339,9 +339,9 @@ def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose,
     stop = keras.callbacks.EarlyStopping("val_pr_auc", mode="max", patience=patience,
                                          restore_best_weights=True)
     t0 = time.time()
-    hist = model.fit(batches(x_tr, y_tr, batch_size, seed, w), epochs=epochs,
-                     callbacks=[scorer, stop, *extra_callbacks, *tensorboard(f"{model.name}_seed{seed}")],
-                     verbose=verbose)
+    data, name = batches(x_tr, y_tr, batch_size, seed, w), f"{model.name}_seed{seed}"
+    hist = model.fit(data, epochs=epochs, verbose=verbose,
+                     callbacks=resumable(name, [scorer, stop, *extra_callbacks, *tensorboard(name)], data))
     scorer._choose()  # on the restored best weights
     return hist.history, scorer.threshold, time.time() - t0
 

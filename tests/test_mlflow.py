@@ -155,3 +155,53 @@ def test_without_mlflow_installed_the_flag_is_one_line(tmp_path):
     proc = run_python(["-c", code], cwd=tmp_path)
     assert proc.returncode == 2 and "pip install 'keras-cases[mlflow]'" in proc.stderr, proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+SEARCH = ["-m", "tuning.architecture", "--data", "digits", "--quick", "--max-trials", "3", "--budget", "5000"]
+
+
+def test_tuning_search_is_one_run_with_a_nested_run_per_trial(tmp_path):
+    out = tmp_path / "search"
+    proc = check(run_python([*SEARCH, "--epochs", "2", "--directory", str(out), "--mlflow"], cwd=tmp_path))
+    assert "MLflow: run" in proc.stdout and "warning" not in proc.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    exp = client.get_experiment_by_name("keras-cases-tuning-architecture")
+    runs = client.search_runs([exp.experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert parent.info.status == "FINISHED" and parent.data.tags["search"] == "architecture"
+    assert parent.data.tags["backend"] == metrics["backend"] and parent.data.tags["seed"] == "0"
+    p = parent.data.params
+    assert (p["max_trials"], p["budget"], p["data"], p["algorithm"], p["epochs"]) == ("3", "5000", "digits", "random", "2")
+    for k in ("test_accuracy", "val_accuracy", "params", "trials", "completed", "rejected_over_budget"):
+        assert parent.data.metrics[k] == pytest.approx(metrics[k], rel=1e-12), k
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"trials.csv", "metrics.json", "report.md", "model.keras", "pareto.png", "best_hyperparameters.json"} <= artifacts
+
+    trials = {t["trial_id"]: t for t in (json.loads(f.read_text()) for f in out.glob("keras_tuner/trial_*/trial.json"))}
+    nested = {r.data.tags["trial_id"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert len(trials) == 3 and nested.keys() == trials.keys()
+    frame = {line.split(",")[0]: line for line in (out / "trials.csv").read_text().splitlines()[1:]}
+    done = [t for t in trials if trials[t]["status"] == "COMPLETED"]
+    assert done and metrics["completed"] == len(done)
+    for tid, t in trials.items():
+        r = nested[tid]
+        assert r.info.run_name == f"trial_{tid}" and r.data.tags["status"] == t["status"]
+        assert r.data.params == {k: str(v) for k, v in t["hyperparameters"]["values"].items()}
+        history = sorted(client.get_metric_history(r.info.run_id, "val_accuracy"), key=lambda m: m.step)
+        if tid not in done:
+            assert r.info.status == "FAILED" and not history and "over budget" in r.data.tags["note"]
+            continue
+        assert r.info.status == "FINISHED" and tid in frame
+        assert [m.step for m in history] == list(range(1, int(r.data.metrics["epochs"]) + 1))
+        assert max(m.value for m in history) == pytest.approx(t["score"]) == r.data.metrics["score"]
+        assert {"loss", "accuracy", "val_loss", "params", "seconds"} <= set(r.data.metrics)
+
+
+def test_tuning_search_with_tracking_down_is_one_warning_and_complete(tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"
+    proc = check(run_python([*SEARCH, "--epochs", "1", "--max-trials", "2", "--directory", str(tmp_path / "s"),
+                             "--mlflow", dead], cwd=tmp_path))
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: MLflow")]
+    assert len(warnings) == 1, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "s" / "metrics.json").read_text())["trials"] == 2

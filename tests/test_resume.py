@@ -46,3 +46,30 @@ def test_churn_interrupted_then_resumed_is_the_uninterrupted_run(backend, tmp_pa
         assert ma[k] == mb[k], k
     done = run_python(["-m", "keras_cases.churn", "--resume", str(tmp_path / "cut")], backend=backend)
     assert done.returncode == 2 and "already complete" in done.stderr
+
+
+def test_sequences_interrupted_then_resumed_is_the_uninterrupted_run(backend, tmp_path):
+    """A multi-study case (four fits: two change-point detectors, two query tasks), cut after
+    epoch 2 of its first fit: the resumed run continues that fit at epoch 3, trains the three
+    others, and ends with the same history and the same test metrics."""
+    quick = ["-m", "keras_cases.sequences", "--quick", "--epochs", "3", "-v", "0"]
+    check(run_python([*quick, "--out", str(tmp_path / "whole")], backend=backend))
+    stopped = run_python([*quick, "--out", str(tmp_path / "cut")], backend=backend,
+                         KERAS_CASES_STOP_AFTER_EPOCHS=2)
+    assert stopped.returncode == 130, stopped.stderr[-2000:]
+    record = json.loads((tmp_path / "cut" / "run.json").read_text())
+    assert record["status"] == "interrupted" and not (tmp_path / "cut" / "metrics.json").exists()
+    again = check(run_python(["-m", "keras_cases.sequences", "--resume", str(tmp_path / "cut")], backend=backend))
+    assert "resumed changepoint_lstm_seed0 at epoch 2" in again.stdout
+    record = json.loads((tmp_path / "cut" / "run.json").read_text())
+    assert record["status"] == "complete" and record["resumed"]
+    assert not (tmp_path / "cut" / "checkpoints").exists()
+    a = (tmp_path / "whole" / "history.csv").read_text()
+    assert a == (tmp_path / "cut" / "history.csv").read_text()
+    assert "changepoint_lstm_seed0,3," in a  # the cut fit did go on past epoch 2
+    ma = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    mb = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    tested = [k for k in ma if "_test_" in k or k.endswith("_val_accuracy")]
+    assert len(tested) >= 10
+    for k in tested:
+        assert ma[k] == mb[k], k

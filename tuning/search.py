@@ -40,7 +40,7 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
-from keras_cases import UserError, cli, plots, runtime
+from keras_cases import UserError, cli, plots, runtime, tracking
 from keras_cases.data import batches
 from keras_cases.runs import atomic, markdown_table, write_text
 
@@ -136,6 +136,11 @@ class _BudgetRules:
     def on_trial_begin(self, trial):
         self.hypermodel.last_result = None
         super().on_trial_begin(trial)
+        tracking.trial_begin(trial.trial_id, trial.hyperparameters.values)  # with --mlflow
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):
+        super().on_epoch_end(trial, model, epoch, logs=logs)
+        tracking.trial_epoch(epoch + 1, logs)
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
@@ -148,6 +153,9 @@ class _BudgetRules:
         elif trial.message:
             line += f" ({_reason(trial.message)})"
         print(line, flush=True)
+        final = {k: v for k, v in (hm.last_result or {}).items() if k != hm.objective}  # that is the score
+        tracking.trial_end(trial.status, trial.score, {**final, "params": params},
+                           _reason(trial.message) if trial.message else "")
         # a crash is INVALID here (a worker's copy) or FAILED (after the oracle's retries)
         crashed = trial.status in ("FAILED", "INVALID") and OVER_BUDGET not in (trial.message or "")
         if crashed:
@@ -440,6 +448,13 @@ def parser(prog, description, budget, epochs, batch_size) -> argparse.ArgumentPa
                    help="the chief hands out trials once this many workers have asked for one")
     d.add_argument("--oracle-timeout", type=cli.positive_int, default=3600,
                    help="seconds a worker waits for the chief to answer before giving up")
+    t = p.add_argument_group("tracking")
+    t.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                   help="also track the search in MLflow (experiment keras-cases-tuning-<search>: the "
+                        "flags as params, a nested run per trial with its hyperparameters, per-epoch "
+                        "metrics and score, the final metrics and result files): a tracking server "
+                        "URI, or no URI for a local store (sqlite:///mlruns.db, ./mlruns); also "
+                        "$KERAS_CASES_MLFLOW")
     return p
 
 
@@ -451,6 +466,8 @@ def check_args(args, name: str) -> None:
     """Refuse a bad distributed setup or search directory before any data is loaded (the
     search calls the same checks again when it starts)."""
     check_directory(args, name, configure_distributed(args))
+    if tracking.requested(getattr(args, "mlflow", None)):
+        tracking.check_installed()
 
 
 def check_directory(args, name: str, role) -> tuple[Path, bool]:
@@ -493,11 +510,27 @@ def search_directory(args, name: str, role) -> Path:
 
 def run_search(args, hypermodel, data: dict, *, name, title, evaluate_test, info):
     """Search, then (unless a worker) write every result. `data` holds x_train, y_train,
-    x_val, y_val, x_test, y_test; `evaluate_test(model, data)` returns the test metrics."""
+    x_val, y_val, x_test, y_test; `evaluate_test(model, data)` returns the test metrics.
+    With --mlflow the search is one MLflow run (see keras_cases.tracking.start_search)."""
     role = configure_distributed(args)
     runtime.set_threads(args.threads)
     t0 = time.time()
     directory = search_directory(args, name, role)
+    tracking.start_search(name, directory, vars(args), os.environ.get("KERASTUNER_TUNER_ID") if role else None)
+    status = "failed"
+    try:
+        metrics = _search(args, hypermodel, data, directory, role, t0, title=title,
+                          evaluate_test=evaluate_test, info=info)
+        status = "complete"
+        return metrics
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        tracking.finish_search(directory, () if role == "worker" else RESULT_FILES, status)  # the chief's
+
+
+def _search(args, hypermodel, data, directory, role, t0, *, title, evaluate_test, info):
     tuner = make_tuner(args.algorithm, hypermodel, max_trials=args.max_trials, epochs=args.epochs,
                        directory=directory, project_name="keras_tuner", overwrite=False,
                        seed=args.seed)

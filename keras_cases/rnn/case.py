@@ -38,7 +38,7 @@ import numpy as np
 from keras import layers
 
 from keras_cases import UserError, cli, evaluation, plots, runtime
-from keras_cases.callbacks import tensorboard
+from keras_cases.callbacks import resumable, tensorboard
 from keras_cases.data import batches
 from keras_cases.evaluation import mean_std  # noqa: F401
 from keras_cases.rnn import figures
@@ -175,7 +175,15 @@ class StopAtAccuracy(keras.callbacks.Callback):
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Wall seconds of every epoch, logged as `epoch_seconds`."""
+    """Wall seconds of every epoch, logged as `epoch_seconds`; `spent` is the fit's seconds
+    before this process (kept by callbacks.Resumable when a run is resumed)."""
+
+    def __init__(self):
+        super().__init__()
+        self.spent = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.t_fit = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.t0 = time.perf_counter()
@@ -183,6 +191,12 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["epoch_seconds"] = time.perf_counter() - self.t0
+
+    def resume_state(self) -> dict:
+        return {"spent": self.spent + time.perf_counter() - self.t_fit}
+
+    def resume_from(self, state: dict) -> None:
+        self.spent = float(state["spent"])
 
 
 def quick_eager(args) -> bool:
@@ -217,15 +231,15 @@ class Trainer:
         for v in opt.variables:  # iterations, learning rate, Adam moments
             v.assign(np.zeros(v.shape, v.dtype))
         opt.learning_rate = a.lr
-        radius = SpectralRadius("rnn")
-        cbs = [radius, EpochTimer(), StopAtAccuracy(),
+        radius, timer = SpectralRadius("rnn"), EpochTimer()
+        cbs = [radius, timer, StopAtAccuracy(),
                keras.callbacks.EarlyStopping(monitor="val_loss", patience=a.patience, restore_best_weights=True),
                *tensorboard(name)]
+        data = batches(d.x_train, d.y_train, a.batch_size, seed)
         t0 = time.perf_counter()
-        hist = model.fit(batches(d.x_train, d.y_train, a.batch_size, seed), validation_data=(d.x_val, d.y_val),
-                         validation_batch_size=a.batch_size, epochs=a.epochs, verbose=a.verbose,
-                         callbacks=cbs).history
-        seconds = time.perf_counter() - t0
+        hist = model.fit(data, validation_data=(d.x_val, d.y_val), validation_batch_size=a.batch_size,
+                         epochs=a.epochs, verbose=a.verbose, callbacks=resumable(name, cbs, data)).history
+        seconds = timer.spent + time.perf_counter() - t0
         acc = lambda x, y: float(model.evaluate(x, y, batch_size=a.batch_size, verbose=0)[1])  # noqa: E731
         epoch_s = hist["epoch_seconds"]
         res = {"val_accuracy": acc(d.x_val, d.y_val), "test_accuracy": acc(d.x_test, d.y_test),

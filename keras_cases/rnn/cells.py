@@ -153,6 +153,12 @@ class SpectralRadius(keras.callbacks.Callback):
         if logs is not None:
             logs["recurrent_radius"] = self.values[-1]
 
+    def resume_state(self) -> dict:  # a resumed fit (callbacks.Resumable) keeps the earlier values
+        return {"values": list(self.values)}
+
+    def resume_from(self, state: dict) -> None:
+        self.values = list(state["values"])
+
 
 def hidden_state_gradients(probe, x, y, batch_size=None) -> np.ndarray:
     """Per-timestep mean over examples of ||dL/dh_t||, where L is the cross-entropy of the
