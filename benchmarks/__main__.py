@@ -68,8 +68,17 @@ class LoadSampler(threading.Thread):
 def run_worker(b, tasks, quick, batch_size, tmp) -> dict:
     path = Path(tmp) / f"{b}-{'-'.join(tasks)}.json"
     env = {**os.environ, "KERAS_BACKEND": b, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "benchmarks.worker", "--out", str(path), "--tasks", ",".join(tasks),
-           "--batch-size", str(batch_size)] + (["--quick"] if quick else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.worker",
+        "--out",
+        str(path),
+        "--tasks",
+        ",".join(tasks),
+        "--batch-size",
+        str(batch_size),
+    ] + (["--quick"] if quick else [])
     t = time.time()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if p.returncode != 0:
@@ -91,10 +100,15 @@ def churn_default_run(b, quick, tmp) -> dict:
         raise SystemExit(f"error: `python -m keras_cases.churn` failed on {b}:\n{p.stderr[-3000:]}")
     m = json.loads((out / "metrics.json").read_text())
     print(f"   {b} python -m keras_cases.churn{' --quick' if quick else ''}: {wall:.1f} s", flush=True)
-    return {"command": " ".join(["python -m keras_cases.churn"] + (["--quick"] if quick else [])),
-            "wall_s": wall, "metrics_seconds": m["seconds"], "roc_auc": m.get("roc_auc"),
-            "epochs_trained": m.get("epochs_trained"), "load_before": round(load, 2),
-            "load_after": round(os.getloadavg()[0], 2)}
+    return {
+        "command": " ".join(["python -m keras_cases.churn"] + (["--quick"] if quick else [])),
+        "wall_s": wall,
+        "metrics_seconds": m["seconds"],
+        "roc_auc": m.get("roc_auc"),
+        "epochs_trained": m.get("epochs_trained"),
+        "load_before": round(load, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def run_all(backends, cases, quick, batch_size) -> dict:
@@ -140,19 +154,24 @@ def add_ratios(rows, more_raw=()):
     for r in rows:
         ref = raw.get(r["batch_size"])
         r["vs_raw_jax"] = r["epoch_s"] / ref["epoch_s"] if ref else None
-        r["overhead_us_per_step"] = (1e6 * (r["epoch_s"] - ref["epoch_s"]) / r["steps"]
-                                     if ref and r["runner"].startswith("keras") else None)
+        r["overhead_us_per_step"] = (
+            1e6 * (r["epoch_s"] - ref["epoch_s"]) / r["steps"] if ref and r["runner"].startswith("keras") else None
+        )
     return rows
 
 
 def churn_table(rows, by_batch=False) -> str:
-    lines = ["| runner | config | batch | compile s | epoch s (min-max) | samples/s | x raw JAX | µs/step over raw JAX |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| runner | config | batch | compile s | epoch s (min-max) | samples/s | x raw JAX | µs/step over raw JAX |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in sorted(rows, key=lambda r: (r["batch_size"] if by_batch else 0, r["epoch_s"])):
         ratio = f"{r['vs_raw_jax']:.2f}" if r["vs_raw_jax"] else "-"
         over = f"{r['overhead_us_per_step']:.0f}" if r.get("overhead_us_per_step") is not None else "-"
-        lines.append(f"| {r['runner']} | {r['config']} | {r['batch_size']} | {r['compile_s']:.2f} | {r['epoch_s']:.3f} "
-                     f"({r['epoch_s_min']:.3f}-{r['epoch_s_max']:.3f}) | {r['samples_per_s']:,.0f} | {ratio} | {over} |")
+        lines.append(
+            f"| {r['runner']} | {r['config']} | {r['batch_size']} | {r['compile_s']:.2f} | {r['epoch_s']:.3f} "
+            f"({r['epoch_s_min']:.3f}-{r['epoch_s_max']:.3f}) | {r['samples_per_s']:,.0f} | {ratio} | {over} |"
+        )
     return "\n".join(lines)
 
 
@@ -160,16 +179,21 @@ def ttq_rows(results) -> list[dict]:
     out = []
     for b, res in results.items():
         t = res["tasks"]
-        for case, r in (("churn", t.get("churn_ttq")), ("spam", (t.get("spam") or {}).get("time_to_quality")),
-                        ("cifar", t.get("cifar"))):
+        for case, r in (
+            ("churn", t.get("churn_ttq")),
+            ("spam", (t.get("spam") or {}).get("time_to_quality")),
+            ("cifar", t.get("cifar")),
+        ):
             if r:
                 out.append(dict(r, backend=b, case=case))
     return out
 
 
 def ttq_table(rows) -> str:
-    lines = ["| case | model | target | backend | seconds | epochs | threads | load avg | result |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| case | model | target | backend | seconds | epochs | threads | load avg | result |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         load = f"{r['load_before']:.1f}-{r['load_after']:.1f}"
         if r["reached"]:
@@ -177,10 +201,14 @@ def ttq_table(rows) -> str:
         else:
             last = r["trace"][-1] if r["trace"] else None
             best = max((v for _, _, v in r["trace"] if v is not None), default=None)
-            why = f"not reached within {r['cap_s']:.0f} s" if r["capped"] else f"not reached in {r['epochs_run']} epochs"
+            why = (
+                f"not reached within {r['cap_s']:.0f} s" if r["capped"] else f"not reached in {r['epochs_run']} epochs"
+            )
             verdict = why + (f" (best {best:.3f}; {last[1]:.0f} s run)" if best is not None else "")
-        lines.append(f"| {r['case']} | {r['model']} | {r['monitor']} ≥ {r['target']} | {r['backend']} | "
-                     f"{fmt_s(r['seconds'], 1)} | {r['epochs'] or '-'} | {r['threads'] or 'default'} | {load} | {verdict} |")
+        lines.append(
+            f"| {r['case']} | {r['model']} | {r['monitor']} ≥ {r['target']} | {r['backend']} | "
+            f"{fmt_s(r['seconds'], 1)} | {r['epochs'] or '-'} | {r['threads'] or 'default'} | {load} | {verdict} |"
+        )
     return "\n".join(lines)
 
 
@@ -188,8 +216,10 @@ def spe_table(results) -> tuple[str, list[dict]]:
     rows = [dict(r, backend=b) for b, res in results.items() for r in (res["tasks"].get("spam") or {}).get("spe", [])]
     if not rows:
         return "", rows
-    lines = ["| model | backend | spe=1 epoch s | spe=32 epoch s | spe=32 speed-up | spe=1 first epoch s | spe=32 first epoch s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | backend | spe=1 epoch s | spe=32 epoch s | spe=32 speed-up | spe=1 first epoch s | spe=32 first epoch s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for model in dict.fromkeys(r["model"] for r in rows):
         for b in dict.fromkeys(r["backend"] for r in rows):
             by = {r["spe"]: r for r in rows if r["model"] == model and r["backend"] == b}
@@ -197,8 +227,10 @@ def spe_table(results) -> tuple[str, list[dict]]:
                 continue
             one, many = by[1], by.get(32)
             speedup = f"{one['epoch_s'] / many['epoch_s']:.2f}x" if many else "n/a (torch: spe must be 1)"
-            lines.append(f"| {model} | {b} | {one['epoch_s']:.3f} | {fmt_s(many and many['epoch_s'], 3)} | {speedup} | "
-                         f"{one['first_epoch_s']:.2f} | {fmt_s(many and many['first_epoch_s'])} |")
+            lines.append(
+                f"| {model} | {b} | {one['epoch_s']:.3f} | {fmt_s(many and many['epoch_s'], 3)} | {speedup} | "
+                f"{one['first_epoch_s']:.2f} | {fmt_s(many and many['first_epoch_s'])} |"
+            )
     return "\n".join(lines), rows
 
 
@@ -216,27 +248,49 @@ def targets(rows, ab, results) -> tuple[str, dict]:
             mine = [r for r in ab if r["runner"] == "keras/jax" and r["batch_size"] == bs]
             default = next(r for r in mine if r["config"] == "spe=1")
             best = min(mine, key=lambda r: r["epoch_s"])
-            per_batch.append({"batch_size": bs, "steps": raw["steps"], "raw_epoch_ms": 1e3 * raw["epoch_s"],
-                              "raw_us_per_step": 1e6 * raw["epoch_s"] / raw["steps"],
-                              "default_ratio": default["vs_raw_jax"], "default_us": default["overhead_us_per_step"],
-                              "best_config": best["config"], "best_ratio": best["vs_raw_jax"],
-                              "best_us": best["overhead_us_per_step"],
-                              "best_extra_ms": 1e3 * (best["epoch_s"] - raw["epoch_s"]), "load": raw["load"]})
+            per_batch.append(
+                {
+                    "batch_size": bs,
+                    "steps": raw["steps"],
+                    "raw_epoch_ms": 1e3 * raw["epoch_s"],
+                    "raw_us_per_step": 1e6 * raw["epoch_s"] / raw["steps"],
+                    "default_ratio": default["vs_raw_jax"],
+                    "default_us": default["overhead_us_per_step"],
+                    "best_config": best["config"],
+                    "best_ratio": best["vs_raw_jax"],
+                    "best_us": best["overhead_us_per_step"],
+                    "best_extra_ms": 1e3 * (best["epoch_s"] - raw["epoch_s"]),
+                    "load": raw["load"],
+                }
+            )
         out["ratio"] = {"target": RATIO_TARGET, "fastest_backend": fastest_b, "per_batch": per_batch}
         reached_default = any(p["default_ratio"] <= RATIO_TARGET for p in per_batch)
         reached_best = [p for p in per_batch if p["best_ratio"] <= RATIO_TARGET]
-        verdict = ("**reached** with Keras' defaults" if reached_default else
-                   "**reached** only with steps_per_execution > 1, at batch " +
-                   ", ".join(str(p["batch_size"]) for p in reached_best) if reached_best else "**not reached**")
-        nums = "; ".join(f"batch {p['batch_size']} ({p['steps']} steps, raw {p['raw_epoch_ms']:.1f} ms an epoch): "
-                         f"Keras' default (`fit` on arrays, steps_per_execution=1) {p['default_ratio']:.2f}x, the best "
-                         f"setting ({p['best_config']}) {p['best_ratio']:.2f}x" for p in per_batch)
-        over = "; ".join(f"{p['default_us']:.0f} -> {p['best_us']:.0f} µs at batch {p['batch_size']}" for p in per_batch)
-        conclusion = ("" if len(reached_best) == len(per_batch) else
-                      " On a model this small (a few thousand multiply-adds per row, a raw step of "
-                      f"{per_batch[0]['raw_us_per_step']:.0f} µs at batch {per_batch[0]['batch_size']}) these fixed "
-                      "costs are the size of the training itself, and the Python part of them slows down most when the "
-                      "machine is busy; a larger model, where compute dominates, would be within the bound.")
+        verdict = (
+            "**reached** with Keras' defaults"
+            if reached_default
+            else "**reached** only with steps_per_execution > 1, at batch "
+            + ", ".join(str(p["batch_size"]) for p in reached_best)
+            if reached_best
+            else "**not reached**"
+        )
+        nums = "; ".join(
+            f"batch {p['batch_size']} ({p['steps']} steps, raw {p['raw_epoch_ms']:.1f} ms an epoch): "
+            f"Keras' default (`fit` on arrays, steps_per_execution=1) {p['default_ratio']:.2f}x, the best "
+            f"setting ({p['best_config']}) {p['best_ratio']:.2f}x"
+            for p in per_batch
+        )
+        over = "; ".join(
+            f"{p['default_us']:.0f} -> {p['best_us']:.0f} µs at batch {p['batch_size']}" for p in per_batch
+        )
+        conclusion = (
+            ""
+            if len(reached_best) == len(per_batch)
+            else " On a model this small (a few thousand multiply-adds per row, a raw step of "
+            f"{per_batch[0]['raw_us_per_step']:.0f} µs at batch {per_batch[0]['batch_size']}) these fixed "
+            "costs are the size of the training itself, and the Python part of them slows down most when the "
+            "machine is busy; a larger model, where compute dominates, would be within the bound."
+        )
         text.append(
             f"- **Keras within {RATIO_TARGET}x of the raw JAX loop** (churn MLP on JAX, the fastest backend for "
             f"it{'' if fastest_b in (None, 'jax') else ' -- here ' + fastest_b}; raw loop and Keras measured in "
@@ -249,22 +303,30 @@ def targets(rows, ab, results) -> tuple[str, dict]:
             "train step per batch from a Python loop on JAX (keras/src/backend/jax/trainer.py, `_make_function`, "
             "even with steps_per_execution > 1), passing the whole state (weights, Adam slots, loss tracker) in and "
             "out, on a batch its data adapter sliced in Python. The raw loop shuffles and slices in NumPy too, but "
-            "its jitted step carries only weights and Adam state and nothing happens between epochs." + conclusion)
+            "its jitted step carries only weights and Adam state and nothing happens between epochs." + conclusion
+        )
     runs = {b: r["churn_run"] for b, r in results.items() if r.get("churn_run")}
     if runs:
         b = min(runs, key=lambda k: runs[k]["wall_s"])
         r = runs[b]
-        out["churn_run"] = {"backend": b, "target_s": CHURN_RUN_TARGET_S, **r,
-                            "all": {k: {"wall_s": v["wall_s"], "metrics_seconds": v["metrics_seconds"]} for k, v in runs.items()}}
+        out["churn_run"] = {
+            "backend": b,
+            "target_s": CHURN_RUN_TARGET_S,
+            **r,
+            "all": {k: {"wall_s": v["wall_s"], "metrics_seconds": v["metrics_seconds"]} for k, v in runs.items()},
+        }
         ok = r["wall_s"] < CHURN_RUN_TARGET_S
-        each = ", ".join(f"{k} {v['wall_s']:.1f} s ({v['metrics_seconds']:.1f} s in metrics.json)" for k, v in runs.items())
+        each = ", ".join(
+            f"{k} {v['wall_s']:.1f} s ({v['metrics_seconds']:.1f} s in metrics.json)" for k, v in runs.items()
+        )
         text.append(
             f"- **`{r['command']}` under {CHURN_RUN_TARGET_S:.0f} s** on its fastest backend: "
             f"{'**reached**' if ok else '**not reached**'}: {b}, {r['wall_s']:.1f} s wall clock for the whole command "
             f"(a fresh process: imports, data, logistic regression, baseline and improved MLP, plots, report; "
             f"metrics.json `seconds` {r['metrics_seconds']:.1f} s, from data loading to the report; ROC-AUC "
             f"{fmt_s(r['roc_auc'], 3)}; load average {r['load_before']:.1f} before, {r['load_after']:.1f} after). "
-            f"Every backend: {each}.")
+            f"Every backend: {each}."
+        )
     return "\n".join(text), out
 
 
@@ -275,8 +337,9 @@ def chart(rows, ttq, path):
     import matplotlib.pyplot as plt
 
     panels = [p for p in (rows, ttq) if p]
-    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 0.3 * max(len(rows), len(ttq), 4) + 1.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(7 * len(panels), 0.3 * max(len(rows), len(ttq), 4) + 1.6), squeeze=False
+    )
     axes = list(axes[0])
     if rows:
         ax = axes.pop(0)
@@ -299,8 +362,13 @@ def chart(rows, ttq, path):
             if not r["reached"]:
                 bar.set_hatch("//")
                 bar.set_alpha(0.5)
-            ax.text(sec, bar.get_y() + bar.get_height() / 2, f" {sec:.1f} s" + ("" if r["reached"] else " (not reached)"),
-                    va="center", fontsize=8)
+            ax.text(
+                sec,
+                bar.get_y() + bar.get_height() / 2,
+                f" {sec:.1f} s" + ("" if r["reached"] else " (not reached)"),
+                va="center",
+                fontsize=8,
+            )
         ax.set_xscale("log")
         ax.set_xlim(right=max(secs) * 8)
         ax.invert_yaxis()
@@ -314,36 +382,42 @@ def chart(rows, ttq, path):
 def report(name, args, cases, results, rows, sweep, ab, ttq, load, wall, when) -> tuple[str, dict]:
     any_b = next(iter(results.values()))
     versions = ", ".join(f"{b} {r['framework_version']}" for b, r in results.items())
-    cmd = "python -m benchmarks" + (" --quick" if args.quick else "") + (
-        f" --cases {','.join(cases)}" if tuple(cases) != CASES else "")
-    parts = [f"""# Benchmarks on {name}
+    cmd = (
+        "python -m benchmarks"
+        + (" --quick" if args.quick else "")
+        + (f" --cases {','.join(cases)}" if tuple(cases) != CASES else "")
+    )
+    parts = [
+        f"""# Benchmarks on {name}
 
 Generated by `{cmd}` on {when} UTC in {wall / 60:.1f} minutes.
-Keras {any_b['keras_version']}, Python {any_b['python']}; {versions}.
+Keras {any_b["keras_version"]}, Python {any_b["python"]}; {versions}.
 The machine's {os.cpu_count()} CPU cores were shared with other work while this ran: the 1-minute load
-average, sampled every 5 s, was {load['min']:.1f}-{load['max']:.1f} (median {load['median']:.1f}); each
+average, sampled every 5 s, was {load["min"]:.1f}-{load["max"]:.1f} (median {load["median"]:.1f}); each
 time-to-quality row gives its own before/after. Times on a busy machine are slower and noisier
-than on an idle one; ratios measured side by side in one process move less."""]
+than on an idle one; ratios measured side by side in one process move less."""
+    ]
     target_text, target_data = targets(rows, ab, results)
     if target_text:
         parts.append("## Targets\n\n" + target_text)
     if ttq:
         about = {
             "churn": "churn: the improved MLP (class weights, early stopping and learning-rate halving on "
-                     "validation ROC-AUC, the per-epoch threshold tuner), batch {batch_size}, up to {max_epochs} epochs",
+            "validation ROC-AUC, the per-epoch threshold tuner), batch {batch_size}, up to {max_epochs} epochs",
             "spam": "spam: the {model} network (the default `--model all` run trains five and picks the Transformer "
-                    "on validation), class weights, per-epoch validation scoring, early stopping; validation "
-                    "PR-AUC is average precision; batch {batch_size}, up to {max_epochs} epochs, {n_train} training texts",
+            "on validation), class weights, per-epoch validation scoring, early stopping; validation "
+            "PR-AUC is average precision; batch {batch_size}, up to {max_epochs} epochs, {n_train} training texts",
             "cifar": "cifar: the recipe ({model}: fixed whitening layer, flip+crop, label smoothing, SGD-Nesterov "
-                     "with warmup + cosine) with its one-cycle schedule planned over {max_epochs} epochs, batch "
-                     "{batch_size}, {n_train} training images; validation accuracy without flip TTA, as the case's "
-                     "own time-to-80%",
+            "with warmup + cosine) with its one-cycle schedule planned over {max_epochs} epochs, batch "
+            "{batch_size}, {n_train} training images; validation accuracy without flip TTA, as the case's "
+            "own time-to-80%",
         }
         seen = {}
         for r in ttq:
             seen.setdefault(r["case"], r)
-        cases_text = "\n".join(f"- {about[c].format(**r)}; threads: {r['threads'] or 'the framework default'}."
-                                for c, r in seen.items())
+        cases_text = "\n".join(
+            f"- {about[c].format(**r)}; threads: {r['threads'] or 'the framework default'}." for c, r in seen.items()
+        )
         parts.append(f"""## Time to quality
 
 Seconds from the start of `fit` (compiling and each epoch's validation included) of each case's
@@ -360,8 +434,8 @@ nearly the same learning curve and the seconds compare speed.
     if rows:
         parts.append(f"""## Churn MLP: Keras configurations against hand-written loops
 
-The churn MLP shape ({any_b['tasks']['churn']['n_train']} training rows, features -> 64 -> 32 -> 1, Adam 1e-3),
-batch {args.batch_size}; median of {any_b['tasks']['churn']['epochs_timed']} epochs after a first epoch that
+The churn MLP shape ({any_b["tasks"]["churn"]["n_train"]} training rows, features -> 64 -> 32 -> 1, Adam 1e-3),
+batch {args.batch_size}; median of {any_b["tasks"]["churn"]["epochs_timed"]} epochs after a first epoch that
 compiles. *x raw JAX* and *µs/step over raw JAX* compare with the jax.jit + optax loop at the same batch
 size. spe = steps_per_execution; `epoch` = all steps of an epoch in one execution. Keras on PyTorch
 accepts only spe=1.
@@ -375,7 +449,7 @@ batch sizes (raw loops alongside):
     if ab:
         parts.append(f"""The ratio to the raw loop, measured in alternation (the rows above run one after another, so
 a change in the machine's load between them moves their ratios): the raw JAX loop and each Keras
-configuration compiled once, then {ab[0]['rounds']} rounds in which each trains {len(ab[0]['epoch_s_all']) // ab[0]['rounds']} more epochs; median
+configuration compiled once, then {ab[0]["rounds"]} rounds in which each trains {len(ab[0]["epoch_s_all"]) // ab[0]["rounds"]} more epochs; median
 epoch over all rounds.
 
 {churn_table(ab, by_batch=True)}""")
@@ -384,15 +458,23 @@ epoch over all rounds.
         parts.append(f"""## Spam text networks: steps_per_execution 1 vs 32
 
 Each network of the spam case (its builder and compile, class-weighted NumPy batches of
-{spe_rows[0]['batch_size']}, 1 thread), median training-epoch seconds over {spe_rows[0]['epochs_timed']} epoch(s) after
+{spe_rows[0]["batch_size"]}, 1 thread), median training-epoch seconds over {spe_rows[0]["epochs_timed"]} epoch(s) after
 the first (the first epoch includes compiling; validation not included). Keras on PyTorch accepts
 only spe=1.
 
 {spe_md}""")
-    rss = "\n".join(f"| {b} | " + " | ".join(f"{r['peak_rss_mb'].get(t, 0):.0f}" for t in task_names(cases))
-                    + " |" for b, r in results.items())
-    parts.append("## Peak memory (MB, each worker process)\n\n| backend | " + " | ".join(task_names(cases)) + " |\n|---|"
-                 + "---|" * len(task_names(cases)) + "\n" + rss)
+    rss = "\n".join(
+        f"| {b} | " + " | ".join(f"{r['peak_rss_mb'].get(t, 0):.0f}" for t in task_names(cases)) + " |"
+        for b, r in results.items()
+    )
+    parts.append(
+        "## Peak memory (MB, each worker process)\n\n| backend | "
+        + " | ".join(task_names(cases))
+        + " |\n|---|"
+        + "---|" * len(task_names(cases))
+        + "\n"
+        + rss
+    )
     return "\n\n".join(parts) + "\n", {"targets": target_data, "spam_spe": spe_rows}
 
 
@@ -410,8 +492,10 @@ def parse_backends(text: str) -> list[str]:
     backends = cli.parse_list(text, "--backends", BACKENDS, "backend")
     missing = [b for b in backends if b not in installed_backends()]
     if missing:
-        raise UserError(f"--backends: {', '.join(missing)} is not installed here (installed: "
-                        f"{', '.join(installed_backends()) or 'none'})")
+        raise UserError(
+            f"--backends: {', '.join(missing)} is not installed here (installed: "
+            f"{', '.join(installed_backends()) or 'none'})"
+        )
     return backends
 
 
@@ -423,10 +507,16 @@ def read_results(path) -> dict:
     saved = read_json(p)
     missing = [k for k in RESULT_KEYS if k not in saved]
     backends = saved.get("results")
-    if missing or not isinstance(backends, dict) or not isinstance(saved["cases"], list) or not all(
-            isinstance(r, dict) and isinstance(r.get("tasks"), dict) for r in backends.values()):
-        raise UserError(f"--render {p} is not a benchmark results file (it lacks "
-                        f"{', '.join(missing) or 'a results table'}); give a .json this command wrote")
+    if (
+        missing
+        or not isinstance(backends, dict)
+        or not isinstance(saved["cases"], list)
+        or not all(isinstance(r, dict) and isinstance(r.get("tasks"), dict) for r in backends.values())
+    ):
+        raise UserError(
+            f"--render {p} is not a benchmark results file (it lacks "
+            f"{', '.join(missing) or 'a results table'}); give a .json this command wrote"
+        )
     unknown = [c for c in saved["cases"] if c not in CASES]
     if unknown:
         raise UserError(f"--render {p} names unknown case(s) {', '.join(map(str, unknown))}")
@@ -445,11 +535,19 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--backends", default=",".join(installed_backends()), help="comma-separated")
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
-    p.add_argument("--quick", action="store_true", help="a smoke run: fewer configs and epochs, tiny subsets, low targets")
-    p.add_argument("--batch-size", type=cli.positive_int, default=64, help="churn MLP batch size for the configuration table")
+    p.add_argument(
+        "--quick", action="store_true", help="a smoke run: fewer configs and epochs, tiny subsets, low targets"
+    )
+    p.add_argument(
+        "--batch-size", type=cli.positive_int, default=64, help="churn MLP batch size for the configuration table"
+    )
     p.add_argument("--out", default=None, help=f"results directory (default {RESULTS})")
-    p.add_argument("--render", default=None, metavar="JSON",
-                   help="write the report (.md, .png) again from a results .json, without measuring")
+    p.add_argument(
+        "--render",
+        default=None,
+        metavar="JSON",
+        help="write the report (.md, .png) again from a results .json, without measuring",
+    )
     args = p.parse_args(argv)
     backends = parse_backends(args.backends)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -473,8 +571,10 @@ def main(argv=None):
         load = sampler.summary()
     churn = [(res["tasks"].get("churn") or {}, b) for b, res in results.items()]
     rows = add_ratios([dict(r, backend=b) for c, b in churn for r in c.get("rows", [])])
-    sweep = add_ratios([dict(r, backend=b) for c, b in churn for r in c.get("sweep", [])],
-                       [r for r in rows if r["runner"] == "raw jax"])
+    sweep = add_ratios(
+        [dict(r, backend=b) for c, b in churn for r in c.get("sweep", [])],
+        [r for r in rows if r["runner"] == "raw jax"],
+    )
     ab = add_ratios([dict(r, backend=b) for c, b in churn for r in c.get("interleaved", [])])
     ttq = ttq_rows(results)
     out.mkdir(parents=True, exist_ok=True)
@@ -483,10 +583,26 @@ def main(argv=None):
     when = saved["generated_utc"] if args.render else f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}"
     text, extra = report(name, args, cases, results, rows, sweep, ab, ttq, load, wall, when)
     (out / f"{name}.md").write_text(text)
-    (out / f"{name}.json").write_text(json.dumps(
-        {"machine": name, "generated_utc": when, "cases": cases, "quick": args.quick, "batch_size": args.batch_size, "wall_s": wall,
-         "load_average": load, "results": results, "rows": rows, "sweep": sweep, "interleaved": ab, "time_to_quality": ttq, **extra},
-        indent=2))
+    (out / f"{name}.json").write_text(
+        json.dumps(
+            {
+                "machine": name,
+                "generated_utc": when,
+                "cases": cases,
+                "quick": args.quick,
+                "batch_size": args.batch_size,
+                "wall_s": wall,
+                "load_average": load,
+                "results": results,
+                "rows": rows,
+                "sweep": sweep,
+                "interleaved": ab,
+                "time_to_quality": ttq,
+                **extra,
+            },
+            indent=2,
+        )
+    )
     print(text)
     print(f"wrote {out / name}.md, .json, .png")
     return 0

@@ -58,7 +58,7 @@ def matmul_peak(n=2048, repeats=5) -> tuple[float, float]:
             t = time.perf_counter()
             f()
             times.append(time.perf_counter() - t)
-        return 2 * n ** 3 / min(times)
+        return 2 * n**3 / min(times)
 
     return best(lambda: a @ a), best(lambda: keras.ops.convert_to_numpy(keras.ops.matmul(b, b)))
 
@@ -88,12 +88,22 @@ def worker(steps: int, repeats: int, batch_size: int) -> dict:
     flops = 3 * forward_flops(model)
     numpy_peak, backend_peak = matmul_peak()
     peak = max(numpy_peak, backend_peak)
-    return {"backend": runtime.backend(), "params": model.count_params(), "batch_size": batch_size,
-            "first_step_s": first, "images_per_s": ips, "images_per_s_all": rates,
-            "epoch_45k_s": 45_000 / ips, "train_flops_per_image": flops,
-            "achieved_gflops": ips * flops / 1e9, "matmul_peak_gflops": peak / 1e9,
-            "numpy_matmul_gflops": numpy_peak / 1e9, "backend_matmul_gflops": backend_peak / 1e9,
-            "fraction_of_peak": ips * flops / peak, "load_average": os.getloadavg()[0]}
+    return {
+        "backend": runtime.backend(),
+        "params": model.count_params(),
+        "batch_size": batch_size,
+        "first_step_s": first,
+        "images_per_s": ips,
+        "images_per_s_all": rates,
+        "epoch_45k_s": 45_000 / ips,
+        "train_flops_per_image": flops,
+        "achieved_gflops": ips * flops / 1e9,
+        "matmul_peak_gflops": peak / 1e9,
+        "numpy_matmul_gflops": numpy_peak / 1e9,
+        "backend_matmul_gflops": backend_peak / 1e9,
+        "fraction_of_peak": ips * flops / peak,
+        "load_average": os.getloadavg()[0],
+    }
 
 
 def main(argv=None):
@@ -121,34 +131,57 @@ def main(argv=None):
     for b in backends:
         tmp = out / f".cifar-{b}.json"
         env = dict(os.environ, KERAS_BACKEND=b, TF_CPP_MIN_LOG_LEVEL="3")
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.cifar", "--worker", "--json", str(tmp),
-                               "--batch-size", str(args.batch_size)] + (["--quick"] if args.quick else []),
-                              env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.cifar",
+                "--worker",
+                "--json",
+                str(tmp),
+                "--batch-size",
+                str(args.batch_size),
+            ]
+            + (["--quick"] if args.quick else []),
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             print(f"{b}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
             return 1
         results[b] = json.loads(tmp.read_text())
         tmp.unlink()
         r = results[b]
-        print(f"{b:10s} {r['images_per_s']:7.0f} img/s  epoch {r['epoch_45k_s']:6.0f} s  "
-              f"{r['achieved_gflops']:6.1f} GFLOP/s = {100 * r['fraction_of_peak']:4.1f}% of the "
-              f"{r['matmul_peak_gflops']:.0f} GFLOP/s matmul peak (load {r['load_average']:.1f})", flush=True)
+        print(
+            f"{b:10s} {r['images_per_s']:7.0f} img/s  epoch {r['epoch_45k_s']:6.0f} s  "
+            f"{r['achieved_gflops']:6.1f} GFLOP/s = {100 * r['fraction_of_peak']:4.1f}% of the "
+            f"{r['matmul_peak_gflops']:.0f} GFLOP/s matmul peak (load {r['load_average']:.1f})",
+            flush=True,
+        )
     import platform
 
-    name = f"{platform.system().lower()}-{platform.machine()}-{os.cpu_count()}cpu-cifar" + ("-quick" if args.quick else "")
+    name = f"{platform.system().lower()}-{platform.machine()}-{os.cpu_count()}cpu-cifar" + (
+        "-quick" if args.quick else ""
+    )
     (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = ["| backend | images/s | epoch (45k) s | first step s | GFLOP/s | matmul peak GFLOP/s | of peak | load avg |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| backend | images/s | epoch (45k) s | first step s | GFLOP/s | matmul peak GFLOP/s | of peak | load avg |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for b, r in results.items():
-        lines.append(f"| {b} | {r['images_per_s']:.0f} | {r['epoch_45k_s']:.0f} | {r['first_step_s']:.1f} | "
-                     f"{r['achieved_gflops']:.1f} | {r['matmul_peak_gflops']:.0f} | {100 * r['fraction_of_peak']:.1f}% | "
-                     f"{r['load_average']:.1f} |")
+        lines.append(
+            f"| {b} | {r['images_per_s']:.0f} | {r['epoch_45k_s']:.0f} | {r['first_step_s']:.1f} | "
+            f"{r['achieved_gflops']:.1f} | {r['matmul_peak_gflops']:.0f} | {100 * r['fraction_of_peak']:.1f}% | "
+            f"{r['load_average']:.1f} |"
+        )
     any_r = next(iter(results.values()))
     (out / f"{name}.md").write_text(
         f"# CIFAR recipe training throughput ({name})\n\nThe default `keras_cases.cifar` network "
         f"({any_r['params']:,} parameters, {any_r['train_flops_per_image'] / 1e6:.0f} MFLOP per training image), "
         f"batch {any_r['batch_size']}, median of {repeats} x {steps} steps. The load average is the machine's "
-        "when the backend ran: on a shared machine the numbers fall with it.\n\n" + "\n".join(lines) + "\n")
+        "when the backend ran: on a shared machine the numbers fall with it.\n\n" + "\n".join(lines) + "\n"
+    )
     print(f"wrote {out / (name + '.md')}")
     return 0
 

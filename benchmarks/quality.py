@@ -61,11 +61,18 @@ def target_watch(monitor: str, target: float, cap_s: float | None = None):
                 self.model.stop_training = True
 
         def result(self, **extra) -> dict:
-            return {"monitor": monitor, "target": target, "cap_s": cap_s,
-                    "seconds": self.hit[0] if self.hit else None,
-                    "epochs": self.hit[1] if self.hit else None,
-                    "reached": self.hit is not None, "capped": self.capped,
-                    "epochs_run": len(self.trace), "trace": self.trace, **extra}
+            return {
+                "monitor": monitor,
+                "target": target,
+                "cap_s": cap_s,
+                "seconds": self.hit[0] if self.hit else None,
+                "epochs": self.hit[1] if self.hit else None,
+                "reached": self.hit is not None,
+                "capped": self.capped,
+                "epochs_run": len(self.trace),
+                "trace": self.trace,
+                **extra,
+            }
 
     return TargetWatch()
 
@@ -87,8 +94,14 @@ def spam_arrays(n_train: int | None = None):
         tr, va = tr[:n_train], va[: max(n_train // 2, 100)]
     pick = lambda idx: [data.texts[i] for i in idx]  # noqa: E731
     vocab = Vocabulary.fit(pick(tr), max_tokens=args.max_tokens, max_len=args.max_len)
-    return (args, vocab, vocab.encode(pick(tr)), data.y[tr].astype("float32"),
-            vocab.encode(pick(va)), data.y[va].astype("float32"))
+    return (
+        args,
+        vocab,
+        vocab.encode(pick(tr)),
+        data.y[tr].astype("float32"),
+        vocab.encode(pick(va)),
+        data.y[va].astype("float32"),
+    )
 
 
 def spam_time_to_quality(quick: bool, seed: int = 0) -> dict:
@@ -104,12 +117,30 @@ def spam_time_to_quality(quick: bool, seed: int = 0) -> dict:
     model = text_models.compile_model(text_models.build_model(cfg["model"], len(vocab), vocab.max_len))
     watch = target_watch(cfg["monitor"], cfg["target"], cfg["cap_s"])
     load = load_avg()
-    text_models.train(model, x, y, xv, yv, epochs=2 if quick else args.epochs,
-                      batch_size=args.batch_size, seed=seed, verbose=0, objective=args.objective,
-                      patience=args.patience, extra_callbacks=[watch])
-    return watch.result(case="spam", model=cfg["model"], max_epochs=2 if quick else args.epochs,
-                        batch_size=args.batch_size, threads=args.threads, n_train=len(x),
-                        load_before=load, load_after=load_avg())
+    text_models.train(
+        model,
+        x,
+        y,
+        xv,
+        yv,
+        epochs=2 if quick else args.epochs,
+        batch_size=args.batch_size,
+        seed=seed,
+        verbose=0,
+        objective=args.objective,
+        patience=args.patience,
+        extra_callbacks=[watch],
+    )
+    return watch.result(
+        case="spam",
+        model=cfg["model"],
+        max_epochs=2 if quick else args.epochs,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        n_train=len(x),
+        load_before=load,
+        load_after=load_avg(),
+    )
 
 
 def epoch_times(model, data, epochs: int, **fit_kwargs) -> tuple[float, list[float]]:
@@ -167,10 +198,22 @@ def spam_spe(quick: bool, seed: int = 0, rounds: int = 5) -> list[dict]:
                 times.append(one_epoch(model, data))
         for spe, (_, _, first, times) in arms.items():
             med = statistics.median(times)
-            rows.append({"case": "spam", "model": kind, "spe": spe, "batch_size": args.batch_size,
-                         "steps": len(x) // args.batch_size, "epochs_timed": rounds, "first_epoch_s": first,
-                         "epoch_s": med, "epoch_s_min": min(times), "epoch_s_max": max(times),
-                         "compile_s": max(first - med, 0.0), "load": load})
+            rows.append(
+                {
+                    "case": "spam",
+                    "model": kind,
+                    "spe": spe,
+                    "batch_size": args.batch_size,
+                    "steps": len(x) // args.batch_size,
+                    "epochs_timed": rounds,
+                    "first_epoch_s": first,
+                    "epoch_s": med,
+                    "epoch_s_min": min(times),
+                    "epoch_s_max": max(times),
+                    "compile_s": max(first - med, 0.0),
+                    "load": load,
+                }
+            )
             print(f"spam {kind} spe={spe}: first {first:.2f} s, epoch {med:.3f} s", flush=True)
     return rows
 
@@ -202,7 +245,16 @@ def cifar_time_to_quality(quick: bool, seed: int = 0) -> dict:
     watch = target_watch(cfg["monitor"], cfg["target"], cfg["cap_s"])
     load = load_avg()
     cifar.train(r, d, seed, cfg["epochs"], budget_s=cfg["cap_s"], verbose=0, extra_callbacks=[watch])
-    return watch.result(case="cifar", model=f"cifar recipe, widths {','.join(map(str, r.widths))}",
-                        max_epochs=cfg["epochs"], batch_size=r.batch_size, threads=args.threads,
-                        n_train=int(d.sizes[0]), n_val=int(d.sizes[1]), dataset=d.name,
-                        data_load_s=load_s, load_before=load, load_after=load_avg())
+    return watch.result(
+        case="cifar",
+        model=f"cifar recipe, widths {','.join(map(str, r.widths))}",
+        max_epochs=cfg["epochs"],
+        batch_size=r.batch_size,
+        threads=args.threads,
+        n_train=int(d.sizes[0]),
+        n_val=int(d.sizes[1]),
+        dataset=d.name,
+        data_load_s=load_s,
+        load_before=load,
+        load_after=load_avg(),
+    )

@@ -25,7 +25,7 @@ def _epochs(x, batch_size, epochs, seed):
     rng = np.random.default_rng(seed)
     for _ in range(epochs):
         order = rng.permutation(len(x))
-        yield [order[i:i + batch_size] for i in range(0, len(x), batch_size)]
+        yield [order[i : i + batch_size] for i in range(0, len(x), batch_size)]
 
 
 def jax_trainer(x, y, sizes, batch_size, seed=0):
@@ -66,7 +66,7 @@ def jax_trainer(x, y, sizes, batch_size, seed=0):
             order = rng.permutation(len(x))
             t = time.perf_counter()
             for i in range(0, len(x) - batch_size + 1, batch_size):  # one compiled shape, like drop_remainder
-                idx = order[i:i + batch_size]
+                idx = order[i : i + batch_size]
                 params, state, loss = step(params, state, x[idx], y[idx])
             loss.block_until_ready()
             times.append(time.perf_counter() - t)

@@ -34,8 +34,12 @@ def start_server(run, backend):
 
     port = free_port()
     env = {**__import__("os").environ, "KERAS_BACKEND": backend}
-    proc = subprocess.Popen([sys.executable, "-m", "keras_cases", "serve", "--run", str(run), "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keras_cases", "serve", "--run", str(run), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -61,9 +65,16 @@ def hammer(url, body, n, concurrency):
         out = list(pool.map(one, range(n)))
     wall = time.perf_counter() - t0
     lat = np.array([o[0] for o in out]) * 1000
-    return {"requests": n, "concurrency": concurrency, "ok": sum(o[1] == 200 for o in out),
-            "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
-            "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max()), "requests_per_s": n / wall}
+    return {
+        "requests": n,
+        "concurrency": concurrency,
+        "ok": sum(o[1] == 200 for o in out),
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p90_ms": float(np.percentile(lat, 90)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "max_ms": float(lat.max()),
+        "requests_per_s": n / wall,
+    }
 
 
 def main(argv=None):
@@ -93,10 +104,14 @@ def main(argv=None):
     name = f"{machine()}-serve"
     lines = ["| request | n | ok | p50 ms | p90 ms | p99 ms | max ms | req/s |", "|---|---|---|---|---|---|---|---|"]
     for k, r in results.items():
-        lines.append(f"| {k} | {r['requests']} | {r['ok']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-                     f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['requests_per_s']:.0f} |")
-    text = (f"# Serving latency on {machine()}\n\n`python -m keras_cases serve` on the {args.backend} backend, "
-            f"{args.concurrency} concurrent clients on loopback, churn model.\n\n" + "\n".join(lines) + "\n")
+        lines.append(
+            f"| {k} | {r['requests']} | {r['ok']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['requests_per_s']:.0f} |"
+        )
+    text = (
+        f"# Serving latency on {machine()}\n\n`python -m keras_cases serve` on the {args.backend} backend, "
+        f"{args.concurrency} concurrent clients on loopback, churn model.\n\n" + "\n".join(lines) + "\n"
+    )
     (out / f"{name}.md").write_text(text)
     (out / f"{name}.json").write_text(json.dumps({"backend": args.backend, "results": results}, indent=2))
     print(text)

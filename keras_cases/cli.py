@@ -50,52 +50,87 @@ class CaseParser(argparse.ArgumentParser):
                     )
                 names = runtime.distribution()["names"]
                 shown = ", ".join(names) if len(names) <= 8 else f"{names[0]} ... {names[-1]}"
-                print(f"distribution: {ns.distribute} over {n} device{'s' * (n != 1)} ({shown})"
-                      + (f", {batch // n} examples per device per batch of {batch}" if batch else ""),
-                      flush=True)
+                print(
+                    f"distribution: {ns.distribute} over {n} device{'s' * (n != 1)} ({shown})"
+                    + (f", {batch // n} examples per device per batch of {batch}" if batch else ""),
+                    flush=True,
+                )
         return ns
 
 
-def parser(prog: str, description: str, epochs: int, batch_size: int,
-           threads: int = 0) -> argparse.ArgumentParser:
-    p = CaseParser(prog=prog, description=description,
-                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def parser(prog: str, description: str, epochs: int, batch_size: int, threads: int = 0) -> argparse.ArgumentParser:
+    p = CaseParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = p.add_argument_group("shared by every case study")
     g.add_argument("--epochs", type=positive_int, default=epochs, help="(maximum) training epochs")
     g.add_argument("--batch-size", type=positive_int, default=batch_size, help="minibatch size")
     g.add_argument("--seed", type=seed, default=0, help="random seed (weights, shuffling, dropout)")
-    g.add_argument("--seeds", type=positive_int, default=1,
-                   help="repeat with seeds seed..seed+N-1 and report mean and std")
-    g.add_argument("--out", default=None,
-                   help="run directory (default runs/<case>/<UTC timestamp>/); must be new or empty")
-    g.add_argument("--overwrite", action="store_true",
-                   help="let --out name an earlier run directory: its old contents are removed first")
-    g.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
-                   help="also track the run in MLflow (params, per-epoch metrics of every model, "
-                        "final metrics, report, plots and model as artifacts): a tracking server "
-                        "URI, or no URI for a local store (sqlite:///mlruns.db, ./mlruns); also "
-                        "$KERAS_CASES_MLFLOW. View with: mlflow ui --backend-store-uri sqlite:///mlruns.db")
-    g.add_argument("--resume", metavar="RUN_DIR", default=None,
-                   help="continue an interrupted or failed run in its directory, with the flags "
-                        "it was started with: each model's training goes on from its last "
-                        "finished epoch (what was already trained is restored, not redone)")
-    g.add_argument("--quick", action="store_true",
-                   help="a small smoke run (under a minute on 2 CPU cores)")
-    g.add_argument("--backend", choices=BACKENDS, default=None,
-                   help="Keras backend (same as KERAS_BACKEND=...; must come before Keras is "
-                        "imported, so use it on the command line)")
-    g.add_argument("--threads", type=nonnegative_int, default=threads,
-                   help="CPU threads for the backend's ops (0: the framework's default)")
-    g.add_argument("--tensorboard", action="store_true",
-                   help="also write TensorBoard logs to <run>/tensorboard/<model> "
-                        "(view with: tensorboard --logdir <run>/tensorboard)")
-    g.add_argument("--distribute", choices=("none", "data-parallel"), default="none",
-                   help="data-parallel: train on every GPU/TPU (or CPU device) at once with "
-                        "keras.distribution.DataParallel; weights are replicated and each "
-                        "batch of --batch-size is split evenly over the devices (so use a "
-                        "multiple of the device count). JAX backend only")
-    g.add_argument("-v", "--verbose", type=int, choices=(0, 1, 2), default=2,
-                   help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
+    g.add_argument(
+        "--seeds", type=positive_int, default=1, help="repeat with seeds seed..seed+N-1 and report mean and std"
+    )
+    g.add_argument(
+        "--out", default=None, help="run directory (default runs/<case>/<UTC timestamp>/); must be new or empty"
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --out name an earlier run directory: its old contents are removed first",
+    )
+    g.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URI",
+        help="also track the run in MLflow (params, per-epoch metrics of every model, "
+        "final metrics, report, plots and model as artifacts): a tracking server "
+        "URI, or no URI for a local store (sqlite:///mlruns.db, ./mlruns); also "
+        "$KERAS_CASES_MLFLOW. View with: mlflow ui --backend-store-uri sqlite:///mlruns.db",
+    )
+    g.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue an interrupted or failed run in its directory, with the flags "
+        "it was started with: each model's training goes on from its last "
+        "finished epoch (what was already trained is restored, not redone)",
+    )
+    g.add_argument("--quick", action="store_true", help="a small smoke run (under a minute on 2 CPU cores)")
+    g.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="Keras backend (same as KERAS_BACKEND=...; must come before Keras is "
+        "imported, so use it on the command line)",
+    )
+    g.add_argument(
+        "--threads",
+        type=nonnegative_int,
+        default=threads,
+        help="CPU threads for the backend's ops (0: the framework's default)",
+    )
+    g.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard logs to <run>/tensorboard/<model> "
+        "(view with: tensorboard --logdir <run>/tensorboard)",
+    )
+    g.add_argument(
+        "--distribute",
+        choices=("none", "data-parallel"),
+        default="none",
+        help="data-parallel: train on every GPU/TPU (or CPU device) at once with "
+        "keras.distribution.DataParallel; weights are replicated and each "
+        "batch of --batch-size is split evenly over the devices (so use a "
+        "multiple of the device count). JAX backend only",
+    )
+    g.add_argument(
+        "-v",
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=2,
+        help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch",
+    )
     return p
 
 

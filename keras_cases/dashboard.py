@@ -10,7 +10,6 @@ directly in a run directory (or its SUBFOLDERS) are served, and only when the fi
 resolved, lies inside that run directory. Every name put into HTML is escaped.
 """
 
-
 import argparse
 import html
 import math
@@ -21,8 +20,13 @@ from keras_cases import UserError, cli, httpguard
 from keras_cases.runs import read_json
 
 HEADLINE = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "macro_f1", "mae", "rmse", "mase", "loss")
-FILE_TYPES = {".png": "image/png", ".gif": "image/gif", ".md": "text/markdown; charset=utf-8",
-              ".csv": "text/csv; charset=utf-8", ".json": "application/json"}
+FILE_TYPES = {
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".md": "text/markdown; charset=utf-8",
+    ".csv": "text/csv; charset=utf-8",
+    ".json": "application/json",
+}
 SUBFOLDERS = ("models",)  # folders runs write inside their directory
 STATUSES = ("running", "complete", "failed", "interrupted", "broken")
 MAX_BODY = 64 << 10  # the dashboard takes no request bodies
@@ -50,8 +54,10 @@ def find_runs(root: Path) -> dict[str, Path]:
             return 0.0
 
     # the root itself may be a run: its id is its name (an id of "." would not survive URLs)
-    return {(d.relative_to(root).as_posix() if d != root else root.resolve().name or "run"): d
-            for d in sorted(found, key=mtime, reverse=True)}
+    return {
+        (d.relative_to(root).as_posix() if d != root else root.resolve().name or "run"): d
+        for d in sorted(found, key=mtime, reverse=True)
+    }
 
 
 def _number(v):
@@ -69,8 +75,19 @@ def _own_json(d: Path, name: str) -> dict | None:
 
 
 def summarize_run(run_id: str, d: Path) -> dict:
-    out = {"id": run_id, "case": d.parent.name, "status": "broken", "created": "", "backend": "",
-           "dataset": "", "seed": None, "seeds": None, "seconds": None, "metrics": {}, "error": None}
+    out = {
+        "id": run_id,
+        "case": d.parent.name,
+        "status": "broken",
+        "created": "",
+        "backend": "",
+        "dataset": "",
+        "seed": None,
+        "seeds": None,
+        "seconds": None,
+        "metrics": {},
+        "error": None,
+    }
     try:
         record, m = _own_json(d, "run.json"), _own_json(d, "metrics.json")
     except UserError as e:
@@ -79,9 +96,17 @@ def summarize_run(run_id: str, d: Path) -> dict:
     m = m or {}
     status = record.get("status", "complete")
     case = record.get("case", out["case"])
-    out.update(case=str(case), status=status if status in STATUSES else "broken", created=str(record.get("created", "")),
-               backend=str(m.get("backend", "")), dataset=str(m.get("dataset", "")), seed=_number(m.get("seed")),
-               seeds=_number(m.get("seeds", 1)), seconds=_number(m.get("seconds")), metrics=headline(m))
+    out.update(
+        case=str(case),
+        status=status if status in STATUSES else "broken",
+        created=str(record.get("created", "")),
+        backend=str(m.get("backend", "")),
+        dataset=str(m.get("dataset", "")),
+        seed=_number(m.get("seed")),
+        seeds=_number(m.get("seeds", 1)),
+        seconds=_number(m.get("seconds")),
+        metrics=headline(m),
+    )
     if status not in STATUSES:
         out["error"] = f"run.json has an unknown status {str(status)[:40]!r}"
     elif "case" in record and not (isinstance(case, str) and case):
@@ -144,17 +169,22 @@ def index_page(runs: list[dict]) -> str:
     for r in runs:
         cells = "".join(_cell(r["metrics"].get(c, "") if c in metric_cols else r.get(c, "")) for c in cols)
         note = f' title="{esc(r["error"])}"' if r.get("error") else ""
-        rows.append(f'<tr{note}><td><input type="checkbox" name="ids" value="{esc(r["id"])}"> '
-                    f'<a href="{url("/run", r["id"])}">open</a></td>{cells}</tr>')
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>keras-cases runs</title>{STYLE}</head><body>"
-            f"<h1>keras-cases runs ({len(runs)})</h1><p>Click a header to sort; tick runs and compare.</p>"
-            f"<form action='/compare'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            f"<p><button type='submit'>compare selected</button></p></form>{SORT_JS}</body></html>")
+        rows.append(
+            f'<tr{note}><td><input type="checkbox" name="ids" value="{esc(r["id"])}"> '
+            f'<a href="{url("/run", r["id"])}">open</a></td>{cells}</tr>'
+        )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>keras-cases runs</title>{STYLE}</head><body>"
+        f"<h1>keras-cases runs ({len(runs)})</h1><p>Click a header to sort; tick runs and compare.</p>"
+        f"<form action='/compare'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<p><button type='submit'>compare selected</button></p></form>{SORT_JS}</body></html>"
+    )
 
 
 def _metrics_table(ms: list[dict], names: list[str]) -> str:
-    keys = sorted({str(k) for m in ms for k, v in m.items()
-                   if isinstance(v, (int, float, str)) and not isinstance(v, bool)})
+    keys = sorted(
+        {str(k) for m in ms for k, v in m.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    )
     head = "<th>key</th>" + "".join(f"<th>{esc(n)}</th>" for n in names)
     body = [f"<tr><td>{esc(k)}</td>" + "".join(_cell(m.get(k, "")) for m in ms) + "</tr>" for k in keys]
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -165,8 +195,11 @@ def run_files(d: Path) -> list[str]:
     out = []
     for folder in (d, *(d / s for s in SUBFOLDERS)):
         if folder.is_dir() and _inside(folder, d):
-            out += [p.relative_to(d).as_posix() for p in sorted(folder.iterdir())
-                    if p.suffix in FILE_TYPES and p.is_file() and _inside(p, d)]
+            out += [
+                p.relative_to(d).as_posix()
+                for p in sorted(folder.iterdir())
+                if p.suffix in FILE_TYPES and p.is_file() and _inside(p, d)
+            ]
     return out
 
 
@@ -180,21 +213,29 @@ def _metrics(d: Path) -> dict:
 def run_page(summary: dict, d: Path) -> str:
     rid = summary["id"]
     files = run_files(d)
-    imgs = "".join(f'<img src="{url("/files", rid, f)}" alt="{esc(f)}" title="{esc(f)}">'
-                   for f in files if f.endswith((".png", ".gif")))
-    links = " · ".join(f'<a href="{url("/files", rid, f)}">{esc(f)}</a>'
-                       for f in files if not f.endswith((".png", ".gif")))
+    imgs = "".join(
+        f'<img src="{url("/files", rid, f)}" alt="{esc(f)}" title="{esc(f)}">'
+        for f in files
+        if f.endswith((".png", ".gif"))
+    )
+    links = " · ".join(
+        f'<a href="{url("/files", rid, f)}">{esc(f)}</a>' for f in files if not f.endswith((".png", ".gif"))
+    )
     problem = f"<p><b>broken run:</b> {esc(summary['error'])}</p>" if summary.get("error") else ""
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(rid)}</title>{STYLE}</head>"
-            f"<body><p><a href='/'>all runs</a></p><h1>{esc(summary['case'])}: {esc(rid)} ({esc(summary['status'])})</h1>"
-            f"{problem}<p>{links}</p>{_metrics_table([_metrics(d)], ['value'])}<h2>plots</h2>{imgs}</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(rid)}</title>{STYLE}</head>"
+        f"<body><p><a href='/'>all runs</a></p><h1>{esc(summary['case'])}: {esc(rid)} ({esc(summary['status'])})</h1>"
+        f"{problem}<p>{links}</p>{_metrics_table([_metrics(d)], ['value'])}<h2>plots</h2>{imgs}</body></html>"
+    )
 
 
 def compare_page(pairs: list[tuple[str, Path]]) -> str:
     ms = [_metrics(d) for _, d in pairs]
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>compare</title>{STYLE}</head><body>"
-            f"<p><a href='/'>all runs</a></p><h1>comparing {len(pairs)} runs</h1>"
-            f"{_metrics_table(ms, [i for i, _ in pairs])}</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>compare</title>{STYLE}</head><body>"
+        f"<p><a href='/'>all runs</a></p><h1>comparing {len(pairs)} runs</h1>"
+        f"{_metrics_table(ms, [i for i, _ in pairs])}</body></html>"
+    )
 
 
 def _models():
@@ -203,10 +244,20 @@ def _models():
     from pydantic import create_model
 
     number = int | float | None
-    Run = create_model("RunSummary", id=(str, ...), case=(str, ...), status=(Literal[STATUSES], ...),
-                       created=(str, ...), backend=(str, ...), dataset=(str, ...), seed=(number, ...),
-                       seeds=(number, ...), seconds=(number, ...), metrics=(dict[str, float], ...),
-                       error=(str | None, ...))
+    Run = create_model(
+        "RunSummary",
+        id=(str, ...),
+        case=(str, ...),
+        status=(Literal[STATUSES], ...),
+        created=(str, ...),
+        backend=(str, ...),
+        dataset=(str, ...),
+        seed=(number, ...),
+        seeds=(number, ...),
+        seconds=(number, ...),
+        metrics=(dict[str, float], ...),
+        error=(str | None, ...),
+    )
     return list[Run]
 
 
@@ -222,7 +273,9 @@ def create_app(root, host: str = "127.0.0.1"):
 
     root = Path(root).expanduser()
     list_runs(root)  # fail early on a bad root
-    app = FastAPI(title="keras-cases runs", version="1", responses=httpguard.responses(400, 413, 422, max_body=MAX_BODY))
+    app = FastAPI(
+        title="keras-cases runs", version="1", responses=httpguard.responses(400, 413, 422, max_body=MAX_BODY)
+    )
     httpguard.install(app, host, MAX_BODY)
     not_found = httpguard.responses(404)
     ids = list(find_runs(root))[:3] or ["churn/20250101T000000Z"]  # examples for the docs (and fuzzers)
@@ -253,8 +306,11 @@ def create_app(root, host: str = "127.0.0.1"):
     binary = {"schema": {"type": "string", "format": "binary"}}
     content = {t.split(";")[0]: ({} if t == "application/json" else binary) for t in FILE_TYPES.values()}
 
-    @app.get("/files/{run_id:path}/{name}", response_class=FileResponse,
-             responses={**not_found, 200: {"description": "a report file of the run", "content": content}})
+    @app.get(
+        "/files/{run_id:path}/{name}",
+        response_class=FileResponse,
+        responses={**not_found, 200: {"description": "a report file of the run", "content": content}},
+    )
     def files(run_id: RunId, name: Annotated[str, PathParam(examples=["report.md", "metrics.json"])]):
         p = _run_file(find_runs(root), f"{run_id}/{name}")
         if p is None:
@@ -268,7 +324,7 @@ def _run_file(runs: dict[str, Path], path: str) -> Path | None:
     """The report file `path` (run id / [subfolder /] name) names, if the dashboard serves it."""
     for run_id, d in runs.items():
         if path.startswith(run_id + "/"):
-            rest = path[len(run_id) + 1:]
+            rest = path[len(run_id) + 1 :]
             if rest in run_files(d):
                 return d / rest
     return None
@@ -277,9 +333,12 @@ def _run_file(runs: dict[str, Path], path: str) -> Path | None:
 def runs_main(argv):
     p = argparse.ArgumentParser(prog="python -m keras_cases runs", description="Dashboard of all runs.")
     p.add_argument("--root", default="runs", help="directory holding the runs")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="interface to bind (default 127.0.0.1); requests must name it or localhost in their "
-                        "Host header (0.0.0.0 / ::: any name)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1); requests must name it or localhost in their "
+        "Host header (0.0.0.0 / ::: any name)",
+    )
     p.add_argument("--port", type=cli.port, default=8001)
     p.add_argument("--list", action="store_true", help="print the runs as a table and exit")
     args = p.parse_args(argv)

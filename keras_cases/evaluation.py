@@ -56,10 +56,7 @@ def parse_objective(text: str) -> Objective:
         if not float(m.group(1)) + float(m.group(2)) > 0:
             raise UserError(f"objective {text!r}: at least one of the costs must be above 0")
         return Objective("cost", fp_cost=float(m.group(1)), fn_cost=float(m.group(2)))
-    raise UserError(
-        f"unknown threshold objective {text!r}: use recall>=R, precision>=P, f1, fbeta:B "
-        "or cost:fp=A,fn=B"
-    )
+    raise UserError(f"unknown threshold objective {text!r}: use recall>=R, precision>=P, f1, fbeta:B or cost:fp=A,fn=B")
 
 
 def confusion_at(y, p, thresholds):
@@ -89,8 +86,7 @@ def threshold_sweep(y, p) -> dict:
         precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 1.0)
         recall = tp / np.maximum(tp + fn, 1)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    return {"threshold": t, "precision": precision, "recall": recall, "f1": f1,
-            "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    return {"threshold": t, "precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
 
 def choose_threshold(y, p, objective: Objective | str) -> tuple[float, float]:
@@ -134,7 +130,9 @@ def binary_metrics(y, p, threshold: float = 0.5) -> dict:
 
 
 def confusion(y, p, threshold: float) -> np.ndarray:
-    return skm.confusion_matrix(np.asarray(y).astype(int), (np.asarray(p).ravel() >= threshold).astype(int), labels=[0, 1])
+    return skm.confusion_matrix(
+        np.asarray(y).astype(int), (np.asarray(p).ravel() >= threshold).astype(int), labels=[0, 1]
+    )
 
 
 def summarize(runs: list[dict]) -> tuple[dict, dict]:

@@ -94,8 +94,9 @@ def export_main(argv):
     p.add_argument("--format", default="saved_model", choices=sorted(FORMATS))
     p.add_argument("--out", default=None, help="where to write (default inside the run directory)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export at --out")
-    p.add_argument("--backend", default=None, choices=("jax", "tensorflow", "torch"),
-                   help="Keras backend (as KERAS_BACKEND)")
+    p.add_argument(
+        "--backend", default=None, choices=("jax", "tensorflow", "torch"), help="Keras backend (as KERAS_BACKEND)"
+    )
     args = p.parse_args(argv)
     target, err = export(args.run, args.format, args.out, overwrite=args.overwrite)
     print(f"exported {args.format} to {target}; predictions match Keras (max abs diff {err:.2e})")

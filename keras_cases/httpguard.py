@@ -21,9 +21,13 @@ ANY_HOST = ("0.0.0.0", "::", "")  # bound to every interface: clients may use an
 
 async def send_json(send, status: int, body: dict, headers=()):
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-                            *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -98,27 +102,45 @@ class HostCheck:
         if scope["type"] == "http" and self.hosts is not None:
             raw = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
             if host_name(raw) not in self.hosts:
-                return await send_json(send, 400, {"detail": f"unexpected Host header {raw[:100]!r}: "
-                                                   f"use one of {', '.join(sorted(self.hosts))}"})
+                return await send_json(
+                    send,
+                    400,
+                    {"detail": f"unexpected Host header {raw[:100]!r}: use one of {', '.join(sorted(self.hosts))}"},
+                )
         await self.app(scope, receive, send)
 
 
-ERROR = {"type": "object", "title": "Error", "required": ["detail"],
-         "properties": {"detail": {"type": "string", "description": "what is wrong, in one sentence"}}}
-VALIDATION_ERRORS = {"type": "object", "title": "ValidationErrors", "required": ["detail", "errors"],
-                     "properties": {**ERROR["properties"],
-                                    "errors": {"type": "integer", "description": "how many problems"}}}
+ERROR = {
+    "type": "object",
+    "title": "Error",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "string", "description": "what is wrong, in one sentence"}},
+}
+VALIDATION_ERRORS = {
+    "type": "object",
+    "title": "ValidationErrors",
+    "required": ["detail", "errors"],
+    "properties": {**ERROR["properties"], "errors": {"type": "integer", "description": "how many problems"}},
+}
 
 
 def responses(*statuses: int, max_body: int | None = None) -> dict:
     """The OpenAPI `responses=` entry for these 4xx statuses (JSON bodies, whatever the
     route's own media type)."""
-    what = {400: "bad request (unexpected Host header, unreadable input)", 404: "not found",
-            413: f"request body over {max_body} bytes" if max_body else "request body too large",
-            415: "unsupported content type",
-            422: "the request does not match the schema"}
-    return {s: {"description": what[s], "content": {"application/json": {
-        "schema": VALIDATION_ERRORS if s == 422 else ERROR}}} for s in statuses}
+    what = {
+        400: "bad request (unexpected Host header, unreadable input)",
+        404: "not found",
+        413: f"request body over {max_body} bytes" if max_body else "request body too large",
+        415: "unsupported content type",
+        422: "the request does not match the schema",
+    }
+    return {
+        s: {
+            "description": what[s],
+            "content": {"application/json": {"schema": VALIDATION_ERRORS if s == 422 else ERROR}},
+        }
+        for s in statuses
+    }
 
 
 def install(app, host: str, max_body: int):

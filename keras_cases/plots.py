@@ -85,10 +85,21 @@ def confusion_matrices(cms: dict, path, labels=("0", "1")):
         cm = np.asarray(cm)
         ax.imshow(cm, cmap="Blues")
         for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha="center", va="center",
-                    color="white" if v > cm.max() / 2 else "black", fontsize=12 if len(labels) <= 4 else 7)
-        ax.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 4 else 0,
-                      ha="right" if len(labels) > 4 else "center")
+            ax.text(
+                j,
+                i,
+                str(v),
+                ha="center",
+                va="center",
+                color="white" if v > cm.max() / 2 else "black",
+                fontsize=12 if len(labels) <= 4 else 7,
+            )
+        ax.set_xticks(
+            range(len(labels)),
+            labels,
+            rotation=45 if len(labels) > 4 else 0,
+            ha="right" if len(labels) > 4 else "center",
+        )
         ax.set_yticks(range(len(labels)), labels)
         ax.set(xlabel="predicted", ylabel="true", title=name)
     return _save(fig, path)
@@ -111,7 +122,7 @@ def rate_by_category(frame, target, columns, path, ylabel="positive rate"):
         ax.set(title=c, ylabel=ylabel, ylim=(0, min(1, g["mean"].max() * 1.35 + 0.02)))
         ax.tick_params(axis="x", labelrotation=15, labelsize=8)
         ax.legend(fontsize=8)
-    for ax in axes.ravel()[len(columns):]:
+    for ax in axes.ravel()[len(columns) :]:
         ax.axis("off")
     return _save(fig, path)
 
@@ -169,8 +180,15 @@ def pareto(groups: dict, path, xlabel, ylabel, title="", vline=None, rejected=()
                 fy.append(ys[j])
         ax.step(fx, fy, where="post", color="k", lw=1, label="Pareto front")
     if len(rejected):
-        ax.plot(rejected, np.zeros(len(rejected)), "|", color="gray", ms=12,
-                transform=ax.get_xaxis_transform(), label=f"rejected ({len(rejected)})")
+        ax.plot(
+            rejected,
+            np.zeros(len(rejected)),
+            "|",
+            color="gray",
+            ms=12,
+            transform=ax.get_xaxis_transform(),
+            label=f"rejected ({len(rejected)})",
+        )
     if vline is not None:
         ax.axvline(vline, color="C3", ls="--", label=f"budget {vline:,}")
     if logx:
@@ -189,8 +207,9 @@ def image_grid(images, path, title="", ncols=10, row_labels=None, captions=None)
         images = images[..., 0]
     n = len(images)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.9, nrows * (1.05 if captions else 0.9) + (0.4 if title else 0)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * 0.9, nrows * (1.05 if captions else 0.9) + (0.4 if title else 0)), squeeze=False
+    )
     for i, ax in enumerate(axes.ravel()):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -225,7 +244,7 @@ def forecast_windows(windows, path, ylabel="value"):
             ax.set_title(title[0], fontsize=9)
         ax.plot(times, observed, color="black", lw=1.4, label="observed")
         for i, (name, f) in enumerate(forecasts.items()):
-            ax.plot(times[len(times) - len(f):], f, color=f"C{i}", lw=1.1, label=name)
+            ax.plot(times[len(times) - len(f) :], f, color=f"C{i}", lw=1.1, label=name)
         ax.axvline(times[len(times) - len(next(iter(forecasts.values())))], color="grey", ls=":", lw=1)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)

@@ -48,13 +48,14 @@ def folds(y, k: int = 5, repeats: int = 3, seed: int = 0, val_fraction: float = 
         raise UserError(f"--cv {k}: cross-validation needs at least 2 folds")
     smallest = int(np.min(np.unique(y, return_counts=True)[1]))
     if smallest < k * 2:
-        raise UserError(f"--cv {k}: the smallest class has {smallest} rows; need at least {2 * k} "
-                        f"(2 per fold) for stratified {k}-fold with a validation part")
+        raise UserError(
+            f"--cv {k}: the smallest class has {smallest} rows; need at least {2 * k} "
+            f"(2 per fold) for stratified {k}-fold with a validation part"
+        )
     out = []
     splitter = RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=seed)
     for i, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
-        fit, val = train_test_split(train, test_size=val_fraction, stratify=y[train],
-                                    random_state=seed * 1000 + i)
+        fit, val = train_test_split(train, test_size=val_fraction, stratify=y[train], random_state=seed * 1000 + i)
         out.append(Fold(i // k, i % k, np.sort(fit), np.sort(val), np.sort(test)))
     return out
 
@@ -67,8 +68,13 @@ def paired(a, b, n_train: int, n_test: int, alpha: float = 0.05) -> dict:
     j = len(d)
     mean = float(d.mean())
     if j < 2:
-        return {"diff": mean, "low": float("nan"), "high": float("nan"), "p": float("nan"),
-                "verdict": "one fold: no interval"}
+        return {
+            "diff": mean,
+            "low": float("nan"),
+            "high": float("nan"),
+            "p": float("nan"),
+            "verdict": "one fold: no interval",
+        }
     var = (1.0 / j + n_test / n_train) * float(d.var(ddof=1))
     se = np.sqrt(var)
     t = stats.t.ppf(1 - alpha / 2, j - 1)
@@ -81,15 +87,22 @@ def paired(a, b, n_train: int, n_test: int, alpha: float = 0.05) -> dict:
 def summary(scores: dict, references, n_train: int, n_test: int, metric: str) -> dict:
     """{"models": {name: {mean, std, folds}}, "paired": [{model, reference, diff, low, high,
     p, verdict}]} for one metric; `scores` is {model: [score per fold]}."""
-    models = {m: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
-                  "folds": [float(x) for x in v]} for m, v in scores.items()}
+    models = {
+        m: {
+            "mean": float(np.mean(v)),
+            "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+            "folds": [float(x) for x in v],
+        }
+        for m, v in scores.items()
+    }
     rows = []
     refs = [r for r in references if r in scores]
     for m in scores:
         for r in refs:
             if r != m and not (m in refs and refs.index(m) > refs.index(r)):  # each pair once
-                rows.append({"model": m, "reference": r, "metric": metric,
-                             **paired(scores[m], scores[r], n_train, n_test)})
+                rows.append(
+                    {"model": m, "reference": r, "metric": metric, **paired(scores[m], scores[r], n_train, n_test)}
+                )
     return {"metric": metric, "models": models, "paired": rows}
 
 
@@ -97,10 +110,16 @@ def markdown(s: dict, fmt: str = "{:+.4f}") -> str:
     """The summary as two markdown tables."""
     lines = [f"| model | {s['metric']} mean | std over folds |", "|---|---|---|"]
     lines += [f"| {m} | {v['mean']:.4f} | {v['std']:.4f} |" for m, v in s["models"].items()]
-    lines += ["", f"| model | reference | paired difference in {s['metric']} | 95% interval "
-                  "(corrected resampled t) | verdict |", "|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['reference']} | {fmt.format(r['diff'])} | "
-              f"[{fmt.format(r['low'])}, {fmt.format(r['high'])}] | {r['verdict']} |" for r in s["paired"]]
+    lines += [
+        "",
+        f"| model | reference | paired difference in {s['metric']} | 95% interval (corrected resampled t) | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['model']} | {r['reference']} | {fmt.format(r['diff'])} | "
+        f"[{fmt.format(r['low'])}, {fmt.format(r['high'])}] | {r['verdict']} |"
+        for r in s["paired"]
+    ]
     return "\n".join(lines)
 
 

@@ -76,11 +76,12 @@ def check_out(out, overwrite: bool) -> bool:
     if not d.is_dir() or not any(d.iterdir()):
         return False
     if not overwrite:
-        raise UserError(f"--out {d} already holds files: pass --overwrite to replace that run, "
-                        "or choose a new --out")
+        raise UserError(f"--out {d} already holds files: pass --overwrite to replace that run, or choose a new --out")
     if not (d / "run.json").is_file():
-        raise UserError(f"--out {d} is not empty and is not a keras-cases run directory (no "
-                        "run.json): refusing to delete it even with --overwrite")
+        raise UserError(
+            f"--out {d} is not empty and is not a keras-cases run directory (no "
+            "run.json): refusing to delete it even with --overwrite"
+        )
     return True
 
 
@@ -95,11 +96,13 @@ class Run:
     status: running, then complete / failed / interrupted (see `lifecycle`).
     """
 
-    def __init__(self, case: str, out: str | None = None, tensorboard: bool = False,
-                 overwrite: bool = False):
+    def __init__(self, case: str, out: str | None = None, tensorboard: bool = False, overwrite: bool = False):
         self.case = case
-        resuming = _resuming.pop("record", None) if out is not None and \
-            Path(out).expanduser().resolve() == _resuming.get("dir") else None
+        resuming = (
+            _resuming.pop("record", None)
+            if out is not None and Path(out).expanduser().resolve() == _resuming.get("dir")
+            else None
+        )
         try:
             if resuming is not None:
                 self.dir, self._made = Path(out).expanduser(), []
@@ -111,8 +114,9 @@ class Run:
                 self._made = _claim(self.dir)
         except OSError as e:
             raise UserError(f"cannot create run directory {out or 'under runs/'}: {e.strerror or e}")
-        self.created = (resuming or {}).get("created") or \
-            _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.created = (resuming or {}).get("created") or _dt.datetime.now(_dt.timezone.utc).isoformat(
+            timespec="seconds"
+        )
         self.argv = list(ARGV)
         self.resumed = resuming is not None
         self.status = "running"
@@ -153,8 +157,7 @@ class Run:
                 child.unlink()
 
     def _record(self, **extra) -> dict:
-        return {"case": self.case, "created": self.created, "status": self.status,
-                "argv": self.argv, **extra}
+        return {"case": self.case, "created": self.created, "status": self.status, "argv": self.argv, **extra}
 
     def end(self, status: str, error: str | None = None, user_mistake: bool = False):
         """Record how the run ended. A run that failed on a user mistake before it wrote
@@ -184,7 +187,6 @@ class Run:
             if error:
                 extra["error"] = error
             self.write_json("run.json", self._record(**extra))
-
 
     def path(self, name: str) -> Path:
         return self.dir / name
@@ -225,8 +227,7 @@ def lifecycle():
             if r.status == "running":
                 r.end(status, error, user_mistake=user)
                 if status == "interrupted":
-                    print(f"interrupted: {r.dir} can be continued with --resume {r.dir}",
-                          file=sys.stderr, flush=True)
+                    print(f"interrupted: {r.dir} can be continued with --resume {r.dir}", file=sys.stderr, flush=True)
         del _opened[mark:]
 
     try:
@@ -364,7 +365,7 @@ def run_case(directory) -> str:
     if (d / "run.json").exists():
         case = read_json(d / "run.json").get("case")
         if not isinstance(case, str) or not case:
-            raise UserError(f"{d / 'run.json'} does not name the case that wrote it (no \"case\")")
+            raise UserError(f'{d / "run.json"} does not name the case that wrote it (no "case")')
         return case
     return d.parent.name
 

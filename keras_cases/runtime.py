@@ -61,22 +61,25 @@ def select_backend() -> str:
                 "(KERAS_BACKEND=... or --backend ...)"
             )
         if name not in found:
-            raise UserError(f"backend {name!r} is not installed: pip install 'keras-cases[{name}]'"
-                            + (f" (installed: {', '.join(found)})" if found else ""))
+            raise UserError(
+                f"backend {name!r} is not installed: pip install 'keras-cases[{name}]'"
+                + (f" (installed: {', '.join(found)})" if found else "")
+            )
     else:
         if not found:
             raise UserError(
-                "no Keras backend is installed: pip install 'keras-cases[jax]' "
-                "(or [tensorflow], [torch], [all])"
+                "no Keras backend is installed: pip install 'keras-cases[jax]' (or [tensorflow], [torch], [all])"
             )
         configured = (_keras_json_backend() or "").strip().lower()
         name = configured if configured in found else found[0]
         if configured and configured != name:
             import sys
 
-            print(f"note: ~/.keras/keras.json names backend {configured!r}, which is not "
-                  f"installed here; using {name} (set KERAS_BACKEND or --backend to choose)",
-                  file=sys.stderr)
+            print(
+                f"note: ~/.keras/keras.json names backend {configured!r}, which is not "
+                f"installed here; using {name} (set KERAS_BACKEND or --backend to choose)",
+                file=sys.stderr,
+            )
     os.environ["KERAS_BACKEND"] = name
     return name
 
@@ -215,8 +218,7 @@ def _allow_ragged_batches() -> None:
     def distribute_data_input(per_process_batch, layout, batch_dim_name):
         sharding = layout.backend_layout if isinstance(layout, TensorLayout) else layout
         shape = getattr(per_process_batch, "shape", ())
-        if (isinstance(sharding, NamedSharding) and len(shape) and len(sharding.spec)
-                and jax.process_count() == 1):
+        if isinstance(sharding, NamedSharding) and len(shape) and len(sharding.spec) and jax.process_count() == 1:
             axis = sharding.spec[0]
             names = axis if isinstance(axis, tuple) else (axis,)
             parts = math.prod(sharding.mesh.shape[a] for a in names if a is not None)

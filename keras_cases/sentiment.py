@@ -72,8 +72,7 @@ def load_sentences() -> TextData:
         texts += t
         y += [int(v) for v in labels]
         source += [site] * len(t)
-    return TextData(texts, np.array(y, "int64"), "UCI Sentiment Labelled Sentences (imdb+amazon+yelp)",
-                    LABELS, source)
+    return TextData(texts, np.array(y, "int64"), "UCI Sentiment Labelled Sentences (imdb+amazon+yelp)", LABELS, source)
 
 
 def load_imdb() -> TextData:
@@ -83,9 +82,11 @@ def load_imdb() -> TextData:
 
     cached = all((keras_cache_dir() / f).is_file() for f in ("imdb.npz", "imdb_word_index.json"))
     if not cached and os.environ.get("KERAS_CASES_OFFLINE") not in (None, "", "0"):
-        raise UserError(f"IMDB 50k is not in {keras_cache_dir()} and KERAS_CASES_OFFLINE is set: "
-                        f"download {IMDB_URL} and imdb_word_index.json from the same folder "
-                        "there, or use --data sentences")
+        raise UserError(
+            f"IMDB 50k is not in {keras_cache_dir()} and KERAS_CASES_OFFLINE is set: "
+            f"download {IMDB_URL} and imdb_word_index.json from the same folder "
+            "there, or use --data sentences"
+        )
     try:
         (x_tr, y_tr), (x_te, y_te) = keras.datasets.imdb.load_data()
         word_index = keras.datasets.imdb.get_word_index()
@@ -93,16 +94,20 @@ def load_imdb() -> TextData:
         raise UserError(
             f"IMDB 50k could not be loaded ({type(e).__name__}); it downloads {IMDB_URL} and "
             "imdb_word_index.json from the same folder into ~/.keras/datasets/. Offline, use "
-            "--data sentences")
+            "--data sentences"
+        )
     texts = decode_imdb(list(x_tr) + list(x_te), word_index)
-    return TextData(texts, np.concatenate([y_tr, y_te]).astype("int64"),
-                    "IMDB movie reviews, 50,000 (keras.datasets.imdb, decoded to text)", LABELS)
+    return TextData(
+        texts,
+        np.concatenate([y_tr, y_te]).astype("int64"),
+        "IMDB movie reviews, 50,000 (keras.datasets.imdb, decoded to text)",
+        LABELS,
+    )
 
 
 def load_data(data="auto", csv=None, text_column=None, label_column=None, positive=None) -> TextData:
     if csv is not None:
-        texts, labels, tcol, lcol = read_text_csv(csv, text_column, label_column,
-                                                  TEXT_GUESSES, LABEL_GUESSES)
+        texts, labels, tcol, lcol = read_text_csv(csv, text_column, label_column, TEXT_GUESSES, LABEL_GUESSES)
         texts, labels = clean_rows(texts, labels, tcol, lcol)
         y, names = binary_labels(labels, positive, POSITIVES, lcol)
         return TextData(texts, y, str(csv), names)
@@ -117,16 +122,20 @@ def load_predictor(run_dir) -> Predictor:
 
 
 def make_parser():
-    p = cli.parser("python -m keras_cases.sentiment", __doc__.split("\n\n")[0], epochs=15,
-                   batch_size=64, threads=1)  # small models: one thread is fastest on a busy CPU
+    p = cli.parser(
+        "python -m keras_cases.sentiment", __doc__.split("\n\n")[0], epochs=15, batch_size=64, threads=1
+    )  # small models: one thread is fastest on a busy CPU
     d = p.add_argument_group("data")
-    d.add_argument("--data", default="auto", choices=("auto", "sentences", "imdb"),
-                   help="auto: the UCI sentences when on disk, else IMDB 50k")
+    d.add_argument(
+        "--data",
+        default="auto",
+        choices=("auto", "sentences", "imdb"),
+        help="auto: the UCI sentences when on disk, else IMDB 50k",
+    )
     d.add_argument("--csv", default=None, help="a CSV of your own (overrides --data)")
     d.add_argument("--text-column", default=None, help="CSV column holding the text")
     d.add_argument("--label-column", default=None, help="CSV column holding the label")
-    d.add_argument("--positive", default=None,
-                   help="the label meaning positive (default: positive/pos/1/yes)")
+    d.add_argument("--positive", default=None, help="the label meaning positive (default: positive/pos/1/yes)")
     return add_text_flags(p, DEFAULT_OBJECTIVE)
 
 
@@ -144,12 +153,15 @@ def main(argv=None):
     data = load_data(args.data, args.csv, args.text_column, args.label_column, args.positive)
     if args.quick and len(data.texts) > QUICK_TEXTS:  # IMDB: a 5,000-review sample
         keep = np.sort(np.random.default_rng(0).choice(len(data.texts), QUICK_TEXTS, replace=False))
-        data = TextData([data.texts[i] for i in keep], data.y[keep],
-                        f"{data.dataset}, random {QUICK_TEXTS} (--quick)", data.labels)
-    blurb = (f"The recurrent, convolutional and attention networks of the spam case against "
-             f"TF-IDF + logistic regression on {data.dataset}. Each model's decision threshold "
-             f"is chosen on validation for `{args.objective}`; the best network by validation "
-             "PR-AUC; the test set is touched once.")
+        data = TextData(
+            [data.texts[i] for i in keep], data.y[keep], f"{data.dataset}, random {QUICK_TEXTS} (--quick)", data.labels
+        )
+    blurb = (
+        f"The recurrent, convolutional and attention networks of the spam case against "
+        f"TF-IDF + logistic regression on {data.dataset}. Each model's decision threshold "
+        f"is chosen on validation for `{args.objective}`; the best network by validation "
+        "PR-AUC; the test set is touched once."
+    )
     run_experiment(CASE, "Sentiment", data, args, blurb)
     return 0
 

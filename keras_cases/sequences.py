@@ -58,8 +58,6 @@ MIN_LEN = 5  # shortest digit sequence
 N_TOKENS = 11
 
 
-
-
 def data_rng(data_seed: int, study: str, split: str, task: int = 0) -> np.random.Generator:
     """One independent NumPy stream per (data seed, study, split, task)."""
     return np.random.default_rng([data_seed, STUDIES.index(study), SPLITS[split], task])
@@ -78,8 +76,9 @@ class ChangePoints:
         return self.change >= 0
 
 
-def changepoint_data(n: int, rng: np.random.Generator, length=100, dims=10, n_shifted=5,
-                     p_change=0.8, change_range=None) -> ChangePoints:
+def changepoint_data(
+    n: int, rng: np.random.Generator, length=100, dims=10, n_shifted=5, p_change=0.8, change_range=None
+) -> ChangePoints:
     """`n` sequences of N(0, 1) noise; with probability `p_change` a change at
     T ~ U{change_range[0] .. change_range[1] - 1} (default 1 .. length - 1) adds, from T on,
     a mean drawn from U[-1, 1] to `n_shifted` dimensions chosen at random."""
@@ -170,8 +169,7 @@ def _present(d: np.ndarray, valid: np.ndarray, task: str) -> np.ndarray:
     return np.stack([(pair & (d[:, :-1] == k)).any(1) for k in range(9)], 1)
 
 
-def query_data(n: int, rng: np.random.Generator, task: str, min_len=MIN_LEN, max_len=20,
-               p_positive=0.5) -> Queries:
+def query_data(n: int, rng: np.random.Generator, task: str, min_len=MIN_LEN, max_len=20, p_positive=0.5) -> Queries:
     """Random digit sequences and one query each, positive with probability `p_positive`.
 
     Task a: a positive query is a digit that occurs, a negative one a digit that does not.
@@ -252,8 +250,15 @@ def build_cnn(dims=10, filters=28, kernel_size=3, dilations=(1, 2, 4, 8, 16, 32)
     inputs = keras.Input((None, dims), name="x")
     h = inputs
     for i, rate in enumerate(dilations):
-        c = layers.Conv1D(filters, kernel_size, padding="causal", dilation_rate=rate, activation="relu",
-                          name=f"conv{i}_d{rate}", **_ZEROS)(h)
+        c = layers.Conv1D(
+            filters,
+            kernel_size,
+            padding="causal",
+            dilation_rate=rate,
+            activation="relu",
+            name=f"conv{i}_d{rate}",
+            **_ZEROS,
+        )(h)
         h = layers.Add(name=f"residual{i}")([h, c]) if i else c
     out = layers.Dense(1, activation="sigmoid", name="p_change", **_ZEROS)(h)
     return _initialised(keras.Model(inputs, layers.Reshape((-1,), name="per_step")(out), name="cnn"), seed)
@@ -284,7 +289,7 @@ def leak(model, x: np.ndarray, t: int, seed=0) -> float:
     """Largest change in the outputs at steps <= t when the inputs after t are redrawn:
     zero (up to round-off) for a causal model."""
     x2 = x.copy()
-    x2[:, t + 1:] = np.random.default_rng(seed).standard_normal(x2[:, t + 1:].shape)
+    x2[:, t + 1 :] = np.random.default_rng(seed).standard_normal(x2[:, t + 1 :].shape)
     p1 = np.asarray(model.predict(x, verbose=0))
     p2 = np.asarray(model.predict(x2, verbose=0))
     return float(np.max(np.abs(p1[:, : t + 1] - p2[:, : t + 1])))
@@ -295,8 +300,11 @@ def compile_once(model, lr) -> list:
     """Compile `model` and return its optimizer's fresh state. One compiled model serves every
     seed (`fit` re-draws the weights and restores this state), so the backend compiles its
     training step once per architecture, not once per seed."""
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy",
-                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+    )
     model.optimizer.build(model.trainable_variables)
     return [np.array(ops.convert_to_numpy(v)) for v in model.optimizer.variables]
 
@@ -312,11 +320,18 @@ def fit(model, fresh_optimizer, x, y, val, args, seed, name=None):
     runtime.init_weights(model, seed)
     for v, v0 in zip(model.optimizer.variables, fresh_optimizer):
         v.assign(v0)
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, min_delta=1e-3,
-                                         restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=args.patience, min_delta=1e-3, restore_best_weights=True
+    )
     data, name = batches(x, y, args.batch_size, seed), name or f"{model.name}_seed{seed}"
-    return model.fit(data, validation_data=val, epochs=args.epochs, shuffle=False, verbose=args.verbose,
-                     callbacks=resumable(name, [stop, *tensorboard(name)], data)).history
+    return model.fit(
+        data,
+        validation_data=val,
+        epochs=args.epochs,
+        shuffle=False,
+        verbose=args.verbose,
+        callbacks=resumable(name, [stop, *tensorboard(name)], data),
+    ).history
 
 
 def changepoint_scores(p: np.ndarray, d: ChangePoints) -> dict:
@@ -327,13 +342,15 @@ def changepoint_scores(p: np.ndarray, d: ChangePoints) -> dict:
     rows = np.flatnonzero(has)
     delays = []
     for i in rows:
-        hits = np.flatnonzero(alarm[i, d.change[i]:])
+        hits = np.flatnonzero(alarm[i, d.change[i] :])
         if len(hits):
             delays.append(hits[0])
-    return {"accuracy": float(np.mean(alarm == (d.y > 0.5))),
-            "detection": float(alarm[has, -1].mean()),
-            "delay": float(np.median(delays)) if delays else float("nan"),
-            "false_alarm": float(alarm[d.y < 0.5].mean())}
+    return {
+        "accuracy": float(np.mean(alarm == (d.y > 0.5))),
+        "detection": float(alarm[has, -1].mean()),
+        "delay": float(np.median(delays)) if delays else float("nan"),
+        "false_alarm": float(alarm[d.y < 0.5].mean()),
+    }
 
 
 def around_change(p: np.ndarray, change: np.ndarray, before=20, after=40):
@@ -362,8 +379,12 @@ def plot_detection(curves: dict, path, titles):
             ax.fill_between(k, np.clip(m - s, 0, 1), np.clip(m + s, 0, 1), color=f"C{i}", alpha=0.2)
         ax.axvline(0, color="k", ls=":", lw=1)
         ax.axhline(0.5, color="grey", ls="--", lw=0.8)
-        ax.set(xlabel="steps relative to the change (0 = first shifted step)", ylabel="P(change so far)",
-               ylim=(-0.02, 1.02), title=title)
+        ax.set(
+            xlabel="steps relative to the change (0 = first shifted step)",
+            ylabel="P(change so far)",
+            ylim=(-0.02, 1.02),
+            title=title,
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
     return plots._save(fig, path)
@@ -386,8 +407,11 @@ def plot_examples(d: ChangePoints, preds: dict, path):
         ax.step(np.arange(length), d.y[i], where="post", color="k", lw=1, label="label")
         for j, (name, p) in enumerate(preds.items()):
             ax.plot(p[i], color=f"C{j}", label=name)
-        title = (f"change at {d.change[i]}, |shift| summed over the 5 dims = {size[i]:.2f}" if d.change[i] >= 0
-                 else "no change")
+        title = (
+            f"change at {d.change[i]}, |shift| summed over the 5 dims = {size[i]:.2f}"
+            if d.change[i] >= 0
+            else "no change"
+        )
         ax.set(ylabel="P(change)", ylim=(-0.05, 1.05), title=title)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8, ncol=3)
@@ -405,9 +429,14 @@ def study_changepoint(args, seeds, run, metrics, history, saved):
     te = changepoint_data(n_eval, rng("test"), length)
     ext_len = length + length // 2
     ex = changepoint_data(n_eval, rng("extrapolate"), ext_len, change_range=window)
-    metrics.update(changepoint_n_train=len(tr.y), changepoint_n_val=len(va.y), changepoint_n_test=len(te.y),
-                   changepoint_n_extrapolate=len(ex.y), changepoint_label_rate=float(te.y.mean()),
-                   changepoint_change_fraction=float(te.has_change.mean()))
+    metrics.update(
+        changepoint_n_train=len(tr.y),
+        changepoint_n_val=len(va.y),
+        changepoint_n_test=len(te.y),
+        changepoint_n_extrapolate=len(ex.y),
+        changepoint_label_rate=float(te.y.mean()),
+        changepoint_change_fraction=float(te.has_change.mean()),
+    )
     bayes = changepoint_scores(bayes_posterior(te.x, change_range=(1, length)), te)
     metrics.update({f"changepoint_bayes_test_{k}": v for k, v in bayes.items()})
     titles = [f"test (length {length})", f"extrapolation (length {ext_len}, change in [{window[0]}, {window[1]}))"]
@@ -421,21 +450,35 @@ def study_changepoint(args, seeds, run, metrics, history, saved):
             print(f"--- changepoint {name} ({params[name]:,} parameters), seed {s}", flush=True)
             key = f"changepoint_{name}_seed{s}"
             h = history[key] = fit(model, fresh, tr.x, tr.y, (va.x, va.y), args, s, key)
-            p = {k: np.asarray(model.predict(d.x, verbose=0, batch_size=256))
-                 for k, d in (("val", va), ("test", te), ("extrapolate", ex))}
-            r = {f"{k}_{m}": v for k, d in (("val", va), ("test", te), ("extrapolate", ex))
-                 for m, v in changepoint_scores(p[k], d).items()}
+            p = {
+                k: np.asarray(model.predict(d.x, verbose=0, batch_size=256))
+                for k, d in (("val", va), ("test", te), ("extrapolate", ex))
+            }
+            r = {
+                f"{k}_{m}": v
+                for k, d in (("val", va), ("test", te), ("extrapolate", ex))
+                for m, v in changepoint_scores(p[k], d).items()
+            }
             r["epochs"] = len(h["loss"])
             res[name].append(r)
             if s == seeds[0]:
-                curves[name] = dict(zip(titles, (around_change(p["test"], te.change),
-                                                 around_change(p["extrapolate"], ex.change))))
+                curves[name] = dict(
+                    zip(titles, (around_change(p["test"], te.change), around_change(p["extrapolate"], ex.change)))
+                )
                 preds[name] = p["test"]
                 leaks[name] = leak(model, te.x, length // 2)
                 runtime.save_model(model, run.path(f"changepoint_{name}.keras"))
                 saved[f"changepoint_{name}"] = (run.path(f"changepoint_{name}.keras"), r["val_accuracy"])
-    shown = ["val_accuracy", "test_accuracy", "test_delay", "test_false_alarm", "extrapolate_accuracy",
-             "extrapolate_detection", "extrapolate_false_alarm", "epochs"]
+    shown = [
+        "val_accuracy",
+        "test_accuracy",
+        "test_delay",
+        "test_false_alarm",
+        "extrapolate_accuracy",
+        "extrapolate_detection",
+        "extrapolate_false_alarm",
+        "epochs",
+    ]
     rows = []
     for name, rs in res.items():
         metrics[f"changepoint_{name}_params"] = params[name]
@@ -446,27 +489,37 @@ def study_changepoint(args, seeds, run, metrics, history, saved):
             metrics[f"changepoint_{name}_{k}"], metrics[f"changepoint_{name}_{k}_std"] = mean_std(v)
             if k in shown:
                 row[k.replace("extrapolate", "extrap.").replace("_", " ")] = pm(
-                    v, "{:.1f}" if k in ("test_delay", "epochs") else "{:.4f}")
+                    v, "{:.1f}" if k in ("test_delay", "epochs") else "{:.4f}"
+                )
         rows.append(row)
-    rows.append({"model": "Bayes-optimal (knows the generator)", "parameters": "-",
-                 "test accuracy": f"{bayes['accuracy']:.4f}", "test delay": f"{bayes['delay']:.1f}",
-                 "test false alarm": f"{bayes['false_alarm']:.4f}"})
+    rows.append(
+        {
+            "model": "Bayes-optimal (knows the generator)",
+            "parameters": "-",
+            "test accuracy": f"{bayes['accuracy']:.4f}",
+            "test delay": f"{bayes['delay']:.1f}",
+            "test false alarm": f"{bayes['false_alarm']:.4f}",
+        }
+    )
     plot_detection(curves, run.path("changepoint_detection.png"), titles)
     plot_examples(te, preds, run.path("changepoint_examples.png"))
-    plots.learning_curves({n: history[f"changepoint_{n}_seed{seeds[0]}"] for n in res},
-                          run.path("changepoint_curves.png"), metrics=("loss", "accuracy"))
+    plots.learning_curves(
+        {n: history[f"changepoint_{n}_seed{seeds[0]}"] for n in res},
+        run.path("changepoint_curves.png"),
+        metrics=("loss", "accuracy"),
+    )
     table = markdown_table(rows, list(rows[0]))
     print(table, flush=True)
     rate = metrics["changepoint_label_rate"]
     return f"""{len(tr.y):,} training, {len(va.y):,} validation and {len(te.y):,} test sequences of
-length {length} (10 dimensions; {100 * metrics['changepoint_change_fraction']:.0f}% of the test sequences
+length {length} (10 dimensions; {100 * metrics["changepoint_change_fraction"]:.0f}% of the test sequences
 change; {100 * rate:.1f}% of the test steps are labelled 1, so always answering 0 scores
 {1 - rate:.4f}). Both models are causal: step t sees steps <= t only (redrawing the inputs after
 step {length // 2} moved the outputs up to it by at most {max(leaks.values()):.1e}).
 
-- **lstm**: 2 stacked LSTM layers of 32 units, a sigmoid per step: {params['lstm']:,} parameters.
+- **lstm**: 2 stacked LSTM layers of 32 units, a sigmoid per step: {params["lstm"]:,} parameters.
 - **cnn**: 6 causal Conv1D layers (28 filters, kernel 3, dilations 1, 2, 4, ..., 32, residual
-  connections; receptive field {receptive_field()} steps), a sigmoid per step: {params['cnn']:,} parameters.
+  connections; receptive field {receptive_field()} steps), a sigmoid per step: {params["cnn"]:,} parameters.
 - **Bayes-optimal**: the exact posterior P(change so far | x[0..t]) under the generator (shift
   means and shifted dimensions integrated out), thresholded at 0.5: the ceiling for any causal
   detector, computed once on the test set.
@@ -492,45 +545,77 @@ def study_query(args, seeds, run, metrics, history, saved):
     fresh = compile_once(model, args.lr)
     for task in TASKS:
         rng = lambda split: data_rng(args.data_seed, "query", split, list(TASKS).index(task))  # noqa: E731
-        tr, va, te = (query_data(k, rng(split), task, max_len=args.max_len)
-                      for split, k in (("train", n), ("val", max(n // 4, 64)), ("test", max(n // 4, 64))))
+        tr, va, te = (
+            query_data(k, rng(split), task, max_len=args.max_len)
+            for split, k in (("train", n), ("val", max(n // 4, 64)), ("test", max(n // 4, 64)))
+        )
         rate = float(te.y.mean())
-        metrics.update({f"query_{task}_n_train": len(tr.y), f"query_{task}_n_test": len(te.y),
-                        f"query_{task}_label_rate": rate, f"query_{task}_majority": max(rate, 1 - rate)})
+        metrics.update(
+            {
+                f"query_{task}_n_train": len(tr.y),
+                f"query_{task}_n_test": len(te.y),
+                f"query_{task}_label_rate": rate,
+                f"query_{task}_majority": max(rate, 1 - rate),
+            }
+        )
         res = []
         for s in seeds:
             print(f"--- query task {task} ({model.count_params():,} parameters), seed {s}", flush=True)
             name = f"query_{task}_seed{s}"
             history[name] = fit(model, fresh, _Columns(**tr.inputs), tr.y, (va.inputs, va.y), args, s, name)
-            acc = lambda d: (np.asarray(model.predict(d.inputs, verbose=0, batch_size=512)).ravel() > 0.5) == (d.y > 0.5)  # noqa: E731
+            acc = lambda d: (
+                (np.asarray(model.predict(d.inputs, verbose=0, batch_size=512)).ravel() > 0.5) == (d.y > 0.5)
+            )  # noqa: E731
             hit = acc(te)
-            res.append({"val_accuracy": float(acc(va).mean()), "test_accuracy": float(hit.mean()),
-                        "epochs": len(history[name]["loss"]),
-                        "by_length": [float(hit[te.lengths == L].mean()) if (te.lengths == L).any() else np.nan
-                                      for L in range(MIN_LEN, args.max_len + 1)]})
+            res.append(
+                {
+                    "val_accuracy": float(acc(va).mean()),
+                    "test_accuracy": float(hit.mean()),
+                    "epochs": len(history[name]["loss"]),
+                    "by_length": [
+                        float(hit[te.lengths == L].mean()) if (te.lengths == L).any() else np.nan
+                        for L in range(MIN_LEN, args.max_len + 1)
+                    ],
+                }
+            )
             if s == seeds[0]:
                 metrics["query_params"] = model.count_params()
                 runtime.save_model(model, run.path(f"query_{task}.keras"))
                 saved[f"query_{task}"] = (run.path(f"query_{task}.keras"), res[-1]["val_accuracy"])
         for k in ("val_accuracy", "test_accuracy", "epochs"):
             metrics[f"query_{task}_{k}"], metrics[f"query_{task}_{k}_std"] = mean_std([r[k] for r in res])
-        by_length[f"task {task}"] = (np.arange(MIN_LEN, args.max_len + 1),
-                                     *np.array([mean_std(v) for v in zip(*[r["by_length"] for r in res])]).T)
-        rows.append({"task": f"{task}: {TASKS[task]}", "test label rate": f"{rate:.3f}",
-                     "majority baseline": f"{max(rate, 1 - rate):.4f}",
-                     "val accuracy": pm([r["val_accuracy"] for r in res]),
-                     "test accuracy": pm([r["test_accuracy"] for r in res]),
-                     "epochs": pm([r["epochs"] for r in res], "{:.1f}")})
-    plots.lines_with_errors(by_length, run.path("query_by_length.png"), "sequence length (digits)",
-                            "test accuracy", "query accuracy by sequence length")
-    plots.learning_curves({f"task {t}": history[f"query_{t}_seed{seeds[0]}"] for t in TASKS},
-                          run.path("query_curves.png"), metrics=("loss", "accuracy"))
+        by_length[f"task {task}"] = (
+            np.arange(MIN_LEN, args.max_len + 1),
+            *np.array([mean_std(v) for v in zip(*[r["by_length"] for r in res])]).T,
+        )
+        rows.append(
+            {
+                "task": f"{task}: {TASKS[task]}",
+                "test label rate": f"{rate:.3f}",
+                "majority baseline": f"{max(rate, 1 - rate):.4f}",
+                "val accuracy": pm([r["val_accuracy"] for r in res]),
+                "test accuracy": pm([r["test_accuracy"] for r in res]),
+                "epochs": pm([r["epochs"] for r in res], "{:.1f}"),
+            }
+        )
+    plots.lines_with_errors(
+        by_length,
+        run.path("query_by_length.png"),
+        "sequence length (digits)",
+        "test accuracy",
+        "query accuracy by sequence length",
+    )
+    plots.learning_curves(
+        {f"task {t}": history[f"query_{t}_seed{seeds[0]}"] for t in TASKS},
+        run.path("query_curves.png"),
+        metrics=("loss", "accuracy"),
+    )
     table = markdown_table(rows, list(rows[0]))
     print(table, flush=True)
     return f"""Digit sequences of length {MIN_LEN}..{args.max_len} (uniform), digits stored as tokens 1..10 and
 padded with token {PAD} after the end, so padding never looks like a digit; Embedding(mask_zero=True)
 masks it, and a GRU(64) reads the digits alone into one summary vector. The query network embeds q,
-concatenates it with the summary and answers through Dense(64) -> sigmoid ({metrics['query_params']:,}
+concatenates it with the summary and answers through Dense(64) -> sigmoid ({metrics["query_params"]:,}
 parameters; one model per task). {n:,} training, {max(n // 4, 64):,} validation and {max(n // 4, 64):,} test
 queries per task, half of them positive by construction.
 
@@ -543,20 +628,31 @@ queries per task, half of them positive by construction.
 
 # --- the command ----------------------------------------------------------------------------------
 def make_parser():
-    p = cli.parser("python -m keras_cases.sequences", __doc__.split("\n\n")[0], epochs=40, batch_size=64,
-                   threads=1)
+    p = cli.parser("python -m keras_cases.sequences", __doc__.split("\n\n")[0], epochs=40, batch_size=64, threads=1)
     g = p.add_argument_group("sequences")
     g.add_argument("--studies", default="changepoint,query", help="comma-separated: changepoint, query")
-    g.add_argument("--n-changepoint", type=cli.positive_int, default=8000,
-                   help="training sequences for change-point detection (validation and test: a quarter each)")
+    g.add_argument(
+        "--n-changepoint",
+        type=cli.positive_int,
+        default=8000,
+        help="training sequences for change-point detection (validation and test: a quarter each)",
+    )
     g.add_argument("--length", type=cli.positive_int, default=100, help="change-point training sequence length")
-    g.add_argument("--n-query", type=cli.positive_int, default=8000,
-                   help="training queries per task (validation and test: a quarter each)")
+    g.add_argument(
+        "--n-query",
+        type=cli.positive_int,
+        default=8000,
+        help="training queries per task (validation and test: a quarter each)",
+    )
     g.add_argument("--max-len", type=cli.positive_int, default=20, help=f"longest digit sequence (shortest: {MIN_LEN})")
     g.add_argument("--lr", type=cli.positive_float, default=3e-3, help="Adam learning rate")
     g.add_argument("--patience", type=cli.positive_int, default=4, help="early-stopping patience (epochs)")
-    g.add_argument("--data-seed", type=cli.seed, default=0,
-                   help="seed of the fixed train / validation / test sets (the same for every --seeds)")
+    g.add_argument(
+        "--data-seed",
+        type=cli.seed,
+        default=0,
+        help="seed of the fixed train / validation / test sets (the same for every --seeds)",
+    )
     g.set_defaults(seeds=3)
     return p
 
@@ -580,11 +676,14 @@ def check_args(args) -> None:
     for flag, v in (("--length", args.length), ("--max-len", args.max_len)):
         if v > MAX_STEPS:
             raise UserError(f"{flag} {v:,} is too long: at most {MAX_STEPS:,} steps")
-    for flag, n, gb in (("--n-changepoint", args.n_changepoint, args.n_changepoint * args.length * 10 * 4 / 1e9),
-                        ("--n-query", args.n_query, args.n_query * args.max_len * 8 / 1e9)):
+    for flag, n, gb in (
+        ("--n-changepoint", args.n_changepoint, args.n_changepoint * args.length * 10 * 4 / 1e9),
+        ("--n-query", args.n_query, args.n_query * args.max_len * 8 / 1e9),
+    ):
         if gb > MAX_DATA_GB:
-            raise UserError(f"{flag} {n:,}: the training set would take {gb:,.1f} GB of memory, over the "
-                            f"{MAX_DATA_GB:g} GB limit")
+            raise UserError(
+                f"{flag} {n:,}: the training set would take {gb:,.1f} GB of memory, over the {MAX_DATA_GB:g} GB limit"
+            )
 
 
 @command
@@ -602,8 +701,15 @@ def main(argv=None):
             args.seeds = 1
     t0 = time.time()
     run, info, seeds = cli.start(CASE, args, f"studies {', '.join(studies)}")
-    metrics = {**info, "case": CASE, "seed": args.seed, "seeds": args.seeds, "data_seed": args.data_seed,
-               "studies": ",".join(studies), "dataset": "synthetic sequences (seeded): " + ", ".join(studies)}
+    metrics = {
+        **info,
+        "case": CASE,
+        "seed": args.seed,
+        "seeds": args.seeds,
+        "data_seed": args.data_seed,
+        "studies": ",".join(studies),
+        "dataset": "synthetic sequences (seeded): " + ", ".join(studies),
+    }
     sections, history, saved = [], {}, {}
     if "changepoint" in studies:
         sections.append(("Change-point detection", study_changepoint(args, seeds, run, metrics, history, saved)))
@@ -622,16 +728,19 @@ def main(argv=None):
     metrics["seconds"] = round(time.time() - t0, 2)
     run.write_json("metrics.json", metrics)
     body = "\n\n".join(f"## {title}\n\n{text}" for title, text in sections)
-    run.write_text("report.md", f"""# Sequences
+    run.write_text(
+        "report.md",
+        f"""# Sequences
 
-- studies: {', '.join(studies)}; training seeds {seeds} (mean ± std over seeds), data seed {args.data_seed}
+- studies: {", ".join(studies)}; training seeds {seeds} (mean ± std over seeds), data seed {args.data_seed}
   (train / validation / test generated once from distinct streams; early stopping on validation
   loss, patience {args.patience}, at most {args.epochs} epochs; test scored once per model)
-- backend: {info['backend']} (Keras {info['keras_version']}); {metrics['seconds']} s
+- backend: {info["backend"]} (Keras {info["keras_version"]}); {metrics["seconds"]} s
 - `model.keras`: {best} (seed {seeds[0]}); every model of seed {seeds[0]} is saved as `<study>_<model>.keras`
 
 {body}
-""")
+""",
+    )
     print(f"wrote {run.dir}/")
     return 0
 

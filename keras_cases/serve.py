@@ -16,7 +16,6 @@ however it is sent (413), a Host header other than the bound host (400; see http
 Predictions run on a worker thread, one at a time, so /health answers while one runs.
 """
 
-
 import argparse
 import html
 import importlib
@@ -64,13 +63,22 @@ def instance_model(predictor):
     for f in predictor.fields():
         if f["kind"] == "number":
             example = min(max(float(f["example"]), -MAX_NUMBER), MAX_NUMBER)
-            fields[f["name"]] = (float | None, Field(..., ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False,
-                                                        examples=[example]))
+            fields[f["name"]] = (
+                float | None,
+                Field(..., ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False, examples=[example]),
+            )
         elif f["kind"] == "choice":
             fields[f["name"]] = (Literal[tuple(f["choices"])] | None, Field(..., examples=[f["example"]]))
         elif f["kind"] == "image":
-            fields[f["name"]] = (str, Field(..., min_length=1, json_schema_extra={"format": "byte"},
-                                            description="the image file (PNG, JPEG, GIF, BMP or WebP), base64-encoded"))
+            fields[f["name"]] = (
+                str,
+                Field(
+                    ...,
+                    min_length=1,
+                    json_schema_extra={"format": "byte"},
+                    description="the image file (PNG, JPEG, GIF, BMP or WebP), base64-encoded",
+                ),
+            )
         else:
             fields[f["name"]] = (str, Field(..., min_length=1, examples=[f["example"]]))
     config = ConfigDict(extra="ignore", strict=True, protected_namespaces=())
@@ -117,8 +125,11 @@ def api_models(predictor):
     from pydantic import Field, create_model
 
     Instance = instance_model(predictor)
-    Body = create_model("PredictRequest", __config__=Instance.model_config,
-                        instances=(list[Instance], Field(..., min_length=1, max_length=MAX_INSTANCES)))
+    Body = create_model(
+        "PredictRequest",
+        __config__=Instance.model_config,
+        instances=(list[Instance], Field(..., min_length=1, max_length=MAX_INSTANCES)),
+    )
     Output = output_model(f"{predictor.case.title()}Prediction", predictor.outputs())
     Predictions = create_model("PredictResponse", predictions=(list[Output], ...))
     Health = create_model("Health", status=(Literal["ok"], ...), case=(str, ...))
@@ -137,8 +148,12 @@ def create_app(run_dir, host: str = "127.0.0.1"):
     Body, Predictions, Health = api_models(predictor)
     info = finite_json(predictor.info())
     lock = threading.Lock()  # Keras' predict is not thread-safe (on JAX calls race on state)
-    app = FastAPI(title=f"keras-cases: {predictor.case}", version="1", description=f"Serving {predictor.dir}",
-                  responses=httpguard.responses(400, 413, 422, max_body=MAX_BODY))
+    app = FastAPI(
+        title=f"keras-cases: {predictor.case}",
+        version="1",
+        description=f"Serving {predictor.dir}",
+        responses=httpguard.responses(400, 413, 422, max_body=MAX_BODY),
+    )
     httpguard.install(app, host, MAX_BODY)
 
     @app.exception_handler(UserError)
@@ -147,6 +162,7 @@ def create_app(run_dir, host: str = "127.0.0.1"):
 
     async def off_loop(fn, *args):
         """`fn(*args)` on a worker thread, one at a time: the event loop keeps answering."""
+
         def locked():
             with lock:
                 return fn(*args)
@@ -185,14 +201,19 @@ def _image_route(app, predictor, Predictions, off_loop):
 
     content = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
 
-    @app.post("/predict/image", response_model=Predictions, responses=httpguard.responses(415),
-              openapi_extra={"requestBody": {"required": True, "content": content}})
+    @app.post(
+        "/predict/image",
+        response_model=Predictions,
+        responses=httpguard.responses(415),
+        openapi_extra={"requestBody": {"required": True, "content": content}},
+    )
     async def predict_image(request: Request):
         """The raw bytes of one image file (curl --data-binary @cat.jpg -H 'Content-Type: image/jpeg')."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if not kind.startswith("image/"):
-            return JSONResponse({"detail": f"send the image with Content-Type image/... (got {kind or 'none'!r})"},
-                                status_code=415)
+            return JSONResponse(
+                {"detail": f"send the image with Content-Type image/... (got {kind or 'none'!r})"}, status_code=415
+            )
         data = await request.body()
         if not data:
             raise UserError("empty body: send the bytes of one image file")
@@ -204,8 +225,10 @@ def _page(predictor, info) -> str:
     for f in predictor.fields():
         name = html.escape(f["name"])
         if f["kind"] == "choice":
-            opts = "".join(f'<option{" selected" if c == f["example"] else ""}>{html.escape(str(c))}</option>'
-                           for c in f["choices"])
+            opts = "".join(
+                f"<option{' selected' if c == f['example'] else ''}>{html.escape(str(c))}</option>"
+                for c in f["choices"]
+            )
             widget = f'<select name="{name}" data-kind="choice">{opts}</select>'
         elif f["kind"] == "number":
             widget = f'<input name="{name}" data-kind="number" type="number" step="any" value="{f["example"]:g}">'
@@ -214,16 +237,17 @@ def _page(predictor, info) -> str:
         else:
             widget = f'<textarea name="{name}" data-kind="text" rows="3" cols="60">{html.escape(str(f["example"]))}</textarea>'
         inputs.append(f"<label><span>{name}</span>{widget}</label>")
-    metrics = ", ".join(f"{html.escape(str(k))} {v:.3f}" for k, v in info.get("metrics", {}).items()
-                        if isinstance(v, (int, float)))
+    metrics = ", ".join(
+        f"{html.escape(str(k))} {v:.3f}" for k, v in info.get("metrics", {}).items() if isinstance(v, (int, float))
+    )
     case = html.escape(predictor.case)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>keras-cases: {case}</title>
 <style>body{{font-family:sans-serif;max-width:52em;margin:2em auto}}label{{display:flex;gap:1em;margin:.3em 0}}
 label span{{width:14em}}#result{{margin-top:1em;padding:.8em;background:#eef}}</style></head><body>
 <h1>{case}: try a prediction</h1>
-<p>Model <code>{html.escape(str(info.get('model')))}</code> from <code>{html.escape(str(predictor.dir))}</code>.
+<p>Model <code>{html.escape(str(info.get("model")))}</code> from <code>{html.escape(str(predictor.dir))}</code>.
 Test metrics: {metrics}. <a href="/docs">API docs</a> · <a href="/model">model info</a></p>
-<form id="f">{''.join(inputs)}<button type="submit">Predict</button></form>
+<form id="f">{"".join(inputs)}<button type="submit">Predict</button></form>
 <pre id="result">fill in the form and press Predict</pre>
 <script>
 document.getElementById('f').addEventListener('submit', async (ev) => {{
@@ -253,9 +277,12 @@ if (new URLSearchParams(location.search).has('autorun')) document.querySelector(
 def serve_main(argv):
     p = argparse.ArgumentParser(prog="python -m keras_cases serve", description="Serve a saved run over HTTP.")
     p.add_argument("--run", required=True, help="run directory to serve")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="interface to bind (default 127.0.0.1); requests must name it or localhost in their "
-                        "Host header (0.0.0.0 / ::: any name)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1); requests must name it or localhost in their "
+        "Host header (0.0.0.0 / ::: any name)",
+    )
     p.add_argument("--port", type=cli.port, default=8000)
     args = p.parse_args(argv)
     app = create_app(args.run, args.host)

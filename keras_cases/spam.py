@@ -47,8 +47,7 @@ def load_data(data=None, csv=None, text_column=None, label_column=None, positive
     """The UCI collection (or a file in its `label<TAB>text` layout via `data`), or a CSV:
     the Kaggle spam.csv (latin-1, v1/v2 columns) is read without naming columns."""
     if csv is not None:
-        texts, labels, tcol, lcol = read_text_csv(csv, text_column, label_column,
-                                                  TEXT_GUESSES, LABEL_GUESSES)
+        texts, labels, tcol, lcol = read_text_csv(csv, text_column, label_column, TEXT_GUESSES, LABEL_GUESSES)
         name = str(csv)
     else:
         path = locate("sms_spam", data)
@@ -65,12 +64,16 @@ def load_predictor(run_dir) -> Predictor:
 
 
 def make_parser():
-    p = cli.parser("python -m keras_cases.spam", __doc__.split("\n\n")[0], epochs=15, batch_size=64,
-                   threads=1)  # small models: one thread is fastest on a busy CPU (torch: 12x)
+    p = cli.parser(
+        "python -m keras_cases.spam", __doc__.split("\n\n")[0], epochs=15, batch_size=64, threads=1
+    )  # small models: one thread is fastest on a busy CPU (torch: 12x)
     d = p.add_argument_group("data")
-    d.add_argument("--data", default=None,
-                   help="a file in the SMSSpamCollection layout (label<TAB>text); default: the "
-                        "UCI collection ($KERAS_CASES_DATA_DIR, Keras cache, or download)")
+    d.add_argument(
+        "--data",
+        default=None,
+        help="a file in the SMSSpamCollection layout (label<TAB>text); default: the "
+        "UCI collection ($KERAS_CASES_DATA_DIR, Keras cache, or download)",
+    )
     d.add_argument("--csv", default=None, help="a CSV of your own (or Kaggle's spam.csv)")
     d.add_argument("--text-column", default=None, help="CSV column holding the message text")
     d.add_argument("--label-column", default=None, help="CSV column holding the label")

@@ -142,7 +142,8 @@ class PositionEmbedding(layers.Layer):
 
     def build(self, input_shape):
         self.embeddings = self.add_weight(
-            shape=(self.max_len, input_shape[-1]), initializer="glorot_uniform", name="embeddings")
+            shape=(self.max_len, input_shape[-1]), initializer="glorot_uniform", name="embeddings"
+        )
 
     def call(self, inputs):
         steps = ops.shape(inputs)[1]
@@ -166,8 +167,7 @@ def _head(x, inputs, dropout, name):
     return keras.Model(inputs, outputs, name=name)
 
 
-def _recurrent(cell, vocab_size, bidirectional=False, stacked=False, embed_dim=64, units=64,
-               dropout=0.3, name=None):
+def _recurrent(cell, vocab_size, bidirectional=False, stacked=False, embed_dim=64, units=64, dropout=0.3, name=None):
     inputs = _ids_input()
     x = layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="embedding")(inputs)
     rnn = layers.LSTM if cell == "lstm" else layers.GRU
@@ -189,12 +189,10 @@ def build_gru(vocab_size, stacked=False, **hp) -> keras.Model:
 
 def build_bilstm(vocab_size, stacked=False, units=32, **hp) -> keras.Model:
     """Embedding -> bidirectional LSTM (both final states concatenated) -> sigmoid."""
-    return _recurrent("lstm", vocab_size, bidirectional=True, stacked=stacked, units=units,
-                      name="bilstm", **hp)
+    return _recurrent("lstm", vocab_size, bidirectional=True, stacked=stacked, units=units, name="bilstm", **hp)
 
 
-def build_conv1d(vocab_size, stacked=False, embed_dim=64, filters=128, kernel_size=5,
-                 dropout=0.3) -> keras.Model:
+def build_conv1d(vocab_size, stacked=False, embed_dim=64, filters=128, kernel_size=5, dropout=0.3) -> keras.Model:
     """Embedding -> Conv1D(relu) (x2 when stacked) -> max over real steps -> sigmoid."""
     inputs = _ids_input()
     x = layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="embedding")(inputs)
@@ -208,18 +206,16 @@ def encoder_block(x, keys, dim, heads, ff_dim, dropout, name):
     """Post-norm Transformer encoder block: self-attention and a feed-forward layer, each
     with a residual connection, dropout and layer normalisation. `keys` (batch, 1, steps)
     says which steps may be attended to, so padded steps never are."""
-    attn = layers.MultiHeadAttention(heads, dim // heads, name=f"{name}_attention")(
-        x, x, attention_mask=keys)
-    x = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm1")(
-        layers.Add()([x, layers.Dropout(dropout)(attn)]))
+    attn = layers.MultiHeadAttention(heads, dim // heads, name=f"{name}_attention")(x, x, attention_mask=keys)
+    x = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm1")(layers.Add()([x, layers.Dropout(dropout)(attn)]))
     f = layers.Dense(ff_dim, activation="relu", name=f"{name}_ff1")(x)
     f = layers.Dense(dim, name=f"{name}_ff2")(f)
-    return layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm2")(
-        layers.Add()([x, layers.Dropout(dropout)(f)]))
+    return layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm2")(layers.Add()([x, layers.Dropout(dropout)(f)]))
 
 
-def build_transformer(vocab_size, max_len, stacked=False, embed_dim=64, heads=4, ff_dim=128,
-                      dropout=0.1) -> keras.Model:
+def build_transformer(
+    vocab_size, max_len, stacked=False, embed_dim=64, heads=4, ff_dim=128, dropout=0.1
+) -> keras.Model:
     """Token + position embeddings -> encoder block (x2 when stacked) -> mean over real
     steps -> sigmoid. `max_len` bounds the input length (position table size).
 
@@ -239,8 +235,13 @@ def build_transformer(vocab_size, max_len, stacked=False, embed_dim=64, heads=4,
 
 
 def build_model(kind: str, vocab_size: int, max_len: int, stacked: bool = False) -> keras.Model:
-    builders = {"lstm": build_lstm, "gru": build_gru, "bilstm": build_bilstm, "conv1d": build_conv1d,
-                "transformer": lambda v, stacked: build_transformer(v, max_len, stacked=stacked)}
+    builders = {
+        "lstm": build_lstm,
+        "gru": build_gru,
+        "bilstm": build_bilstm,
+        "conv1d": build_conv1d,
+        "transformer": lambda v, stacked: build_transformer(v, max_len, stacked=stacked),
+    }
     if kind not in builders:
         raise UserError(f"unknown model {kind!r}: choose one of {', '.join(NEURAL)} or all")
     with runtime.without_tensorflow():  # Bidirectional would import it, on any backend
@@ -250,9 +251,12 @@ def build_model(kind: str, vocab_size: int, max_len: int, stacked: bool = False)
 def compile_model(model, learning_rate=1e-3):
     """Adam, binary cross-entropy, PR-AUC; steps per compiled call as measured for text
     networks on the active backend (`runtime.STEPS_PER_EXECUTION`: 32 on TensorFlow)."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
-                  metrics=[keras.metrics.AUC(curve="PR", name="pr_auc")],
-                  steps_per_execution=runtime.steps_per_execution("text"))
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(curve="PR", name="pr_auc")],
+        steps_per_execution=runtime.steps_per_execution("text"),
+    )
     return model
 
 
@@ -263,8 +267,9 @@ def build_tfidf(C=10.0):
     from sklearn.pipeline import make_pipeline
 
     return make_pipeline(
-        TfidfVectorizer(tokenizer=tokenize, lowercase=False, token_pattern=None,
-                        ngram_range=(1, 2), min_df=1, sublinear_tf=True),
+        TfidfVectorizer(
+            tokenizer=tokenize, lowercase=False, token_pattern=None, ngram_range=(1, 2), min_df=1, sublinear_tf=True
+        ),
         LogisticRegression(C=C, class_weight="balanced", max_iter=2000),
     )
 
@@ -321,8 +326,22 @@ class ValidationScorer(ThresholdTuner):
         pass  # EarlyStopping restores the best weights after this; `train` re-chooses then
 
 
-def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose, objective,
-          patience=3, weighted=True, extra_callbacks=()):
+def train(
+    model,
+    x_tr,
+    y_tr,
+    x_val,
+    y_val,
+    *,
+    epochs,
+    batch_size,
+    seed,
+    verbose,
+    objective,
+    patience=3,
+    weighted=True,
+    extra_callbacks=(),
+):
     """Seeded NumPy weights and batches, class weights, early stopping on validation PR-AUC
     (best weights restored), then the decision threshold chosen on validation.
     Returns (history dict, threshold, seconds). Call `runtime.set_seed(seed)` before
@@ -336,12 +355,15 @@ def train(model, x_tr, y_tr, x_val, y_val, *, epochs, batch_size, seed, verbose,
     w = class_weights(y_tr) if weighted else np.ones(len(y_tr), "float32")
     x_tr, y_tr, w = (pad_rows(a, batch_size) for a in (x_tr, y_tr, w))
     scorer = ValidationScorer(x_val, y_val, objective)
-    stop = keras.callbacks.EarlyStopping("val_pr_auc", mode="max", patience=patience,
-                                         restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping("val_pr_auc", mode="max", patience=patience, restore_best_weights=True)
     t0 = time.time()
     data, name = batches(x_tr, y_tr, batch_size, seed, w), f"{model.name}_seed{seed}"
-    hist = model.fit(data, epochs=epochs, verbose=verbose,
-                     callbacks=resumable(name, [scorer, stop, *extra_callbacks, *tensorboard(name)], data))
+    hist = model.fit(
+        data,
+        epochs=epochs,
+        verbose=verbose,
+        callbacks=resumable(name, [scorer, stop, *extra_callbacks, *tensorboard(name)], data),
+    )
     scorer._choose()  # on the restored best weights
     return hist.history, scorer.threshold, time.time() - t0
 
@@ -351,28 +373,42 @@ def evaluate(y_val, p_val, y_test, p_test, threshold) -> dict:
     number the best model is chosen by)."""
     from sklearn.metrics import average_precision_score
 
-    return {**binary_metrics(y_test, p_test, threshold),
-            "val_pr_auc": float(average_precision_score(y_val, p_val))}
+    return {**binary_metrics(y_test, p_test, threshold), "val_pr_auc": float(average_precision_score(y_val, p_val))}
 
 
 # --- the experiment -----------------------------------------------------------------
 def add_text_flags(p, default_objective, default_model="all"):
     g = p.add_argument_group("models and decisions")
-    g.add_argument("--model", default=default_model, choices=[*NEURAL, "all"],
-                   help="which network(s) to train; the TF-IDF + logistic regression "
-                        "reference always runs")
-    g.add_argument("--stacked", action="store_true",
-                   help="two recurrent layers / conv layers / encoder blocks instead of one")
-    g.add_argument("--objective", default=default_objective,
-                   help="decision-threshold objective chosen on validation: precision>=P, "
-                        "recall>=R, f1, fbeta:B or cost:fp=A,fn=B")
-    g.add_argument("--patience", type=cli.positive_int, default=3,
-                   help="early stopping: epochs without a better validation PR-AUC")
-    g.add_argument("--max-tokens", type=cli.positive_int, default=20000,
-                   help="vocabulary size (most frequent training tokens, seen at least twice)")
-    g.add_argument("--max-len", type=cli.positive_int, default=None,
-                   help="tokens kept per text (default: 95th percentile of training lengths, "
-                        "rounded up to a multiple of 8)")
+    g.add_argument(
+        "--model",
+        default=default_model,
+        choices=[*NEURAL, "all"],
+        help="which network(s) to train; the TF-IDF + logistic regression reference always runs",
+    )
+    g.add_argument(
+        "--stacked", action="store_true", help="two recurrent layers / conv layers / encoder blocks instead of one"
+    )
+    g.add_argument(
+        "--objective",
+        default=default_objective,
+        help="decision-threshold objective chosen on validation: precision>=P, "
+        "recall>=R, f1, fbeta:B or cost:fp=A,fn=B",
+    )
+    g.add_argument(
+        "--patience", type=cli.positive_int, default=3, help="early stopping: epochs without a better validation PR-AUC"
+    )
+    g.add_argument(
+        "--max-tokens",
+        type=cli.positive_int,
+        default=20000,
+        help="vocabulary size (most frequent training tokens, seen at least twice)",
+    )
+    g.add_argument(
+        "--max-len",
+        type=cli.positive_int,
+        default=None,
+        help="tokens kept per text (default: 95th percentile of training lengths, rounded up to a multiple of 8)",
+    )
     return p
 
 
@@ -385,32 +421,45 @@ def run_experiment(case: str, title: str, data: TextData, args, blurb: str = "")
     kinds = list(NEURAL) if args.model == "all" else [args.model]
     texts, y = data.texts, data.y
     if len(texts) < 30 or min(np.bincount(y, minlength=2)) < 5:
-        raise UserError(f"{data.dataset}: too few texts ({len(texts)}) or too few of one class "
-                        "to split into train, validation and test")
+        raise UserError(
+            f"{data.dataset}: too few texts ({len(texts)}) or too few of one class "
+            "to split into train, validation and test"
+        )
     tr, va, te, n_dupes = split_unique(texts, y, SPLIT_SEED)
     pick = lambda idx: [texts[i] for i in idx]  # noqa: E731
     t_tr, t_va, t_te = pick(tr), pick(va), pick(te)
     ys_tr = y[tr]
-    vocab = Vocabulary.fit(t_tr, max_tokens=args.max_tokens, max_len=args.max_len,
-                           labels=list(data.labels), dataset=data.dataset, case=case,
-                           example=next(t for t, v in zip(t_tr, ys_tr) if v == 1))
+    vocab = Vocabulary.fit(
+        t_tr,
+        max_tokens=args.max_tokens,
+        max_len=args.max_len,
+        labels=list(data.labels),
+        dataset=data.dataset,
+        case=case,
+        example=next(t for t, v in zip(t_tr, ys_tr) if v == 1),
+    )
     xs = [vocab.encode(t) for t in (t_tr, t_va, t_te)]
     ys = [y[i].astype("float32") for i in (tr, va, te)]
     run = Run(case, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
-    print(f"{data.dataset}: {len(texts)} texts, {y.mean():.1%} {data.labels[1]}, "
-          f"{len(tr)}/{len(va)}/{len(te)} train/val/test ({n_dupes} repeated texts kept in one "
-          f"split); vocabulary {len(vocab)} tokens, max_len {vocab.max_len}; backend "
-          f"{info['backend']}; writing {run.dir}")
+    print(
+        f"{data.dataset}: {len(texts)} texts, {y.mean():.1%} {data.labels[1]}, "
+        f"{len(tr)}/{len(va)}/{len(te)} train/val/test ({n_dupes} repeated texts kept in one "
+        f"split); vocabulary {len(vocab)} tokens, max_len {vocab.max_len}; backend "
+        f"{info['backend']}; writing {run.dir}"
+    )
 
     # the scikit-learn reference: deterministic, fit once
     t1 = time.time()
     ref = build_tfidf().fit(t_tr, ys[0])
     ref_val, ref_test = ref.predict_proba(t_va)[:, 1], ref.predict_proba(t_te)[:, 1]
     ref_t, _ = choose_threshold(ys[1], ref_val, objective)
-    ref_metrics = {**evaluate(ys[1], ref_val, ys[2], ref_test, ref_t),
-                   "params": int(ref[-1].coef_.size + 1), "train_seconds": time.time() - t1,
-                   "epochs_trained": 0}
+    ref_metrics = {
+        **evaluate(ys[1], ref_val, ys[2], ref_test, ref_t),
+        "params": int(ref[-1].coef_.size + 1),
+        "train_seconds": time.time() - t1,
+        "epochs_trained": 0,
+    }
 
     seeds = list(range(args.seed, args.seed + args.seeds))
     per_seed, first = [], {}
@@ -420,16 +469,31 @@ def run_experiment(case: str, title: str, data: TextData, args, blurb: str = "")
             runtime.set_seed(s)  # before building: Dropout layers draw their seeds at creation
             model = compile_model(build_model(kind, len(vocab), vocab.max_len, args.stacked))
             print(f"[seed {s}] {kind} ({model.count_params():,} parameters)")
-            hist, t, secs = train(model, xs[0], ys[0], xs[1], ys[1], epochs=args.epochs,
-                                  batch_size=args.batch_size, seed=s, verbose=args.verbose,
-                                  objective=objective, patience=args.patience)
+            hist, t, secs = train(
+                model,
+                xs[0],
+                ys[0],
+                xs[1],
+                ys[1],
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                seed=s,
+                verbose=args.verbose,
+                objective=objective,
+                patience=args.patience,
+            )
             p_val, p_test = score(model, xs[1]), score(model, xs[2])
-            row[kind] = {**evaluate(ys[1], p_val, ys[2], p_test, t),
-                         "params": model.count_params(), "train_seconds": secs,
-                         "epochs_trained": len(hist["loss"])}
-            print(f"[seed {s}] {kind}: test F1 {row[kind]['f1']:.4f}, accuracy "
-                  f"{row[kind]['accuracy']:.4f}, PR-AUC {row[kind]['pr_auc']:.4f} "
-                  f"(threshold {t:.3f}; {secs:.1f} s)")
+            row[kind] = {
+                **evaluate(ys[1], p_val, ys[2], p_test, t),
+                "params": model.count_params(),
+                "train_seconds": secs,
+                "epochs_trained": len(hist["loss"]),
+            }
+            print(
+                f"[seed {s}] {kind}: test F1 {row[kind]['f1']:.4f}, accuracy "
+                f"{row[kind]['accuracy']:.4f}, PR-AUC {row[kind]['pr_auc']:.4f} "
+                f"(threshold {t:.3f}; {secs:.1f} s)"
+            )
             if s == seeds[0]:
                 first[kind] = {"model": model, "history": hist, "p_test": p_test, "threshold": t}
         row[TFIDF] = ref_metrics
@@ -440,16 +504,31 @@ def run_experiment(case: str, title: str, data: TextData, args, blurb: str = "")
         mean[k]["std"] = {m: std[k][m] for m in REPORTED}
     best = max(kinds, key=lambda k: mean[k]["val_pr_auc"])  # chosen on validation only
     metrics = {
-        **{m: mean[best][m] for m in REPORTED}, "best_model": best, "std": mean[best]["std"],
+        **{m: mean[best][m] for m in REPORTED},
+        "best_model": best,
+        "std": mean[best]["std"],
         "models": mean,
-        "per_seed": [{"seed": s, **{k: {m: r[k][m] for m in (*REPORTED, "val_pr_auc")} for k in kinds}}
-                     for s, r in zip(seeds, per_seed)],
-        "objective": str(objective), **info, "dataset": data.dataset, "labels": list(data.labels),
-        "n_train": len(tr), "n_val": len(va), "n_test": len(te), "n_repeated_texts": n_dupes,
-        "vocab_size": len(vocab), "max_len": vocab.max_len,
-        "oov_rate_test": round(1 - vocab.coverage(t_te), 4), "seed": args.seed,
-        "seeds": args.seeds, "epochs": args.epochs, "batch_size": args.batch_size,
-        "stacked": args.stacked, "quick": args.quick,
+        "per_seed": [
+            {"seed": s, **{k: {m: r[k][m] for m in (*REPORTED, "val_pr_auc")} for k in kinds}}
+            for s, r in zip(seeds, per_seed)
+        ],
+        "objective": str(objective),
+        **info,
+        "dataset": data.dataset,
+        "labels": list(data.labels),
+        "n_train": len(tr),
+        "n_val": len(va),
+        "n_test": len(te),
+        "n_repeated_texts": n_dupes,
+        "vocab_size": len(vocab),
+        "max_len": vocab.max_len,
+        "oov_rate_test": round(1 - vocab.coverage(t_te), 4),
+        "seed": args.seed,
+        "seeds": args.seeds,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "stacked": args.stacked,
+        "quick": args.quick,
     }
     mis = write_artifacts(run, metrics, vocab, first, best, ys, t_te, ref_test, ref_t, args)
     metrics["seconds"] = round(time.time() - t0, 2)
@@ -469,9 +548,16 @@ def write_artifacts(run, metrics, vocab, first, best, ys, t_te, ref_test, ref_t,
         runtime.save_model(f["model"], run.path(f"models/{kind}.keras"))
     runtime.save_model(first[best]["model"], run.path("model.keras"))
     vocab.save(run.path("vocab.json"))
-    run.write_json("decision.json", {
-        "model": best, "threshold": first[best]["threshold"], "objective": metrics["objective"],
-        "labels": [neg, pos], "thresholds": {k: f["threshold"] for k, f in first.items()}})
+    run.write_json(
+        "decision.json",
+        {
+            "model": best,
+            "threshold": first[best]["threshold"],
+            "objective": metrics["objective"],
+            "labels": [neg, pos],
+            "thresholds": {k: f["threshold"] for k, f in first.items()},
+        },
+    )
     run.write_json("config.json", vars(args))
     run.write_history({k: f["history"] for k, f in first.items()})
     y_te = ys[2]
@@ -483,17 +569,22 @@ def write_artifacts(run, metrics, vocab, first, best, ys, t_te, ref_test, ref_t,
     p, t = first[best]["p_test"], first[best]["threshold"]
     wrong = np.flatnonzero((p >= t) != (y_te == 1))
     wrong = wrong[np.argsort(-np.abs(p[wrong] - t), kind="stable")]
-    mis = pd.DataFrame({"true": np.where(y_te[wrong] == 1, pos, neg),
-                        "predicted": np.where(y_te[wrong] == 1, neg, pos),
-                        "score": np.round(p[wrong], 4), "text": [t_te[i] for i in wrong]})
+    mis = pd.DataFrame(
+        {
+            "true": np.where(y_te[wrong] == 1, pos, neg),
+            "predicted": np.where(y_te[wrong] == 1, neg, pos),
+            "score": np.round(p[wrong], 4),
+            "text": [t_te[i] for i in wrong],
+        }
+    )
     mis.to_csv(run.path("misclassified.csv"), index=False)
-    plots.learning_curves({k: f["history"] for k, f in first.items()},
-                          run.path("learning_curves.png"), metrics=("loss", "pr_auc"))
+    plots.learning_curves(
+        {k: f["history"] for k, f in first.items()}, run.path("learning_curves.png"), metrics=("loss", "pr_auc")
+    )
     curves = {k: (y_te, f["p_test"], f["threshold"]) for k, f in first.items()}
     curves["TF-IDF + LR"] = (y_te, ref_test, ref_t)
     plots.roc_pr(curves, run.path("roc_pr.png"), "(test)")
-    cms = {f"{k} @{f['threshold']:.2f}": confusion(y_te, f["p_test"], f["threshold"])
-           for k, f in first.items()}
+    cms = {f"{k} @{f['threshold']:.2f}": confusion(y_te, f["p_test"], f["threshold"]) for k, f in first.items()}
     cms[f"TF-IDF + LR @{ref_t:.2f}"] = confusion(y_te, ref_test, ref_t)
     plots.confusion_matrices(cms, run.path("confusion_matrices.png"), labels=(neg, pos))
     return mis.head(25).to_dict("records")
@@ -505,9 +596,11 @@ def _pm(m, key, seeds):
 
 def summary_line(m) -> str:
     b, r = m["best_model"], m["models"][TFIDF]
-    return (f"best on validation: {b}: test F1 {_pm(m, 'f1', m['seeds'])}, accuracy "
-            f"{_pm(m, 'accuracy', m['seeds'])}, PR-AUC {m['pr_auc']:.4f} | TF-IDF + LR: F1 "
-            f"{r['f1']:.4f}, accuracy {r['accuracy']:.4f}, PR-AUC {r['pr_auc']:.4f}")
+    return (
+        f"best on validation: {b}: test F1 {_pm(m, 'f1', m['seeds'])}, accuracy "
+        f"{_pm(m, 'accuracy', m['seeds'])}, PR-AUC {m['pr_auc']:.4f} | TF-IDF + LR: F1 "
+        f"{r['f1']:.4f}, accuracy {r['accuracy']:.4f}, PR-AUC {r['pr_auc']:.4f}"
+    )
 
 
 def report(title, blurb, m, kinds, misclassified) -> str:
@@ -515,50 +608,76 @@ def report(title, blurb, m, kinds, misclassified) -> str:
     rows = []
     for k in [*kinds, TFIDF]:
         r = m["models"][k]
-        rows.append({"model": k + (" (best on val)" if k == m["best_model"] else ""),
-                     **{c: _pm(r, c, seeds if k != TFIDF else 1) for c in
-                        ("accuracy", "precision", "recall", "f1", "pr_auc")},
-                     "threshold": r["threshold"], "val PR-AUC": r["val_pr_auc"],
-                     "params": f"{int(r['params']):,}", "train s": f"{r['train_seconds']:.1f}",
-                     "epochs": f"{r['epochs_trained']:.1f}"})
-    cols = ["model", "accuracy", "precision", "recall", "f1", "pr_auc", "threshold",
-            "val PR-AUC", "params", "train s", "epochs"]
+        rows.append(
+            {
+                "model": k + (" (best on val)" if k == m["best_model"] else ""),
+                **{
+                    c: _pm(r, c, seeds if k != TFIDF else 1)
+                    for c in ("accuracy", "precision", "recall", "f1", "pr_auc")
+                },
+                "threshold": r["threshold"],
+                "val PR-AUC": r["val_pr_auc"],
+                "params": f"{int(r['params']):,}",
+                "train s": f"{r['train_seconds']:.1f}",
+                "epochs": f"{r['epochs_trained']:.1f}",
+            }
+        )
+    cols = [
+        "model",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "pr_auc",
+        "threshold",
+        "val PR-AUC",
+        "params",
+        "train s",
+        "epochs",
+    ]
     best, ref = m["models"][m["best_model"]], m["models"][TFIDF]
     nets = [k for k in kinds if m["models"][k]["f1"] > ref["f1"]]
-    verdict = (f"TF-IDF + logistic regression beats the network chosen on validation "
-               f"({m['best_model']}) on test F1" if ref["f1"] > best["f1"] else
-               f"The network chosen on validation ({m['best_model']}) beats TF-IDF + logistic "
-               "regression on test F1")
-    verdict += (f" ({ref['f1']:.4f} vs {best['f1']:.4f}); networks above TF-IDF on test F1: "
-                f"{', '.join(nets) or 'none'}.")
+    verdict = (
+        f"TF-IDF + logistic regression beats the network chosen on validation ({m['best_model']}) on test F1"
+        if ref["f1"] > best["f1"]
+        else f"The network chosen on validation ({m['best_model']}) beats TF-IDF + logistic regression on test F1"
+    )
+    verdict += f" ({ref['f1']:.4f} vs {best['f1']:.4f}); networks above TF-IDF on test F1: {', '.join(nets) or 'none'}."
     neg, pos = m["labels"]
-    mis = [{"true": r["true"], "score": f"{r['score']:.3f}",
-            "text": str(r["text"]).replace("|", "\\|").replace("\n", " ")[:160]}
-           for r in misclassified]
+    mis = [
+        {
+            "true": r["true"],
+            "score": f"{r['score']:.3f}",
+            "text": str(r["text"]).replace("|", "\\|").replace("\n", " ")[:160],
+        }
+        for r in misclassified
+    ]
     spread, per_seed = "", ""
     if seeds > 1:
-        spread = (f"Mean ± std over {seeds} seeds ({m['seed']}..{m['seed'] + seeds - 1}; the split "
-                  "is fixed, the seed sets weights, batch order and dropout); threshold, validation "
-                  "PR-AUC, train seconds and epochs are means. ")
-        per_seed = ("\n\nTest F1 per seed:\n\n" + markdown_table(
-            [{"seed": r["seed"], **{k: r[k]["f1"] for k in kinds}} for r in m["per_seed"]],
-            ["seed", *kinds]))
+        spread = (
+            f"Mean ± std over {seeds} seeds ({m['seed']}..{m['seed'] + seeds - 1}; the split "
+            "is fixed, the seed sets weights, batch order and dropout); threshold, validation "
+            "PR-AUC, train seconds and epochs are means. "
+        )
+        per_seed = "\n\nTest F1 per seed:\n\n" + markdown_table(
+            [{"seed": r["seed"], **{k: r[k]["f1"] for k in kinds}} for r in m["per_seed"]], ["seed", *kinds]
+        )
     return f"""# {title}
 
 {blurb}
 
-- data: {m['dataset']}; {m['n_train']} train / {m['n_val']} validation / {m['n_test']} test texts
-  (stratified, split seed {SPLIT_SEED}; {m['n_repeated_texts']} repeated texts kept in the split
+- data: {m["dataset"]}; {m["n_train"]} train / {m["n_val"]} validation / {m["n_test"]} test texts
+  (stratified, split seed {SPLIT_SEED}; {m["n_repeated_texts"]} repeated texts kept in the split
   of their first copy); labels {neg} / {pos}
-- text pipeline (outside the model, fit on train only, saved as vocab.json): {m['vocab_size']}
-  tokens incl. padding and OOV, {m['max_len']} tokens per text; {m['oov_rate_test']:.1%} of test
+- text pipeline (outside the model, fit on train only, saved as vocab.json): {m["vocab_size"]}
+  tokens incl. padding and OOV, {m["max_len"]} tokens per text; {m["oov_rate_test"]:.1%} of test
   tokens are out of vocabulary
-- backend: {m['backend']} (Keras {m['keras_version']}, {m['framework_version']}), devices {', '.join(m['devices'])}
-- up to {m['epochs']} epochs, batch {m['batch_size']}, class-weighted loss, early stopping on
-  validation PR-AUC (best weights restored){', stacked variants' if m['stacked'] else ''}
-- decision threshold per model chosen on validation only for `{m['objective']}`; the best
-  model is chosen by validation PR-AUC: **{m['best_model']}**
-- wall time: {m.get('seconds', 0)} s
+- backend: {m["backend"]} (Keras {m["keras_version"]}, {m["framework_version"]}), devices {", ".join(m["devices"])}
+- up to {m["epochs"]} epochs, batch {m["batch_size"]}, class-weighted loss, early stopping on
+  validation PR-AUC (best weights restored){", stacked variants" if m["stacked"] else ""}
+- decision threshold per model chosen on validation only for `{m["objective"]}`; the best
+  model is chosen by validation PR-AUC: **{m["best_model"]}**
+- wall time: {m.get("seconds", 0)} s
 
 ## Test-set results
 
@@ -572,9 +691,9 @@ def report(title, blurb, m, kinds, misclassified) -> str:
 
 ![confusion matrices](confusion_matrices.png)
 
-## Misclassified test texts ({m['best_model']}, first seed; worst first, all in misclassified.csv)
+## Misclassified test texts ({m["best_model"]}, first seed; worst first, all in misclassified.csv)
 
-{markdown_table(mis, ['true', 'score', 'text']) if mis else 'none'}
+{markdown_table(mis, ["true", "score", "text"]) if mis else "none"}
 
 ## Learning curves (first seed)
 
@@ -601,8 +720,9 @@ class Predictor:
         self.name = model or decision["model"]
         path = self.dir / "model.keras" if model is None else self.dir / "models" / f"{model}.keras"
         if not path.is_file() or self.name not in decision["thresholds"]:
-            raise UserError(f"{self.dir} has no saved model {self.name!r}; saved: "
-                            f"{', '.join(sorted(decision['thresholds']))}")
+            raise UserError(
+                f"{self.dir} has no saved model {self.name!r}; saved: {', '.join(sorted(decision['thresholds']))}"
+            )
         self.threshold = float(decision["thresholds"][self.name])
         self.objective = decision.get("objective")
         self.negative, self.positive = decision["labels"]
@@ -616,12 +736,16 @@ class Predictor:
         """The vocabulary is the one this model was trained with (ids and length fit it)."""
         shape = self.model.input_shape
         if not (isinstance(shape, tuple) and len(shape) == 2 and shape[1] in (None, self.vocab.max_len)):
-            raise UserError(f"{path} does not take the token ids of {self.dir / 'vocab.json'} "
-                            f"(input {shape}, vocabulary length {self.vocab.max_len})")
+            raise UserError(
+                f"{path} does not take the token ids of {self.dir / 'vocab.json'} "
+                f"(input {shape}, vocabulary length {self.vocab.max_len})"
+            )
         embed = next((lay for lay in self.model.layers if isinstance(lay, layers.Embedding)), None)
         if embed is not None and embed.input_dim < len(self.vocab):
-            raise UserError(f"{self.dir / 'vocab.json'} has {len(self.vocab)} tokens but {path} "
-                            f"knows {embed.input_dim}: they are not from the same run")
+            raise UserError(
+                f"{self.dir / 'vocab.json'} has {len(self.vocab)} tokens but {path} "
+                f"knows {embed.input_dim}: they are not from the same run"
+            )
 
     def scores(self, texts) -> np.ndarray:
         if len(texts) == 0:
@@ -646,19 +770,24 @@ class Predictor:
         if not np.isfinite(s).all():
             raise UserError("the model gave no finite score for some texts")
         s = np.clip(s, 0.0, 1.0)
-        return [{"label": lab, f"{self.positive}_probability": float(v)}
-                for v, lab in zip(s, self.labels(s))]
+        return [{"label": lab, f"{self.positive}_probability": float(v)} for v, lab in zip(s, self.labels(s))]
 
     def info(self) -> dict:
         m = read_json(self.dir / "metrics.json") if (self.dir / "metrics.json").exists() else {}
         models = m.get("models")
         per = models.get(self.name) if isinstance(models, dict) else None
         per = per if isinstance(per, dict) else {}
-        return {"case": self.case, "model": self.name, "params": self.model.count_params(),
-                "threshold": self.threshold, "objective": self.objective,
-                "labels": [self.negative, self.positive], "dataset": m.get("dataset"),
-                "trained_on_backend": m.get("backend"),
-                "metrics": {k: per[k] for k in REPORTED if k in per}}
+        return {
+            "case": self.case,
+            "model": self.name,
+            "params": self.model.count_params(),
+            "threshold": self.threshold,
+            "objective": self.objective,
+            "labels": [self.negative, self.positive],
+            "dataset": m.get("dataset"),
+            "trained_on_backend": m.get("backend"),
+            "metrics": {k: per[k] for k in REPORTED if k in per},
+        }
 
 
 def _decision(path) -> dict:
@@ -697,14 +826,16 @@ def _utf8_lines(path) -> list[str]:
 
 
 def predict_main(case: str, argv) -> int:
-    p = argparse.ArgumentParser(prog=f"python -m keras_cases.{case} predict",
-                                description="Score raw texts with a saved run; prints "
-                                            "label<TAB>score<TAB>text per line.")
+    p = argparse.ArgumentParser(
+        prog=f"python -m keras_cases.{case} predict",
+        description="Score raw texts with a saved run; prints label<TAB>score<TAB>text per line.",
+    )
     p.add_argument("texts", nargs="*", help="texts to score (quote each one)")
     p.add_argument("--run", required=True, help=f"a run directory written by the {case} case")
     p.add_argument("--file", default=None, help="a UTF-8 file with one text per line")
-    p.add_argument("--model", default=None, choices=NEURAL,
-                   help="which saved network (default: the one chosen on validation)")
+    p.add_argument(
+        "--model", default=None, choices=NEURAL, help="which saved network (default: the one chosen on validation)"
+    )
     p.add_argument("--output", default=None, help="also write the scores to this CSV")
     p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     args = p.parse_args(argv)
@@ -724,6 +855,8 @@ def predict_main(case: str, argv) -> int:
 
         with atomic(output) as tmp:
             pd.DataFrame({"text": texts, "score": prob, "predicted": labels}).to_csv(tmp, index=False)
-    print(f"{len(texts)} text(s) scored with {pred.name} (threshold {pred.threshold:.3f} for "
-          f"{pred.objective})", file=sys.stderr)
+    print(
+        f"{len(texts)} text(s) scored with {pred.name} (threshold {pred.threshold:.3f} for {pred.objective})",
+        file=sys.stderr,
+    )
     return 0

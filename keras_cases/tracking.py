@@ -53,8 +53,12 @@ def check_installed() -> None:
 
 def _warn(what: str, e: BaseException) -> None:
     first = (str(e).strip().splitlines() or [""])[0][:200]
-    print(f"warning: MLflow {what} failed at {_active.get('uri')} ({type(e).__name__}: {first}); "
-          f"tracking stops, the run goes on and is saved in {_active.get('dir')}", file=sys.stderr, flush=True)
+    print(
+        f"warning: MLflow {what} failed at {_active.get('uri')} ({type(e).__name__}: {first}); "
+        f"tracking stops, the run goes on and is saved in {_active.get('dir')}",
+        file=sys.stderr,
+        flush=True,
+    )
     _active.clear()
 
 
@@ -70,8 +74,9 @@ def _safely(what: str, fn, *a, **k):
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -89,8 +94,13 @@ def start(run, uri: str, params: dict) -> None:
     """Open the MLflow run of `run` (a runs.Run) under experiment keras-cases-<case>."""
     from keras_cases import runtime
 
-    tags = {"case": run.case, "backend": runtime.backend(), "seed": str(params.get("seed")),
-            "run_dir": str(run.dir.resolve()), "mlflow.source.name": f"python -m keras_cases.{run.case}"}
+    tags = {
+        "case": run.case,
+        "backend": runtime.backend(),
+        "seed": str(params.get("seed")),
+        "run_dir": str(run.dir.resolve()),
+        "mlflow.source.name": f"python -m keras_cases.{run.case}",
+    }
     _open(uri, run.dir, f"keras-cases-{run.case}", run.dir.name, tags, params)
 
 
@@ -104,12 +114,14 @@ def _open(uri: str, directory, experiment: str, run_name: str, tags: dict, param
         if exp is None:
             local = uri.startswith("sqlite:") or "://" not in uri
             exp_id = client.create_experiment(
-                experiment, artifact_location=Path("mlruns").resolve().as_uri() if local else None)
+                experiment, artifact_location=Path("mlruns").resolve().as_uri() if local else None
+            )
         else:
             exp_id = exp.experiment_id
         commit = _git_commit()
-        r = client.create_run(exp_id, run_name=run_name,
-                              tags={**tags, **({"mlflow.source.git.commit": commit} if commit else {})})
+        r = client.create_run(
+            exp_id, run_name=run_name, tags={**tags, **({"mlflow.source.git.commit": commit} if commit else {})}
+        )
         _active.update(client=client, run_id=r.info.run_id, experiment_id=exp_id)
         _log_params(client, r.info.run_id, params)
         print(f"MLflow: run {r.info.run_id} in experiment {experiment} at {uri}", flush=True)
@@ -125,7 +137,7 @@ def _log_params(client, run_id, params: dict) -> None:
 
     items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items()) if v is not None]
     for i in range(0, len(items), 100):
-        client.log_batch(run_id, params=items[i:i + 100])
+        client.log_batch(run_id, params=items[i : i + 100])
 
 
 def _metrics(values: dict, step: int = 0, prefix: str = "") -> list:
@@ -161,8 +173,9 @@ class ModelRun:
         a = _active
 
         def go():
-            r = a["client"].create_run(a["experiment_id"], run_name=name, tags={
-                "mlflow.parentRunId": a["run_id"], **(tags or {"model": name})})
+            r = a["client"].create_run(
+                a["experiment_id"], run_name=name, tags={"mlflow.parentRunId": a["run_id"], **(tags or {"model": name})}
+            )
             if params:
                 _log_params(a["client"], r.info.run_id, params)
             return r.info.run_id
@@ -171,8 +184,7 @@ class ModelRun:
 
     def epoch(self, step: int, logs: dict) -> None:
         if self.run_id and _active:
-            _safely("metric logging", lambda: _active["client"].log_batch(
-                self.run_id, metrics=_metrics(logs, step)))
+            _safely("metric logging", lambda: _active["client"].log_batch(self.run_id, metrics=_metrics(logs, step)))
 
     def end(self, status: str = "FINISHED", metrics: dict | None = None, tags: dict | None = None) -> None:
         if not (self.run_id and _active):
@@ -224,7 +236,7 @@ def finish(run, status: str) -> None:
                 client.set_tag(run_id, "dataset", values["dataset"])
             items = _metrics(values)
             for i in range(0, len(items), 500):
-                client.log_batch(run_id, metrics=items[i:i + 500])
+                client.log_batch(run_id, metrics=items[i : i + 500])
         for f in sorted(run.dir.rglob("*")):
             rel = f.relative_to(run.dir)
             if f.is_file() and rel.parts[0] != "checkpoints":
@@ -252,8 +264,13 @@ def start_search(name: str, directory, params: dict, tuner_id: str | None = None
     from keras_cases import runtime
 
     directory = Path(directory)
-    tags = {"search": name, "backend": runtime.backend(), "seed": str(params.get("seed")),
-            "directory": str(directory.resolve()), "mlflow.source.name": f"python -m tuning.{name}"}
+    tags = {
+        "search": name,
+        "backend": runtime.backend(),
+        "seed": str(params.get("seed")),
+        "directory": str(directory.resolve()),
+        "mlflow.source.name": f"python -m tuning.{name}",
+    }
     if tuner_id:
         tags["tuner_id"] = tuner_id
     run_name = directory.resolve().name + (f"-{tuner_id}" if tuner_id else "")
@@ -265,8 +282,7 @@ def trial_begin(trial_id: str, hyperparameters: dict) -> None:
     """A nested run `trial_<id>` with the trial's hyperparameters as params."""
     _trial.clear()
     if _active:
-        _trial["run"] = ModelRun(f"trial_{trial_id}", params=hyperparameters,
-                                 tags={"trial_id": str(trial_id)})
+        _trial["run"] = ModelRun(f"trial_{trial_id}", params=hyperparameters, tags={"trial_id": str(trial_id)})
 
 
 def trial_epoch(step: int, logs: dict) -> None:
@@ -282,8 +298,11 @@ def trial_end(status: str, score=None, metrics: dict | None = None, note: str = 
     if run is None:
         return
     values = {**(metrics or {}), **({"score": score} if score is not None else {})}
-    run.end("FINISHED" if status == "COMPLETED" else "FAILED", values,
-            {"status": status, **({"note": note} if note else {})})
+    run.end(
+        "FINISHED" if status == "COMPLETED" else "FAILED",
+        values,
+        {"status": status, **({"note": note} if note else {})},
+    )
 
 
 def finish_search(directory, files, status: str) -> None:
@@ -300,7 +319,7 @@ def finish_search(directory, files, status: str) -> None:
 
             items = _metrics(read_json(d / "metrics.json"))
             for i in range(0, len(items), 500):
-                client.log_batch(run_id, metrics=items[i:i + 500])
+                client.log_batch(run_id, metrics=items[i : i + 500])
         for f in files:
             if (d / f).is_file():
                 client.log_artifact(run_id, str(d / f))

@@ -9,7 +9,6 @@ import json
 import os
 
 import numpy as np
-
 from conftest import backends_under_test, check, run_python
 
 # quick runs are compile-bound: XLA's -O0 compiles several times faster on CPU (JAX)
@@ -48,8 +47,14 @@ def run_everywhere(out, body: str, saved: dict, extra_backend=None):
     script = PREDICT.format(body=body)
     done = []
     for b in backends_under_test():
-        check(run_python(["-c", script, str(out), b, ",".join(done), json.dumps(saved),
-                          "extra" if b == extra_backend else "-"], backend=b, cwd=out, XLA_FLAGS=XLA_O0))
+        check(
+            run_python(
+                ["-c", script, str(out), b, ",".join(done), json.dumps(saved), "extra" if b == extra_backend else "-"],
+                backend=b,
+                cwd=out,
+                XLA_FLAGS=XLA_O0,
+            )
+        )
         done.append(b)
     return out
 

@@ -24,10 +24,12 @@ def tiny_image_run(out, case="cifar", size=32):
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(len(CLASSES), activation="softmax")(x), name="tiny_cifar")
     save_model(model, out / "model.keras")
-    (out / "run.json").write_text(json.dumps({"case": case, "created": "2025-01-01T00:00:00+00:00",
-                                              "status": "complete"}))
-    (out / "metrics.json").write_text(json.dumps({"class_names": CLASSES, "test_accuracy": 0.1,
-                                                  "backend": keras.config.backend(), "dataset": "none"}))
+    (out / "run.json").write_text(
+        json.dumps({"case": case, "created": "2025-01-01T00:00:00+00:00", "status": "complete"})
+    )
+    (out / "metrics.json").write_text(
+        json.dumps({"class_names": CLASSES, "test_accuracy": 0.1, "backend": keras.config.backend(), "dataset": "none"})
+    )
     return out
 
 
@@ -50,5 +52,9 @@ def bomb_png(width=30_000, height=30_000) -> bytes:
 
     row = b"\x00" + b"\x00" * width  # one grey byte per pixel, filter 0
     data = zlib.compress(row * 16, 9)  # only a few rows: decoding would need the rest
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", data)
+        + chunk(b"IEND", b"")
+    )

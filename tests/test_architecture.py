@@ -7,14 +7,13 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, SHARED_DATA, backends_under_test, run_python
 
-from keras_cases import UserError, architecture as A, cli
+from keras_cases import UserError, cli
+from keras_cases import architecture as A
 from keras_cases.data import arrays
 
-SHAPES = {(40,): (20_000, 50_000, 100_000), (8, 8): (2_000, 5_000, 10_000),
-          (28, 28): (20_000, 50_000, 100_000)}
+SHAPES = {(40,): (20_000, 50_000, 100_000), (8, 8): (2_000, 5_000, 10_000), (28, 28): (20_000, 50_000, 100_000)}
 
 
 @contextlib.contextmanager
@@ -57,9 +56,9 @@ def test_parameter_formulas_match_keras_exactly_and_fill_the_budget():
 
 def test_hidden_layers_use_the_requested_activation_and_dropout():
     model = A.build_model(A.Spec("mlp", (16, 8), "gelu"), (40,), 10, dropout=0.2)
-    dense = [l for l in model.layers if l.__class__.__name__ == "Dense"]
-    assert [l.activation.__name__ for l in dense] == ["gelu", "gelu", "softmax"]
-    assert sum(l.__class__.__name__ == "Dropout" for l in model.layers) == 2
+    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert [layer.activation.__name__ for layer in dense] == ["gelu", "gelu", "softmax"]
+    assert sum(layer.__class__.__name__ == "Dropout" for layer in model.layers) == 2
     assert A.count_params(A.Spec("mlp", (16, 8)), (40,), 10) == model.count_params()
 
 
@@ -94,11 +93,23 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     # the command line itself, as a user types it
     p = run_python(["-m", "keras_cases.architecture", "--experiments", "nope"], backend=backends_under_test()[0])
     assert p.returncode == 2 and p.stderr.strip().splitlines() == [
-        "error: unknown experiment(s) nope: choose from linear, budgets, shape, optact, families"]
+        "error: unknown experiment(s) nope: choose from linear, budgets, shape, optact, families"
+    ]
 
 
-ARTIFACTS = ["metrics.json", "history.csv", "report.md", "config.json", "model.keras", "linear.png",
-             "budgets.png", "shape.png", "optact.png", "families.png", "families_seconds.png"]
+ARTIFACTS = [
+    "metrics.json",
+    "history.csv",
+    "report.md",
+    "config.json",
+    "model.keras",
+    "linear.png",
+    "budgets.png",
+    "shape.png",
+    "optact.png",
+    "families.png",
+    "families_seconds.png",
+]
 
 
 def test_notebook_runs_the_quick_study_and_writes_every_artifact(tmp_path):
@@ -114,16 +125,30 @@ def test_notebook_runs_the_quick_study_and_writes_every_artifact(tmp_path):
     saved = {k: os.environ.get(k) for k in ("KERAS_CASES_NOTEBOOK_OUT", "KERAS_BACKEND")}
     os.environ.update(KERAS_CASES_NOTEBOOK_OUT=str(out), KERAS_BACKEND=backend)
     try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     for name in ARTIFACTS:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     m = json.loads((out / "metrics.json").read_text())
-    for key in ("backend", "keras_version", "dataset", "n_train", "n_val", "n_test", "seconds", "seed",
-                "test_accuracy", "val_accuracy", "model", "params", "finalists"):
+    for key in (
+        "backend",
+        "keras_version",
+        "dataset",
+        "n_train",
+        "n_val",
+        "n_test",
+        "seconds",
+        "seed",
+        "test_accuracy",
+        "val_accuracy",
+        "model",
+        "params",
+        "finalists",
+    ):
         assert key in m, key
     assert m["backend"] == backend and m["quick"] and m["n_train"] == A.QUICK_TRAIN_ROWS
     assert m["experiments"] == list(A.EXPERIMENTS) and m["budgets"] == [20_000]

@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from bad_input import common, images, services, tabular  # noqa: F401
 from conftest import ROOT, run_python
 
@@ -64,8 +63,10 @@ FINISHED_ARGS = {"spam": ["--model", "conv1d"]}
 
 
 def snapshot(root: Path) -> dict:
-    return {str(p.relative_to(root)): (p.is_dir() or p.stat().st_size, p.is_dir() or p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (p.is_dir() or p.stat().st_size, p.is_dir() or p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def invoke(command: str, argv: list[str]) -> int:
@@ -114,7 +115,11 @@ def test_bad_input_is_one_line_and_exit_2(row, tmp_path, finished, monkeypatch, 
 def test_table_covers_every_command():
     commands = {r[1] for r in ROWS}
     expected = {f"keras_cases.{c}" for c in common.CASES} | {
-        "keras_cases", "tuning.churn", "tuning.architecture", "benchmarks"}
+        "keras_cases",
+        "tuning.churn",
+        "tuning.architecture",
+        "benchmarks",
+    }
     assert expected <= commands, sorted(expected - commands)
     predicts = {r[1] for r in ROWS if r[2][:1] == ["predict"]}
     assert {"keras_cases.churn", "keras_cases.spam", "keras_cases.sentiment"} <= predicts
@@ -143,8 +148,9 @@ def test_keras_json_backend_not_installed_falls_back_with_a_note(tmp_path):
     assert helped.returncode == 0 and "--csv" in helped.stdout, helped.stderr
     code = "import keras_cases.runtime as r, keras; print(keras.config.backend(), r.installed_backends()[0])"
     # a command line (not a library import) falls back with the note
-    proc = run_python(["-m", "keras_cases.churn", "predict", "--run", str(tmp_path / "none"), "--csv", "x"],
-                      **_env(home))
+    proc = run_python(
+        ["-m", "keras_cases.churn", "predict", "--run", str(tmp_path / "none"), "--csv", "x"], **_env(home)
+    )
     assert proc.returncode == 2 and "run directory not found" in proc.stderr
     assert "keras.json names backend 'no_such_backend_here'" in proc.stderr
     lib = run_python(["-c", code], **_env(home))
@@ -156,8 +162,7 @@ def test_explicit_backend_is_strict(tmp_path):
     from keras_cases.runtime import installed_backends
 
     home = _home_with_keras_json(tmp_path, installed_backends()[0])
-    for env, argv in [({"KERAS_BACKEND": "nope"}, []), ({}, ["--backend", "nope"]),
-                      ({}, ["--backend=nope"])]:
+    for env, argv in [({"KERAS_BACKEND": "nope"}, []), ({}, ["--backend", "nope"]), ({}, ["--backend=nope"])]:
         proc = run_python(["-m", "keras_cases.churn", "--quick", *argv], **_env(home), **env)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.strip().splitlines()[-1].startswith(("error: unknown Keras backend", "usage:"))
@@ -185,14 +190,26 @@ def test_console_script_reads_backend_flag(tmp_path):
     (run / "model.keras").write_bytes(b"not reached")
     env = {**os.environ, **_env(home), "PYTHONPATH": str(ROOT)}
     env.pop("KERAS_BACKEND", None)
-    refusals = {"torch": ("saved_model", "needs the jax or tensorflow backend"),
-                "jax": ("onnx", "runs on the torch backend"),
-                "tensorflow": ("onnx", "runs on the torch backend")}
+    refusals = {
+        "torch": ("saved_model", "needs the jax or tensorflow backend"),
+        "jax": ("onnx", "runs on the torch backend"),
+        "tensorflow": ("onnx", "runs on the torch backend"),
+    }
     for b in installed_backends():
         fmt, said = refusals[b]
-        proc = subprocess.run([str(script), "export", "--run", str(run), "--format", fmt, "--backend", b],
-                              env=env, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [str(script), "export", "--run", str(run), "--format", fmt, "--backend", b],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 2 and said in proc.stderr, (b, proc.stderr)
-    proc = subprocess.run([str(script), "export", "--run", str(run), "--backend=nope"], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(script), "export", "--run", str(run), "--backend=nope"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "unknown Keras backend 'nope'" in proc.stderr, proc.stderr

@@ -4,14 +4,14 @@ and reports sane numbers, not how fast anything is)."""
 import json
 
 import pytest
-
 from conftest import backends_under_test, check, run_python
 
 
 def test_quick_benchmark_writes_results(tmp_path):
     bs = backends_under_test()
-    p = check(run_python(["-m", "benchmarks", "--quick", "--backends", ",".join(bs), "--out", str(tmp_path)],
-                         timeout=900))
+    p = check(
+        run_python(["-m", "benchmarks", "--quick", "--backends", ",".join(bs), "--out", str(tmp_path)], timeout=900)
+    )
     md = next(tmp_path.glob("*-quick.md"))
     data = json.loads(md.with_suffix(".json").read_text())
     assert md.with_suffix(".png").stat().st_size > 1000
@@ -23,7 +23,9 @@ def test_quick_benchmark_writes_results(tmp_path):
         assert any(r["config"].startswith("spe=epoch") for r in data["rows"] if r["runner"] == "keras/jax")
         # the ratio behind the 1.3x target: raw loop and Keras measured in alternation, at 64 and 256
         ab = data["interleaved"]
-        assert {(r["runner"], r["batch_size"]) for r in ab} == {(n, b) for n in ("raw jax", "keras/jax") for b in (64, 256)}
+        assert {(r["runner"], r["batch_size"]) for r in ab} == {
+            (n, b) for n in ("raw jax", "keras/jax") for b in (64, 256)
+        }
         assert all(r["vs_raw_jax"] > 0 and len(r["epoch_s_all"]) >= 2 for r in ab)
         assert data["targets"]["ratio"]["per_batch"] and "within 1.3x of the raw JAX loop" in md.read_text()
     for r in data["rows"] + data["sweep"]:
@@ -58,8 +60,8 @@ def test_quick_cifar_throughput_writes_results(tmp_path):
     b = backends_under_test()[0]
     check(run_python(["-m", "benchmarks.cifar", "--quick", "--backends", b, "--out", str(tmp_path)], timeout=600))
     data = json.loads(next(tmp_path.glob("*-cifar-quick.json")).read_text())[b]
-    from keras_cases.cifar import Recipe, build_model
     from benchmarks.cifar import forward_flops
+    from keras_cases.cifar import Recipe, build_model
 
     # the FLOP count by hand for the whitening layer + first conv of the default network
     m = build_model(Recipe())

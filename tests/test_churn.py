@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import backends_under_test, check, execute_notebook, run_python, tensorboard_scalars
 
 PARITY = r"""
@@ -63,8 +62,13 @@ def test_a_model_saved_on_one_backend_predicts_the_same_on_another(parity_dir):
         loaded = np.load(parity_dir / f"{loader}_loaded.npz")
         assert sorted(loaded.files) == sorted(bs)
         for saver in bs:
-            np.testing.assert_allclose(loaded[saver], np.load(parity_dir / f"{saver}.npz")["p"],
-                                       rtol=1e-5, atol=1e-7, err_msg=f"saved on {saver}, loaded on {loader}")
+            np.testing.assert_allclose(
+                loaded[saver],
+                np.load(parity_dir / f"{saver}.npz")["p"],
+                rtol=1e-5,
+                atol=1e-7,
+                err_msg=f"saved on {saver}, loaded on {loader}",
+            )
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +77,27 @@ def quick_runs(tmp_path_factory):
     runs = {}
     for b in backends_under_test():
         out = tmp_path_factory.mktemp(f"churn_{b}")
-        p = check(run_python(["-m", "keras_cases.churn", "--quick", "--tensorboard", "--out", str(out), "-v", "0"],
-                             backend=b))
+        p = check(
+            run_python(["-m", "keras_cases.churn", "--quick", "--tensorboard", "--out", str(out), "-v", "0"], backend=b)
+        )
         runs[b] = (out, p)
     return runs
 
 
-ARTIFACTS = ["metrics.json", "history.csv", "model.keras", "preprocessing.json", "decision.json",
-             "config.json", "report.md", "learning_curves.png", "roc_pr.png",
-             "threshold_sweep.png", "confusion_matrices.png", "eda.png"]
+ARTIFACTS = [
+    "metrics.json",
+    "history.csv",
+    "model.keras",
+    "preprocessing.json",
+    "decision.json",
+    "config.json",
+    "report.md",
+    "learning_curves.png",
+    "roc_pr.png",
+    "threshold_sweep.png",
+    "confusion_matrices.png",
+    "eda.png",
+]
 KEYS = ["roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "threshold"]
 
 
@@ -140,8 +156,22 @@ def test_saved_run_predicts_raw_rows(quick_runs, kaggle_csv, tmp_path):
     new.to_csv(tmp_path / "new.csv", index=False)
     for b in quick_runs:
         dest = tmp_path / f"pred_{b}.csv"
-        check(run_python(["-m", "keras_cases.churn", "predict", "--run", str(out), "--csv",
-                          str(tmp_path / "new.csv"), "--output", str(dest)], backend=b))
+        check(
+            run_python(
+                [
+                    "-m",
+                    "keras_cases.churn",
+                    "predict",
+                    "--run",
+                    str(out),
+                    "--csv",
+                    str(tmp_path / "new.csv"),
+                    "--output",
+                    str(dest),
+                ],
+                backend=b,
+            )
+        )
         pred = pd.read_csv(dest)
         assert len(pred) == 50 and list(pred.columns) == ["customer_id", "churn_probability", "churn_predicted"]
         assert pred["churn_probability"].between(0, 1).all()
@@ -153,10 +183,12 @@ def test_saved_run_predicts_raw_rows(quick_runs, kaggle_csv, tmp_path):
 
 
 def test_jax_path_never_imports_tensorflow(tmp_path):
-    code = ("import sys; from keras_cases import churn, cli;"
-            f"assert cli.run(churn.main, ['--quick', '--epochs', '2', '-v', '0', '--out', {str(tmp_path)!r}]) == 0;"
-            "bad = [m for m in ('tensorflow', 'torch') if m in sys.modules];"
-            "assert not bad, bad")
+    code = (
+        "import sys; from keras_cases import churn, cli;"
+        f"assert cli.run(churn.main, ['--quick', '--epochs', '2', '-v', '0', '--out', {str(tmp_path)!r}]) == 0;"
+        "bad = [m for m in ('tensorflow', 'torch') if m in sys.modules];"
+        "assert not bad, bad"
+    )
     check(run_python(["-c", code], backend="jax"))
 
 

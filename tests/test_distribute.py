@@ -9,7 +9,6 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import backends_under_test, check, run_python
 
 # A small functional model with batch norm and dropout (both must behave as on one device:
@@ -76,8 +75,7 @@ def runs(tmp_path_factory):
     res = {}
     for name, n, flags in (("one", 1, []), ("four", 4, ["--distribute", "data-parallel"])):
         path = out / f"{name}.json"
-        check(run_python(["-c", TRAIN, str(path), "--seed", "3", *flags], backend="jax", timeout=300,
-                         **xla(n)))
+        check(run_python(["-c", TRAIN, str(path), "--seed", "3", *flags], backend="jax", timeout=300, **xla(n)))
         res[name] = json.loads(path.read_text())
     return res
 
@@ -122,8 +120,7 @@ def test_batches_split_along_the_batch_axis_partial_ones_replicated(runs):
 
 @pytest.mark.parametrize("other", [b for b in backends_under_test() if b != "jax"])
 def test_other_backends_refuse_with_one_line(other):
-    p = run_python(["-m", "keras_cases.churn", "--quick", "--distribute", "data-parallel"],
-                   backend=other, timeout=300)
+    p = run_python(["-m", "keras_cases.churn", "--quick", "--distribute", "data-parallel"], backend=other, timeout=300)
     assert p.returncode == 2, p.stderr[-2000:]
     lines = python_stderr(p.stderr)
     assert len(lines) == 1 and lines[0].startswith("error: ") and "JAX" in lines[0], p.stderr[-2000:]
@@ -131,9 +128,15 @@ def test_other_backends_refuse_with_one_line(other):
 
 
 def test_batch_size_the_devices_cannot_split_is_refused():
-    p = run_python(["-m", "keras_cases.churn", "--quick", "--distribute", "data-parallel",
-                    "--batch-size", "6"], backend="jax", timeout=300, **xla(4))
+    p = run_python(
+        ["-m", "keras_cases.churn", "--quick", "--distribute", "data-parallel", "--batch-size", "6"],
+        backend="jax",
+        timeout=300,
+        **xla(4),
+    )
     assert p.returncode == 2, p.stderr[-2000:]
     lines = python_stderr(p.stderr)
-    assert lines == ["error: --batch-size 6 does not split evenly over 4 devices "
-                     "(--distribute data-parallel): use a multiple of 4, e.g. 4"], p.stderr[-2000:]
+    assert lines == [
+        "error: --batch-size 6 does not split evenly over 4 devices "
+        "(--distribute data-parallel): use a multiple of 4, e.g. 4"
+    ], p.stderr[-2000:]

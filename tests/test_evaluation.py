@@ -5,7 +5,11 @@ import pytest
 
 from keras_cases import UserError
 from keras_cases.evaluation import (
-    binary_metrics, choose_threshold, confusion_at, parse_objective, summarize,
+    binary_metrics,
+    choose_threshold,
+    confusion_at,
+    parse_objective,
+    summarize,
 )
 
 # 5 positives, 5 negatives; the worked answers are in the comments of each case.
@@ -63,8 +67,11 @@ def test_confusion_counts_match_a_direct_count():
     for k, t in enumerate(ts):
         pred = p >= t
         assert (tp[k], fp[k], fn[k], tn[k]) == (
-            np.sum(pred & (y == 1)), np.sum(pred & (y == 0)),
-            np.sum(~pred & (y == 1)), np.sum(~pred & (y == 0)))
+            np.sum(pred & (y == 1)),
+            np.sum(pred & (y == 0)),
+            np.sum(~pred & (y == 1)),
+            np.sum(~pred & (y == 0)),
+        )
 
 
 def test_binary_metrics_against_hand_counts():

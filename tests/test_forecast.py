@@ -6,8 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from conftest import check, run_python, execute_notebook
+from conftest import check, execute_notebook, run_python
 
 from keras_cases import UserError
 from keras_cases import forecast as fc
@@ -70,8 +69,12 @@ def test_elecdemand_loads_with_calendar_features():
 
 
 def test_quick_run_on_every_backend(backend, tmp_path):
-    p = check(run_python(["-m", "keras_cases.forecast", "--quick", "--epochs", "2", "--out", str(tmp_path),
-                          "-v", "0"], backend=backend))
+    p = check(
+        run_python(
+            ["-m", "keras_cases.forecast", "--quick", "--epochs", "2", "--out", str(tmp_path), "-v", "0"],
+            backend=backend,
+        )
+    )
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["backend"] == backend and m["best_model"] in fc.MODELS
     for k in ("keras_version", "dataset", "n_train", "n_val", "n_test", "seconds", "seed"):
@@ -80,8 +83,17 @@ def test_quick_run_on_every_backend(backend, tmp_path):
     best = m["models"][m["best_model"]]
     assert best["val_mae"] == min(m["models"][k]["val_mae"] for k in fc.MODELS)  # chosen on validation
     assert m["mase"] == best["test_mase"] and np.isfinite(m["mase"]) and m["mase"] > 0
-    for name in ("lstm.keras", "conv1d.keras", "transformer.keras", "report.md", "forecasts.png",
-                 "learning_curves.png", "history.csv", "scaler.json", "config.json"):
+    for name in (
+        "lstm.keras",
+        "conv1d.keras",
+        "transformer.keras",
+        "report.md",
+        "forecasts.png",
+        "learning_curves.png",
+        "history.csv",
+        "scaler.json",
+        "config.json",
+    ):
         assert (tmp_path / name).is_file(), name
     h = pd.read_csv(tmp_path / "history.csv")
     assert set(h.model) == set(fc.MODELS) and "val_loss" in h
@@ -104,30 +116,45 @@ def csv_files(tmp_path_factory):
     # rows shuffled, the two sites of different lengths)
     wide = good.assign(load2=100 + 5 * np.cos(2 * np.pi * hours / 24) + np.random.default_rng(1).normal(size=len(t)))
     wide.to_csv(d / "wide.csv", index=False)
-    long = pd.concat([good.assign(site="a"), wide.iloc[24 * 7:].drop(columns="load").rename(columns={"load2": "load"})
-                      .assign(site="b")])
+    long = pd.concat(
+        [
+            good.assign(site="a"),
+            wide.iloc[24 * 7 :].drop(columns="load").rename(columns={"load2": "load"}).assign(site="b"),
+        ]
+    )
     long.sample(frac=1.0, random_state=0).to_csv(d / "long.csv", index=False)
     daily = long[long.site == "b"].iloc[::24].assign(site="c")
     pd.concat([long, daily]).to_csv(d / "mixed_steps.csv", index=False)
     return d
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--csv", "{d}/good.csv", "--time-column", "when", "--target", "demand"], "no target column 'demand'"),
-    (["--csv", "{d}/good.csv", "--time-column", "when", "--target", "load", "--features", "temp,wind"],
-     "no feature column 'wind'"),
-    (["--csv", "{d}/text.csv", "--time-column", "when", "--target", "load"], "must be numeric"),
-    (["--csv", "{d}/short.csv", "--time-column", "when", "--target", "load"], "too short"),
-    (["--csv", "{d}/missing.csv", "--time-column", "when", "--target", "load"], "not found"),
-    (["--csv", "{d}/good.csv", "--target", "load"], "needs --time-column"),
-    (["--csv", "{d}/long.csv", "--time-column", "when", "--target", "load", "--series-column", "shop"],
-     "no series column 'shop'"),
-    (["--csv", "{d}/wide.csv", "--time-column", "when", "--target", "load,load2", "--series-column", "site"],
-     "not both"),
-    (["--series-column", "site"], "go with --csv"),
-    (["--csv", "{d}/mixed_steps.csv", "--time-column", "when", "--target", "load", "--series-column", "site"],
-     "different time steps"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--csv", "{d}/good.csv", "--time-column", "when", "--target", "demand"], "no target column 'demand'"),
+        (
+            ["--csv", "{d}/good.csv", "--time-column", "when", "--target", "load", "--features", "temp,wind"],
+            "no feature column 'wind'",
+        ),
+        (["--csv", "{d}/text.csv", "--time-column", "when", "--target", "load"], "must be numeric"),
+        (["--csv", "{d}/short.csv", "--time-column", "when", "--target", "load"], "too short"),
+        (["--csv", "{d}/missing.csv", "--time-column", "when", "--target", "load"], "not found"),
+        (["--csv", "{d}/good.csv", "--target", "load"], "needs --time-column"),
+        (
+            ["--csv", "{d}/long.csv", "--time-column", "when", "--target", "load", "--series-column", "shop"],
+            "no series column 'shop'",
+        ),
+        (
+            ["--csv", "{d}/wide.csv", "--time-column", "when", "--target", "load,load2", "--series-column", "site"],
+            "not both",
+        ),
+        (["--series-column", "site"], "go with --csv"),
+        (
+            ["--csv", "{d}/mixed_steps.csv", "--time-column", "when", "--target", "load", "--series-column", "site"],
+            "different time steps",
+        ),
+    ],
+)
 def test_bad_csv_is_one_line_and_exit_code_2(csv_files, args, message, capsys):
     from keras_cases import cli
 
@@ -154,14 +181,35 @@ def test_several_series_load_wide_and_long(csv_files):
     a, b = fc.load_csv(csv_files / "long.csv", "when", "load", "temp", series_column="site")
     assert (a.key, b.key) == ("a", "b") and len(a.target) == len(good) and len(b.target) == len(good) - 24 * 7
     np.testing.assert_allclose(a.target, good["load"])
-    np.testing.assert_allclose(b.target, good["load2"].iloc[24 * 7:])
+    np.testing.assert_allclose(b.target, good["load2"].iloc[24 * 7 :])
     assert a.time.is_monotonic_increasing and b.time[0] == pd.Timestamp(good["when"][24 * 7])
 
 
 def test_several_series_at_once_one_global_model(csv_files, tmp_path):
-    check(run_python(["-m", "keras_cases.forecast", "--csv", str(csv_files / "long.csv"), "--time-column", "when",
-                      "--target", "load", "--series-column", "site", "--model", "conv1d", "--epochs", "2",
-                      "--out", str(tmp_path), "-v", "0"]))
+    check(
+        run_python(
+            [
+                "-m",
+                "keras_cases.forecast",
+                "--csv",
+                str(csv_files / "long.csv"),
+                "--time-column",
+                "when",
+                "--target",
+                "load",
+                "--series-column",
+                "site",
+                "--model",
+                "conv1d",
+                "--epochs",
+                "2",
+                "--out",
+                str(tmp_path),
+                "-v",
+                "0",
+            ]
+        )
+    )
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["n_series"] == 2 and set(m["series"]) == {"a", "b"}
     # each series' baseline is computed on that series alone (no window crosses series) ...
@@ -177,8 +225,10 @@ def test_several_series_at_once_one_global_model(csv_files, tmp_path):
     for name in ("seasonal_naive", "ridge", "conv1d"):
         mean = np.mean([m["series"][k][name]["test_mase"] for k in "ab"])
         assert m["models"][name]["test_mase"] == pytest.approx(mean)
-    assert m["n_test"] == sum(len(fc.prepare(s, args)["starts"]["test"]) for s in
-                              fc.load_csv(csv_files / "long.csv", "when", "load", None, series_column="site"))
+    assert m["n_test"] == sum(
+        len(fc.prepare(s, args)["starts"]["test"])
+        for s in fc.load_csv(csv_files / "long.csv", "when", "load", None, series_column="site")
+    )
     report = (tmp_path / "report.md").read_text()
     assert "2 series" in report and "Test MASE per series" in report and (tmp_path / "forecasts.png").is_file()
 

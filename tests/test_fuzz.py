@@ -84,8 +84,10 @@ def api(request, runs):
     # after the fuzzer is done with this service: how many requests it got (shown with -s)
     # and, besides schemathesis' own not_a_server_error check, none of them answered 5xx
     c = counting.statuses
-    print(f"\nschemathesis on {request.param}: {sum(c.values())} requests, by status "
-          f"{json.dumps(dict(sorted(c.items())))}")
+    print(
+        f"\nschemathesis on {request.param}: {sum(c.values())} requests, by status "
+        f"{json.dumps(dict(sorted(c.items())))}"
+    )
     assert sum(c.values()) > 20 and not any(s >= 500 for s in c), c
 
 
@@ -93,7 +95,8 @@ schema = schemathesis.pytest.from_fixture("api")
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 def test_services_survive_the_fuzzer(case):
     case.call_and_validate()

@@ -13,9 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import check, run_python, subprocess_env
-
 from mlflow.tracking import MlflowClient  # in the [all] extra: never skipped
 
 QUICK = ["-m", "keras_cases.churn", "--quick", "-v", "0"]
@@ -33,11 +31,28 @@ def server(tmp_path):
     store = tmp_path / "server"
     store.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
-         "--artifacts-destination", str(store / "artifacts"), "--workers", "1"],
-        cwd=store, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)  # its own process group: the server's workers die with it
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{store / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(store / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        cwd=store,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # its own process group: the server's workers die with it
     uri = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -80,7 +95,7 @@ def check_logged(client, parent, children, run_dir: Path):
     names = {r.info.run_name for r in children}
     assert names == {"baseline_mlp_seed0", "improved_mlp_seed0"}
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in children)
-    history = [l.split(",") for l in (run_dir / "history.csv").read_text().splitlines()]
+    history = [line.split(",") for line in (run_dir / "history.csv").read_text().splitlines()]
     header, rows = history[0], history[1:]
     for child in children:
         model = child.info.run_name.split("_")[0]
@@ -126,9 +141,14 @@ def test_server_down_is_one_warning_and_a_complete_run(tmp_path):
 def test_server_killed_mid_run_leaves_a_complete_run(server, tmp_path):
     uri, server_proc = server
     client = MlflowClient(uri)
-    proc = subprocess.Popen([sys.executable, *QUICK, "--out", str(tmp_path / "run"), "--mlflow", uri],
-                            cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, *QUICK, "--out", str(tmp_path / "run"), "--mlflow", uri],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:  # the run has started logging
         try:
@@ -149,9 +169,11 @@ def test_server_killed_mid_run_leaves_a_complete_run(server, tmp_path):
 
 def test_without_mlflow_installed_the_flag_is_one_line(tmp_path):
     # find_spec answering None for mlflow stands in for a missing install
-    code = ("import sys, importlib.util; sys.modules['mlflow'] = None; "
-            "importlib.util.find_spec = (lambda f: (lambda n, *a: None if n == 'mlflow' else f(n, *a)))(importlib.util.find_spec); "
-            "from keras_cases import cli, churn; sys.exit(cli.run(churn.main, ['--quick', '--mlflow']))")
+    code = (
+        "import sys, importlib.util; sys.modules['mlflow'] = None; "
+        "importlib.util.find_spec = (lambda f: (lambda n, *a: None if n == 'mlflow' else f(n, *a)))(importlib.util.find_spec); "
+        "from keras_cases import cli, churn; sys.exit(cli.run(churn.main, ['--quick', '--mlflow']))"
+    )
     proc = run_python(["-c", code], cwd=tmp_path)
     assert proc.returncode == 2 and "pip install 'keras-cases[mlflow]'" in proc.stderr, proc.stderr
     assert not (tmp_path / "runs").exists()
@@ -172,11 +194,24 @@ def test_tuning_search_is_one_run_with_a_nested_run_per_trial(tmp_path):
     assert parent.info.status == "FINISHED" and parent.data.tags["search"] == "architecture"
     assert parent.data.tags["backend"] == metrics["backend"] and parent.data.tags["seed"] == "0"
     p = parent.data.params
-    assert (p["max_trials"], p["budget"], p["data"], p["algorithm"], p["epochs"]) == ("3", "5000", "digits", "random", "2")
+    assert (p["max_trials"], p["budget"], p["data"], p["algorithm"], p["epochs"]) == (
+        "3",
+        "5000",
+        "digits",
+        "random",
+        "2",
+    )
     for k in ("test_accuracy", "val_accuracy", "params", "trials", "completed", "rejected_over_budget"):
         assert parent.data.metrics[k] == pytest.approx(metrics[k], rel=1e-12), k
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"trials.csv", "metrics.json", "report.md", "model.keras", "pareto.png", "best_hyperparameters.json"} <= artifacts
+    assert {
+        "trials.csv",
+        "metrics.json",
+        "report.md",
+        "model.keras",
+        "pareto.png",
+        "best_hyperparameters.json",
+    } <= artifacts
 
     trials = {t["trial_id"]: t for t in (json.loads(f.read_text()) for f in out.glob("keras_tuner/trial_*/trial.json"))}
     nested = {r.data.tags["trial_id"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
@@ -200,8 +235,12 @@ def test_tuning_search_is_one_run_with_a_nested_run_per_trial(tmp_path):
 
 def test_tuning_search_with_tracking_down_is_one_warning_and_complete(tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
-    proc = check(run_python([*SEARCH, "--epochs", "1", "--max-trials", "2", "--directory", str(tmp_path / "s"),
-                             "--mlflow", dead], cwd=tmp_path))
+    proc = check(
+        run_python(
+            [*SEARCH, "--epochs", "1", "--max-trials", "2", "--directory", str(tmp_path / "s"), "--mlflow", dead],
+            cwd=tmp_path,
+        )
+    )
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: MLflow")]
     assert len(warnings) == 1, proc.stderr[-3000:]
     assert json.loads((tmp_path / "s" / "metrics.json").read_text())["trials"] == 2

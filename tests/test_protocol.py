@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import check, run_python
 from scipy import stats
 
-from conftest import check, run_python
 from keras_cases import UserError, protocol
 
 
@@ -53,8 +53,23 @@ def test_corrected_resampled_t_matches_a_hand_computation():
 
 
 def test_churn_cross_validation_is_paired_and_scores_every_model_per_fold(tmp_path):
-    check(run_python(["-m", "keras_cases.churn", "--quick", "--cv", "2", "--repeats", "1", "-v", "0",
-                      "--out", str(tmp_path / "cv")]))
+    check(
+        run_python(
+            [
+                "-m",
+                "keras_cases.churn",
+                "--quick",
+                "--cv",
+                "2",
+                "--repeats",
+                "1",
+                "-v",
+                "0",
+                "--out",
+                str(tmp_path / "cv"),
+            ]
+        )
+    )
     m = json.loads((tmp_path / "cv" / "metrics.json").read_text())
     auc = m["summaries"]["roc_auc"]
     assert set(auc["models"]) == {"improved MLP", "baseline MLP", "logistic regression", "gradient boosting"}
@@ -67,7 +82,9 @@ def test_churn_cross_validation_is_paired_and_scores_every_model_per_fold(tmp_pa
     assert ("gradient boosting", "logistic regression") not in pairs  # each pair once
     row = [r for r in auc["paired"] if r["model"] == "improved MLP" and r["reference"] == "logistic regression"][0]
     folds = auc["models"]
-    assert row["diff"] == pytest.approx(np.mean(folds["improved MLP"]["folds"]) - np.mean(folds["logistic regression"]["folds"]))
+    assert row["diff"] == pytest.approx(
+        np.mean(folds["improved MLP"]["folds"]) - np.mean(folds["logistic regression"]["folds"])
+    )
     assert row["low"] <= row["diff"] <= row["high"]
     assert m["headline"]["improved_mlp_roc_auc"] == pytest.approx(folds["improved MLP"]["mean"])
     report = (tmp_path / "cv" / "report.md").read_text()

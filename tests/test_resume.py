@@ -5,7 +5,6 @@ same order on the same values; compared with atol 1e-6)."""
 import json
 
 import numpy as np
-
 from conftest import check, run_python
 
 
@@ -23,14 +22,14 @@ def test_a_fit_stopped_and_resumed_equals_an_uninterrupted_one(backend, tmp_path
 def test_churn_interrupted_then_resumed_is_the_uninterrupted_run(backend, tmp_path):
     quick = ["-m", "keras_cases.churn", "--quick", "-v", "0"]
     check(run_python([*quick, "--out", str(tmp_path / "whole")], backend=backend))
-    stopped = run_python([*quick, "--out", str(tmp_path / "cut")], backend=backend,
-                         KERAS_CASES_STOP_AFTER_EPOCHS=3)
+    stopped = run_python([*quick, "--out", str(tmp_path / "cut")], backend=backend, KERAS_CASES_STOP_AFTER_EPOCHS=3)
     assert stopped.returncode == 130, stopped.stderr[-2000:]
     assert f"--resume {tmp_path / 'cut'}" in stopped.stderr
     record = json.loads((tmp_path / "cut" / "run.json").read_text())
     assert record["status"] == "interrupted" and not (tmp_path / "cut" / "metrics.json").exists()
-    serve = run_python(["-m", "keras_cases.churn", "predict", "--run", str(tmp_path / "cut"), "--csv", "x.csv"],
-                       backend=backend)
+    serve = run_python(
+        ["-m", "keras_cases.churn", "predict", "--run", str(tmp_path / "cut"), "--csv", "x.csv"], backend=backend
+    )
     assert serve.returncode == 2 and "not a complete run (status interrupted" in serve.stderr
     again = check(run_python(["-m", "keras_cases.churn", "--resume", str(tmp_path / "cut")], backend=backend))
     assert "resumed baseline_mlp_seed0 at epoch 3" in again.stdout
@@ -54,8 +53,7 @@ def test_sequences_interrupted_then_resumed_is_the_uninterrupted_run(backend, tm
     others, and ends with the same history and the same test metrics."""
     quick = ["-m", "keras_cases.sequences", "--quick", "--epochs", "3", "-v", "0"]
     check(run_python([*quick, "--out", str(tmp_path / "whole")], backend=backend))
-    stopped = run_python([*quick, "--out", str(tmp_path / "cut")], backend=backend,
-                         KERAS_CASES_STOP_AFTER_EPOCHS=2)
+    stopped = run_python([*quick, "--out", str(tmp_path / "cut")], backend=backend, KERAS_CASES_STOP_AFTER_EPOCHS=2)
     assert stopped.returncode == 130, stopped.stderr[-2000:]
     record = json.loads((tmp_path / "cut" / "run.json").read_text())
     assert record["status"] == "interrupted" and not (tmp_path / "cut" / "metrics.json").exists()

@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import backends_under_test, check, execute_notebook, run_python
+
 from keras_cases.rnn import tasks
 from keras_cases.rnn.tasks import CopyTask
 
-CHECKS = r'''
+CHECKS = r"""
 import contextlib, io, json, runpy, sys
 import numpy as np
 import keras
@@ -146,7 +146,7 @@ res["quick_rc"] = as_main("--quick", "--out", out + "/run", "-v", "0")[0]
 res["loaded_params"] = keras.saving.load_model(out + "/run/model.keras", compile=False).count_params()
 with open(out + "/checks.json", "w") as f:
     json.dump(res, f)
-'''
+"""
 
 
 # JAX compiles every model of the --quick run (its op-by-op mode is slower still); XLA's
@@ -160,8 +160,13 @@ def started(tmp_path_factory):
     root = tmp_path_factory.mktemp("rnn")
     bs = backends_under_test()
     with ThreadPoolExecutor(len(bs)) as pool:
-        yield root, {b: pool.submit(run_python, ["-c", CHECKS, str(root / b)], backend=b,
-                                    **(FAST_XLA if b == "jax" else {})) for b in bs}
+        yield (
+            root,
+            {
+                b: pool.submit(run_python, ["-c", CHECKS, str(root / b)], backend=b, **(FAST_XLA if b == "jax" else {}))
+                for b in bs
+            },
+        )
 
 
 @pytest.fixture(scope="module")
@@ -246,8 +251,9 @@ def test_hidden_state_gradients_agree_across_backends(results):
     first = backends_under_test()[0]
     for b in r:
         for kind in ("simple_rnn", "lstm", "gru"):
-            np.testing.assert_allclose(r[b][f"grad_{kind}"], r[first][f"grad_{kind}"], rtol=1e-3, atol=1e-9,
-                                       err_msg=f"{b} vs {first}, {kind}")
+            np.testing.assert_allclose(
+                r[b][f"grad_{kind}"], r[first][f"grad_{kind}"], rtol=1e-3, atol=1e-9, err_msg=f"{b} vs {first}, {kind}"
+            )
 
 
 def test_user_mistakes_are_one_line_and_exit_2(results, backend):
@@ -264,9 +270,21 @@ def test_quick_run_writes_every_artifact(results, backend):
     root, r = results
     assert r[backend]["quick_rc"] == 0
     d = root / backend / "run"
-    for name in ("metrics.json", "history.csv", "report.md", "config.json", "model.keras", "gru.keras",
-                 "simple_rnn.keras", "hidden_gradients.png", "spectral_radius.png", "copy_accuracy.png",
-                 "copy_learning_curves.png", "series_examples.png", "ablation_curves.png"):
+    for name in (
+        "metrics.json",
+        "history.csv",
+        "report.md",
+        "config.json",
+        "model.keras",
+        "gru.keras",
+        "simple_rnn.keras",
+        "hidden_gradients.png",
+        "spectral_radius.png",
+        "copy_accuracy.png",
+        "copy_learning_curves.png",
+        "series_examples.png",
+        "ablation_curves.png",
+    ):
         assert (d / name).is_file(), name
     m = json.loads((d / "metrics.json").read_text())
     for k in ("backend", "keras_version", "dataset", "n_train", "n_test", "seconds", "seed"):
@@ -298,4 +316,6 @@ def test_quick_run_writes_every_artifact(results, backend):
 def test_notebook_runs(tmp_path, started):
     execute_notebook("rnn.ipynb", tmp_path)
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert m["studies"] == ["gradients"] and len(m["hidden_grad_norms_init_lstm"]) == m["lengths"][0] + 2 * m["n_symbols"]
+    assert (
+        m["studies"] == ["gradients"] and len(m["hidden_grad_norms_init_lstm"]) == m["lengths"][0] + 2 * m["n_symbols"]
+    )

@@ -15,16 +15,27 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, backends_under_test, check, run_python
+
 from keras_cases import cli
 from keras_cases.scratch import case, gradcheck, optimizers, worked_example
 from keras_cases.scratch.layers import INITIALIZERS, Tanh
 
-ARTIFACTS = ("metrics.json", "history.csv", "report.md", "comparison.csv", "config.json",
-             "gradient_check.json", "gradient_check.md", "gradient_check.png",
-             "decision_boundary.png", "loss_curves.png", "training.gif", "model.keras",
-             "model.npz")
+ARTIFACTS = (
+    "metrics.json",
+    "history.csv",
+    "report.md",
+    "comparison.csv",
+    "config.json",
+    "gradient_check.json",
+    "gradient_check.md",
+    "gradient_check.png",
+    "decision_boundary.png",
+    "loss_curves.png",
+    "training.gif",
+    "model.keras",
+    "model.npz",
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,8 +47,7 @@ def quick_run_started(request, tmp_path_factory):
         return
     out = tmp_path_factory.mktemp("scratch") / "run"
     bs = backends_under_test()
-    args = ["-m", "keras_cases.scratch", "--quick", "--out", str(out), "-v", "0",
-            "--check-backends", ",".join(bs)]
+    args = ["-m", "keras_cases.scratch", "--quick", "--out", str(out), "-v", "0", "--check-backends", ",".join(bs)]
     with ThreadPoolExecutor(1) as pool:
         yield out, pool.submit(run_python, args, backend=bs[0])
 
@@ -73,10 +83,12 @@ def test_initializers_have_the_variance_scaling_spread():
     rng = np.random.default_rng(0)
     fan_in, fan_out = 200, 300
     glorot, he = np.sqrt(2 / (fan_in + fan_out)), np.sqrt(2 / fan_in)
-    for name, std, bound in [("glorot_uniform", glorot, np.sqrt(6 / (fan_in + fan_out))),
-                             ("he_uniform", he, np.sqrt(6 / fan_in)),
-                             ("glorot_normal", glorot, 2 * glorot / 0.87962566103423978),
-                             ("he_normal", he, 2 * he / 0.87962566103423978)]:
+    for name, std, bound in [
+        ("glorot_uniform", glorot, np.sqrt(6 / (fan_in + fan_out))),
+        ("he_uniform", he, np.sqrt(6 / fan_in)),
+        ("glorot_normal", glorot, 2 * glorot / 0.87962566103423978),
+        ("he_normal", he, 2 * he / 0.87962566103423978),
+    ]:
         w = INITIALIZERS[name]((fan_in, fan_out), rng)
         assert w.std() == pytest.approx(std, rel=0.02), name
         assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound, name
@@ -97,8 +109,14 @@ def test_gradient_clipping_scales_to_the_global_norm():
 # --- the worked 2-2-1 example -----------------------------------------------------
 def worked_by_hand():
     """The classic example, derived by hand: plain arithmetic, no network code."""
-    W1, W2, W3, W4, W5, W6 = (-0.2822470618366393, 0.8811006806223465, 1.0880624516582986,
-                              0.49681749648057094, 0.3779743052305753, 0.2997037641550875)
+    W1, W2, W3, W4, W5, W6 = (
+        -0.2822470618366393,
+        0.8811006806223465,
+        1.0880624516582986,
+        0.49681749648057094,
+        0.3779743052305753,
+        0.2997037641550875,
+    )
     i1, i2, y, lr = 2.0, 4.0, 1.0, 0.05
     h1 = W1 * i1 + W2 * i2
     h2 = W3 * i1 + W4 * i2
@@ -106,13 +124,17 @@ def worked_by_hand():
     y_hat = W5 * h1 + W6 * h2
     loss = 0.5 * (y - y_hat) ** 2
     d = y_hat - y  # dL/dy_hat
-    grads = [d * W5 * i1, d * W5 * i2,  # dL/dW1 = dL/dy_hat * dy_hat/dh1 * dh1/dW1, ...
-             d * W6 * i1, d * W6 * i2,
-             d * h1, d * h2]  # dL/dW5 = dL/dy_hat * h1
+    grads = [
+        d * W5 * i1,
+        d * W5 * i2,  # dL/dW1 = dL/dy_hat * dy_hat/dh1 * dh1/dW1, ...
+        d * W6 * i1,
+        d * W6 * i2,
+        d * h1,
+        d * h2,
+    ]  # dL/dW5 = dL/dy_hat * h1
     W1, W2, W3, W4, W5, W6 = (w - lr * g for w, g in zip((W1, W2, W3, W4, W5, W6), grads))
     y_hat_after = W5 * (W1 * i1 + W2 * i2) + W6 * (W3 * i1 + W4 * i2)
-    return {"y_hat": y_hat, "loss": loss, "grads": grads,
-            "loss_after": 0.5 * (y - y_hat_after) ** 2}
+    return {"y_hat": y_hat, "loss": loss, "grads": grads, "loss_after": 0.5 * (y - y_hat_after) ** 2}
 
 
 def assert_worked_example(got, expected, rel):
@@ -162,14 +184,17 @@ def test_notebook_runs(tmp_path):
     from nbclient import NotebookClient
 
     nb = nbformat.read(ROOT / "notebooks" / "scratch.ipynb", as_version=4)
-    env = {"KERAS_CASES_NOTEBOOK_OUT": str(tmp_path / "run"),
-           "KERAS_CASES_NOTEBOOK_CHECK_BACKENDS": "none",  # the Keras checks: quick_run
-           "KERAS_BACKEND": backends_under_test()[0]}
+    env = {
+        "KERAS_CASES_NOTEBOOK_OUT": str(tmp_path / "run"),
+        "KERAS_CASES_NOTEBOOK_CHECK_BACKENDS": "none",  # the Keras checks: quick_run
+        "KERAS_BACKEND": backends_under_test()[0],
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         for k, v in saved.items():
             if v is None:
@@ -218,9 +243,13 @@ def test_hand_gradients_equal_keras_autodiff(backend, keras_results):
     r = keras_results[backend]
     assert "error" not in r, r
     assert r["backend"] == backend and r["output_dtype"] == "float64"
-    assert {"deep mlp tanh-sigmoid-linear / cce", "deep mlp relu (he_normal) / cce",
-            "rnn bptt 20 steps, all states / mse", "batchnorm (dense-bn-tanh-dense) / bce",
-            "conv2d 3x3 (conv-tanh-dense) / cce"} <= set(r["gradients"])
+    assert {
+        "deep mlp tanh-sigmoid-linear / cce",
+        "deep mlp relu (he_normal) / cce",
+        "rnn bptt 20 steps, all states / mse",
+        "batchnorm (dense-bn-tanh-dense) / bce",
+        "conv2d 3x3 (conv-tanh-dense) / cce",
+    } <= set(r["gradients"])
     for kind in ("linear", "sigmoid", "tanh", "relu", "softmax"):
         assert any(f"dense + {kind}" in c for c in r["gradients"]), kind
     for loss in ("bce", "cce", "mse"):

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import check, execute_notebook, run_python
 
 from keras_cases import UserError, cli
@@ -144,8 +143,9 @@ def test_changepoint_models_learn():
     class Args:
         batch_size, patience, epochs, verbose = 32, 3, 6, 0
 
-    tr, va, te = (sq.changepoint_data(n, np.random.default_rng(s), length=24)
-                  for n, s in ((384, 0), (128, 1), (256, 2)))
+    tr, va, te = (
+        sq.changepoint_data(n, np.random.default_rng(s), length=24) for n, s in ((384, 0), (128, 1), (256, 2))
+    )
     majority = max(te.y.mean(), 1 - te.y.mean())
     for build in sq.CHANGEPOINT_MODELS.values():
         model = build()
@@ -156,15 +156,18 @@ def test_changepoint_models_learn():
         assert untrained < majority + 0.01 < majority + 0.05 < trained, (model.name, untrained, trained)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--studies", "changepoint,nope"], "unknown study 'nope'"),
-    (["--studies", ","], "--studies is empty"),
-    (["--lr", "5"], "--lr 5.0 must be in (0, 1)"),
-    (["--length", "5"], "--length 5 is too short"),
-    (["--max-len", "3"], "--max-len 3 is too short"),
-    (["--length", "5000"], "--length 5,000 is too long"),
-    (["--n-query", "100000000"], "--n-query 100,000,000: the training set would take"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--studies", "changepoint,nope"], "unknown study 'nope'"),
+        (["--studies", ","], "--studies is empty"),
+        (["--lr", "5"], "--lr 5.0 must be in (0, 1)"),
+        (["--length", "5"], "--length 5 is too short"),
+        (["--max-len", "3"], "--max-len 3 is too short"),
+        (["--length", "5000"], "--length 5,000 is too long"),
+        (["--n-query", "100000000"], "--n-query 100,000,000: the training set would take"),
+    ],
+)
 def test_bad_flag_value_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
     code = cli.run(sq.main, args + ["--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
@@ -174,8 +177,9 @@ def test_bad_flag_value_is_one_line_and_exit_code_2(args, message, capsys, tmp_p
 
 
 def test_quick_run_writes_every_artifact(backend, tmp_path):
-    p = check(run_python(["-m", "keras_cases.sequences", "--quick", "--out", str(tmp_path), "-v", "0"],
-                         backend=backend))
+    p = check(
+        run_python(["-m", "keras_cases.sequences", "--quick", "--out", str(tmp_path), "-v", "0"], backend=backend)
+    )
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["backend"] == backend and m["seeds"] == 1
     for k in ("keras_version", "dataset", "n_train", "n_test", "seconds", "seed"):
@@ -194,9 +198,22 @@ def test_quick_run_writes_every_artifact(backend, tmp_path):
     for task in "ab":
         assert m[f"query_{task}_majority"] == max(m[f"query_{task}_label_rate"], 1 - m[f"query_{task}_label_rate"])
         assert 0.3 < m[f"query_{task}_label_rate"] < 0.7
-    for name in ("metrics.json", "history.csv", "report.md", "config.json", "model.keras", "changepoint_lstm.keras",
-                 "changepoint_cnn.keras", "query_a.keras", "query_b.keras", "changepoint_detection.png",
-                 "changepoint_examples.png", "changepoint_curves.png", "query_by_length.png", "query_curves.png"):
+    for name in (
+        "metrics.json",
+        "history.csv",
+        "report.md",
+        "config.json",
+        "model.keras",
+        "changepoint_lstm.keras",
+        "changepoint_cnn.keras",
+        "query_a.keras",
+        "query_b.keras",
+        "changepoint_detection.png",
+        "changepoint_examples.png",
+        "changepoint_curves.png",
+        "query_by_length.png",
+        "query_curves.png",
+    ):
         assert (tmp_path / name).is_file(), name
     assert set(h.model) == {"changepoint_lstm_seed0", "changepoint_cnn_seed0", "query_a_seed0", "query_b_seed0"}
     assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(h.columns)

@@ -23,15 +23,22 @@ def free_port():
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    check(run_python(["-m", "keras_cases.churn", "--quick", "--out", str(root / "churn" / "a"), "-v", "0"], backend="jax"))
+    check(
+        run_python(["-m", "keras_cases.churn", "--quick", "--out", str(root / "churn" / "a"), "-v", "0"], backend="jax")
+    )
     return root
 
 
 def start(args, backend="jax"):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "keras_cases", *args, "--port", str(port)],
-                            env=subprocess_env(backend), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keras_cases", *args, "--port", str(port)],
+        env=subprocess_env(backend),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -70,8 +77,13 @@ def test_health_model_and_docs(server):
 
 def test_predict_matches_the_saved_model(server, runs_root, tmp_path):
     row = example_row(server)
-    risky = {**row, "tenure": 1, "contract": "Month-to-month", "internet_service": "Fiber optic",
-             "payment_method": "Electronic check"}
+    risky = {
+        **row,
+        "tenure": 1,
+        "contract": "Month-to-month",
+        "internet_service": "Fiber optic",
+        "payment_method": "Electronic check",
+    }
     loyal = {**row, "tenure": 70, "contract": "Two year", "internet_service": "No"}
     r = httpx.post(server + "/predict", json={"instances": [risky, loyal]})
     assert r.status_code == 200, r.text
@@ -80,12 +92,15 @@ def test_predict_matches_the_saved_model(server, runs_root, tmp_path):
     # the same rows through the predictor that `churn predict` uses give the same numbers
     rows = tmp_path / "rows.json"
     rows.write_text(json.dumps([risky, loyal]))
-    code = ("import json; from keras_cases import churn;"
-            f"p = churn.load_predictor({str(runs_root / 'churn' / 'a')!r});"
-            f"print(json.dumps(p.predict(json.load(open({str(rows)!r})))))")
+    code = (
+        "import json; from keras_cases import churn;"
+        f"p = churn.load_predictor({str(runs_root / 'churn' / 'a')!r});"
+        f"print(json.dumps(p.predict(json.load(open({str(rows)!r})))))"
+    )
     out = check(run_python(["-c", code], backend="torch")).stdout.strip().splitlines()[-1]
-    np.testing.assert_allclose([p["churn_probability"] for p in json.loads(out)],
-                               [p["churn_probability"] for p in preds], rtol=1e-5)
+    np.testing.assert_allclose(
+        [p["churn_probability"] for p in json.loads(out)], [p["churn_probability"] for p in preds], rtol=1e-5
+    )
 
 
 def test_concurrent_requests_all_succeed(server):
@@ -131,8 +146,16 @@ def test_html_page_has_a_form_for_every_field(server):
     assert "fetch('/predict'" in page
 
 
-CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_prediction_page_in_headless_chromium(server, tmp_path):
@@ -143,9 +166,20 @@ def test_prediction_page_in_headless_chromium(server, tmp_path):
         if os.environ.get("KERAS_CASES_REQUIRE_BROWSER"):
             raise AssertionError("Chromium is required here (KERAS_CASES_REQUIRE_BROWSER) but not installed")
         pytest.skip("Chromium not installed (CI installs it)")
-    p = subprocess.run([browser, *CHROMIUM, f"--user-data-dir={tmp_path / 'profile'}",
-                        "--virtual-time-budget=15000", "--dump-dom", server + "/?autorun=1"],
-                       capture_output=True, text=True, timeout=120, check=False)
+    p = subprocess.run(
+        [
+            browser,
+            *CHROMIUM,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            server + "/?autorun=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     dom = p.stdout
     assert '<pre id="result">' in dom, p.stderr[-2000:]
     result = dom.split('<pre id="result">', 1)[1].split("</pre>", 1)[0]
@@ -181,15 +215,42 @@ def test_serving_a_missing_run_is_one_line(tmp_path):
 @pytest.mark.parametrize("fmt,via", [("saved_model", "jax"), ("onnx", "torch")])
 def test_export_predicts_like_keras(runs_root, tmp_path, fmt, via):
     out = tmp_path / ("m.onnx" if fmt == "onnx" else "sm")
-    p = check(run_python(["-m", "keras_cases", "export", "--run", str(runs_root / "churn" / "a"),
-                          "--format", fmt, "--out", str(out)], backend=via))
+    p = check(
+        run_python(
+            [
+                "-m",
+                "keras_cases",
+                "export",
+                "--run",
+                str(runs_root / "churn" / "a"),
+                "--format",
+                fmt,
+                "--out",
+                str(out),
+            ],
+            backend=via,
+        )
+    )
     assert out.exists() and "predictions match Keras" in p.stdout
 
 
 def test_load_test_script_reports_percentiles(runs_root, tmp_path):
     """benchmarks.serve_load against a real server (a smoke run; speed is not asserted)."""
-    check(run_python(["-m", "benchmarks.serve_load", "--run", str(runs_root / "churn" / "a"),
-                      "--requests", "24", "--out", str(tmp_path)], backend="jax"))
+    check(
+        run_python(
+            [
+                "-m",
+                "benchmarks.serve_load",
+                "--run",
+                str(runs_root / "churn" / "a"),
+                "--requests",
+                "24",
+                "--out",
+                str(tmp_path),
+            ],
+            backend="jax",
+        )
+    )
     res = json.loads(next(tmp_path.glob("*-serve.json")).read_text())["results"]
     for r in res.values():
         assert r["ok"] == r["requests"] and 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"]
@@ -199,7 +260,10 @@ def test_dashboard_headline_reads_test_prefixed_metrics():
     from keras_cases.dashboard import headline
 
     assert headline({"test_accuracy": 0.8, "test_mase": 0.7, "roc_auc": 0.9, "seed": 3, "flag": True}) == {
-        "roc_auc": 0.9, "accuracy": 0.8, "mase": 0.7}
+        "roc_auc": 0.9,
+        "accuracy": 0.8,
+        "mase": 0.7,
+    }
     assert headline({"accuracy": 0.9, "test_accuracy": 0.8})["accuracy"] == 0.9  # a plain key wins
 
 
@@ -243,13 +307,15 @@ def test_numbers_must_be_finite_and_missing_ones_are_imputed(churn_app, runs_roo
     c = client(churn_app)
     row = {f["name"]: f["example"] for f in c.get("/model").json()["fields"]}
     for raw in (b"NaN", b"Infinity", b"-Infinity", b"1e400"):
-        body = json.dumps({"instances": [row]}).replace(f'"tenure": {json.dumps(row["tenure"])}',
-                                                         '"tenure": ' + raw.decode())
+        body = json.dumps({"instances": [row]}).replace(
+            f'"tenure": {json.dumps(row["tenure"])}', '"tenure": ' + raw.decode()
+        )
         r = c.post("/predict", content=body, headers={"content-type": "application/json"})
         assert r.status_code == 422 and "tenure" in r.json()["detail"], (raw, r.text)
     median = json.loads((runs_root / "churn" / "a" / "preprocessing.json").read_text())["numeric"]["tenure"]["median"]
-    got = c.post("/predict", json={"instances": [{**row, "tenure": None}, {**row, "tenure": median},
-                                                 {k: None for k in row}]})
+    got = c.post(
+        "/predict", json={"instances": [{**row, "tenure": None}, {**row, "tenure": median}, {k: None for k in row}]}
+    )
     assert got.status_code == 200, got.text
     p = [x["churn_probability"] for x in got.json()["predictions"]]
     assert p[0] == pytest.approx(p[1], abs=1e-6) and 0 <= p[2] <= 1
@@ -280,10 +346,12 @@ def test_images_bad_bombs_and_good(image_app):
     assert r.status_code == 200 and r.json()["predictions"][0]["class"] in CLASSES, r.text
     r = c.post("/predict", json={"instances": [{"image": base64.b64encode(image_bytes()).decode()}]})
     assert r.status_code == 200 and len(r.json()["predictions"][0]["top"]) == 3, r.text
-    for what, data, needle in [("truncated", good[: len(good) // 2], "not a readable"),
-                               ("garbage", b"\x89PNG not really", "not a readable"),
-                               ("bomb over PIL's limit", bomb_png(), "not a readable"),
-                               ("too many pixels", bomb_png(5000, 5000), "over the limit")]:
+    for what, data, needle in [
+        ("truncated", good[: len(good) // 2], "not a readable"),
+        ("garbage", b"\x89PNG not really", "not a readable"),
+        ("bomb over PIL's limit", bomb_png(), "not a readable"),
+        ("too many pixels", bomb_png(5000, 5000), "over the limit"),
+    ]:
         r = c.post("/predict/image", content=data, headers={"content-type": "image/png"})
         assert r.status_code == 400 and needle in r.json()["detail"], (what, r.text)
         r = c.post("/predict", json={"instances": [{"image": base64.b64encode(data).decode()}]})
@@ -359,9 +427,15 @@ def test_dashboard_serves_only_files_of_its_runs(tmp_path):
 
     c = client(dashboard.create_app(_dashboard_root(tmp_path)))
     assert c.get("/files/churn/a/report.md").status_code == 200
-    for url in ["/files/churn/a/..%2F..%2F..%2Fsecret.json", "/files/churn/a/%2E%2E/%2E%2E/%2E%2E/secret.json",
-                "/files/churn/..%2F..%2Fsecret.json", "/files/churn/a/leak.json", "/files/churn/a/models/secret.json",
-                "/run/..%2F..", "/run/churn/a/..%2F..%2F.."]:
+    for url in [
+        "/files/churn/a/..%2F..%2F..%2Fsecret.json",
+        "/files/churn/a/%2E%2E/%2E%2E/%2E%2E/secret.json",
+        "/files/churn/..%2F..%2Fsecret.json",
+        "/files/churn/a/leak.json",
+        "/files/churn/a/models/secret.json",
+        "/run/..%2F..",
+        "/run/churn/a/..%2F..%2F..",
+    ]:
         r = c.get(url)
         assert r.status_code in (403, 404) and "hunter2" not in r.text, (url, r.status_code, r.text)
     assert c.get("/compare", params=[("ids", "churn/a"), ("ids", "../..")]).status_code == 404

@@ -1,7 +1,6 @@
 """`--tensorboard` mechanics (the churn tests check a real run's logs on every backend)."""
 
 import pytest
-
 from conftest import tensorboard_scalars as scalars
 
 from keras_cases import UserError, callbacks

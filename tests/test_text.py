@@ -9,11 +9,17 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ROOT, SHARED_DATA, backends_under_test, check, run_python
+
 from keras_cases import UserError
 from keras_cases.data.text import (
-    Vocabulary, binary_labels, clean_rows, decode_imdb, read_tab_file, read_text_csv, split_unique,
+    Vocabulary,
+    binary_labels,
+    clean_rows,
+    decode_imdb,
+    read_tab_file,
+    read_text_csv,
+    split_unique,
     tokenize,
 )
 
@@ -25,7 +31,19 @@ SPAM_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
 # --- the text pipeline (pure Python, no Keras) ---------------------------------------
 def test_tokenize_words_punctuation_and_number_shapes():
     assert tokenize("Free entry! Text WIN to 80086, call 08712460324 now.") == [
-        "free", "entry", "!", "text", "win", "to", "ddddd", ",", "call", "ddddddddddd", "now", "."]
+        "free",
+        "entry",
+        "!",
+        "text",
+        "win",
+        "to",
+        "ddddd",
+        ",",
+        "call",
+        "ddddddddddd",
+        "now",
+        ".",
+    ]
     assert tokenize("I'm 2 busy, C U l8r :-)") == ["i'm", "2", "busy", ",", "c", "u", "l8r", ":", "-", ")"]
     assert tokenize("") == [] and tokenize("   \t ") == []
     for text in ("£1000 prize!! Claim @ www.win.com", "Don't   stop\u0085me", "ÉCOLE café ñ"):
@@ -86,10 +104,14 @@ def test_sentence_files_read_with_quoting_off():
 
 
 def test_kaggle_spam_csv_latin1_and_bad_csvs(tmp_path):
-    rows = [("ham", "Go until jurong point, crazy.. Available only in bugis n great world la e buffet"),
-            ("spam", "Free entry in 2 a wkly comp to win FA Cup final tkts £100"), ("ham", "Ok lar...")]
-    kaggle = pd.DataFrame({"v1": [r[0] for r in rows], "v2": [r[1] for r in rows],
-                           "Unnamed: 2": "", "Unnamed: 3": "", "Unnamed: 4": ""})
+    rows = [
+        ("ham", "Go until jurong point, crazy.. Available only in bugis n great world la e buffet"),
+        ("spam", "Free entry in 2 a wkly comp to win FA Cup final tkts £100"),
+        ("ham", "Ok lar..."),
+    ]
+    kaggle = pd.DataFrame(
+        {"v1": [r[0] for r in rows], "v2": [r[1] for r in rows], "Unnamed: 2": "", "Unnamed: 3": "", "Unnamed: 4": ""}
+    )
     kaggle.to_csv(tmp_path / "spam.csv", index=False, encoding="latin-1")
     texts, labels, tcol, lcol = read_text_csv(tmp_path / "spam.csv", None, None, ("text", "v2"), ("label", "v1"))
     assert (tcol, lcol) == ("v2", "v1") and "£100" in texts[1]
@@ -117,15 +139,25 @@ def test_imdb_ids_decode_to_text():
 def quick_run(tmp_path_factory):
     """`python -m keras_cases.spam --quick`, every model, as a user types it."""
     out = tmp_path_factory.mktemp("spam_quick")
-    p = check(run_python(["-m", "keras_cases.spam", "--quick", "--out", str(out), "-v", "0"],
-                         backend=SOURCE))
+    p = check(run_python(["-m", "keras_cases.spam", "--quick", "--out", str(out), "-v", "0"], backend=SOURCE))
     return out, p
 
 
-ARTIFACTS = ["metrics.json", "history.csv", "model.keras", "vocab.json", "decision.json",
-             "config.json", "report.md", "test_scores.csv", "misclassified.csv",
-             "learning_curves.png", "roc_pr.png", "confusion_matrices.png",
-             *[f"models/{k}.keras" for k in NEURAL]]
+ARTIFACTS = [
+    "metrics.json",
+    "history.csv",
+    "model.keras",
+    "vocab.json",
+    "decision.json",
+    "config.json",
+    "report.md",
+    "test_scores.csv",
+    "misclassified.csv",
+    "learning_curves.png",
+    "roc_pr.png",
+    "confusion_matrices.png",
+    *[f"models/{k}.keras" for k in NEURAL],
+]
 
 
 def test_quick_spam_run_writes_every_artifact(quick_run):
@@ -133,8 +165,19 @@ def test_quick_spam_run_writes_every_artifact(quick_run):
     for name in ARTIFACTS:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     m = json.loads((out / "metrics.json").read_text())
-    for k in ("backend", "keras_version", "dataset", "n_train", "n_val", "n_test", "seconds", "seed",
-              "best_model", "models", "objective"):
+    for k in (
+        "backend",
+        "keras_version",
+        "dataset",
+        "n_train",
+        "n_val",
+        "n_test",
+        "seconds",
+        "seed",
+        "best_model",
+        "models",
+        "objective",
+    ):
         assert k in m, k
     assert m["backend"] == SOURCE and m["n_train"] + m["n_val"] + m["n_test"] == 5574
     assert m["objective"] == "precision>=0.98" and m["best_model"] in NEURAL
@@ -241,15 +284,34 @@ def test_every_family_on_every_backend(backend, quick_run):
         assert "tensorflow" not in res["modules"], res["modules"]
 
 
-@pytest.mark.parametrize("case,rows,message", [
-    ("spam", [("ham", ""), ("spam", "  ")], "error: text column 'v2' is empty"),
-    ("sentiment", [("pos", "great"), ("neg", "awful"), ("meh", "fine")],
-     "error: label column 'v1' has 3 distinct value(s) (meh, neg, pos); a binary classifier needs exactly two"),
-])
+@pytest.mark.parametrize(
+    "case,rows,message",
+    [
+        ("spam", [("ham", ""), ("spam", "  ")], "error: text column 'v2' is empty"),
+        (
+            "sentiment",
+            [("pos", "great"), ("neg", "awful"), ("meh", "fine")],
+            "error: label column 'v1' has 3 distinct value(s) (meh, neg, pos); a binary classifier needs exactly two",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(case, rows, message, tmp_path):
     pd.DataFrame({"v1": [r[0] for r in rows], "v2": [r[1] for r in rows]}).to_csv(tmp_path / "bad.csv", index=False)
-    p = run_python(["-m", f"keras_cases.{case}", "--csv", str(tmp_path / "bad.csv"), "--text-column", "v2",
-                    "--label-column", "v1", "--out", str(tmp_path / "run")], backend=SOURCE)
+    p = run_python(
+        [
+            "-m",
+            f"keras_cases.{case}",
+            "--csv",
+            str(tmp_path / "bad.csv"),
+            "--text-column",
+            "v2",
+            "--label-column",
+            "v1",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        backend=SOURCE,
+    )
     assert p.returncode == 2, p.stderr
     assert p.stderr.strip() == message
     assert "Traceback" not in p.stderr and not (tmp_path / "run").exists()
@@ -264,8 +326,7 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_CASES_NOTEBOOK_OUT", str(tmp_path / "run"))
     monkeypatch.setenv("KERAS_BACKEND", SOURCE)
     monkeypatch.setenv("KERAS_CASES_DATA_DIR", str(SHARED_DATA))
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["quick"] and m["backend"] == SOURCE
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)

@@ -12,7 +12,6 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ROOT, backends_under_test, subprocess_env
 from test_architecture import shapes_only
 
@@ -21,8 +20,14 @@ TINY = ["--data", "digits", "--quick", "--epochs", "1"]
 
 
 def popen(args, backend):
-    return subprocess.Popen([sys.executable, *args], env=subprocess_env(backend), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, *args],
+        env=subprocess_env(backend),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(procs: dict, deadline: float) -> dict:
@@ -49,11 +54,17 @@ def test_hypermodel_counts_match_the_models_it_builds():
         for shape in ((40,), (8, 8)):
             hm = ArchitectureHyperModel(shape, 10)
             for _ in range(12):
-                config = {"family": str(rng.choice(["mlp", "cnn", "gru"])), "depth": int(rng.integers(1, 6)),
-                          "width": int(rng.integers(8, 300)),
-                          "shape": str(rng.choice(["uniform", "decreasing", "increasing"])),
-                          "activation": "relu", "channels": int(rng.integers(4, 64)),
-                          "units": int(rng.integers(4, 64)), "dropout": 0.1, "learning_rate": 1e-3}
+                config = {
+                    "family": str(rng.choice(["mlp", "cnn", "gru"])),
+                    "depth": int(rng.integers(1, 6)),
+                    "width": int(rng.integers(8, 300)),
+                    "shape": str(rng.choice(["uniform", "decreasing", "increasing"])),
+                    "activation": "relu",
+                    "channels": int(rng.integers(4, 64)),
+                    "units": int(rng.integers(4, 64)),
+                    "dropout": 0.1,
+                    "learning_rate": 1e-3,
+                }
                 model = build_model(hm.spec(config), shape, 10, dropout=config["dropout"])
                 assert hm.count(config) == model.count_params(), config
     hm = ChurnHyperModel(45)
@@ -85,8 +96,24 @@ def test_over_budget_proposals_are_never_built_and_never_stop_the_search(tmp_pat
     assert built == []  # rejected from the formula, before a single layer existed
 
     out = tmp_path / "search"
-    assert TA.main([*TINY, "--families", "mlp", "--budget", "1500", "--max-trials", "8",
-                    "--threads", "0", "--directory", str(out)]) == 0
+    assert (
+        TA.main(
+            [
+                *TINY,
+                "--families",
+                "mlp",
+                "--budget",
+                "1500",
+                "--max-trials",
+                "8",
+                "--threads",
+                "0",
+                "--directory",
+                str(out),
+            ]
+        )
+        == 0
+    )
     frame = pd.read_csv(out / "trials.csv", dtype={"trial": str})
     failed = frame["status"] == "FAILED"
     assert len(frame) == 8 and failed.sum() >= 3 and (~failed).sum() >= 1
@@ -115,8 +142,22 @@ def tiny_searches(tmp_path_factory):
         out = tmp_path_factory.mktemp(f"search_{b}")
         alg = ALGORITHMS[i % len(ALGORITHMS)]
         runs[b] = (out, alg)
-        procs[b] = popen(["-m", "tuning.architecture", *TINY, "--max-trials", "3", "--budget", "5000",
-                          "--algorithm", alg, "--directory", str(out)], b)
+        procs[b] = popen(
+            [
+                "-m",
+                "tuning.architecture",
+                *TINY,
+                "--max-trials",
+                "3",
+                "--budget",
+                "5000",
+                "--algorithm",
+                alg,
+                "--directory",
+                str(out),
+            ],
+            b,
+        )
     outs = finish(procs, time.monotonic() + 400)
     return {b: (out, alg, procs[b].returncode, outs[b]) for b, (out, alg) in runs.items()}
 
@@ -154,8 +195,21 @@ def test_distributed_search_chief_and_two_workers(tmp_path):
         port = s.getsockname()[1]
     bs = backends_under_test()
     backend = "torch" if "torch" in bs else bs[0]  # the mode is KerasTuner's; torch starts fastest
-    args = ["-m", "tuning.architecture", *TINY, "--max-trials", "6", "--budget", "20000",
-            "--directory", str(tmp_path), "--oracle", f"127.0.0.1:{port}", "--oracle-timeout", "120"]
+    args = [
+        "-m",
+        "tuning.architecture",
+        *TINY,
+        "--max-trials",
+        "6",
+        "--budget",
+        "20000",
+        "--directory",
+        str(tmp_path),
+        "--oracle",
+        f"127.0.0.1:{port}",
+        "--oracle-timeout",
+        "120",
+    ]
     deadline = time.monotonic() + 300
     chief = popen([*args, "--distributed", "chief", "--workers", "2"], backend)
     procs = {"chief": chief}
@@ -195,8 +249,19 @@ def test_an_interrupted_search_resumes_where_it_stopped(tmp_path, monkeypatch):
         return real_fit(self, hp, model, *args, **kwargs)
 
     monkeypatch.setattr(TC.ChurnHyperModel, "fit", fit)
-    args = ["--quick", "--epochs", "1", "--max-trials", "4", "--budget", "0", "--threads", "0",
-            "--directory", str(tmp_path)]
+    args = [
+        "--quick",
+        "--epochs",
+        "1",
+        "--max-trials",
+        "4",
+        "--budget",
+        "0",
+        "--threads",
+        "0",
+        "--directory",
+        str(tmp_path),
+    ]
     stop = True
     with pytest.raises(KeyboardInterrupt):
         TC.main(args)

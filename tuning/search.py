@@ -92,28 +92,51 @@ class BudgetHyperModel(keras_tuner.HyperModel):
             return None  # the hyperparameters are declared; no model is needed
         if self.over_budget(params):
             raise keras_tuner.errors.FailedTrialError(
-                f"{OVER_BUDGET}: {params:,} > {self.budget:,} parameters; not built, not trained")
+                f"{OVER_BUDGET}: {params:,} > {self.budget:,} parameters; not built, not trained"
+            )
         runtime.set_seed(self.seed)
         model = self.make(config)
         runtime.init_weights(model, self.seed)
         self.built_params.append(model.count_params())
         return model
 
-    def fit(self, hp, model, x, y, validation_data=None, epochs=1, batch_size=128, callbacks=(),
-            verbose=0, initial_epoch=0, **kwargs):
+    def fit(
+        self,
+        hp,
+        model,
+        x,
+        y,
+        validation_data=None,
+        epochs=1,
+        batch_size=128,
+        callbacks=(),
+        verbose=0,
+        initial_epoch=0,
+        **kwargs,
+    ):
         """Fit with NumPy-shuffled batches and early stopping on the objective; report the
         objective's best epoch, the parameter count and the training seconds."""
-        stop = keras.callbacks.EarlyStopping(self.objective, mode=self.direction,
-                                             patience=self.patience, restore_best_weights=True)
+        stop = keras.callbacks.EarlyStopping(
+            self.objective, mode=self.direction, patience=self.patience, restore_best_weights=True
+        )
         t0 = time.perf_counter()
-        h = model.fit(batches(x, y, batch_size, self.seed, self.sample_weight(y)),
-                      validation_data=validation_data, validation_batch_size=1024,
-                      epochs=epochs, initial_epoch=initial_epoch,
-                      callbacks=[*(callbacks or []), stop], verbose=verbose).history
+        h = model.fit(
+            batches(x, y, batch_size, self.seed, self.sample_weight(y)),
+            validation_data=validation_data,
+            validation_batch_size=1024,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=[*(callbacks or []), stop],
+            verbose=verbose,
+        ).history
         values = h[self.objective]
         best = max(values) if self.direction == "max" else min(values)
-        self.last_result = {self.objective: float(best), "params": float(model.count_params()),
-                            "seconds": time.perf_counter() - t0, "epochs": float(len(values))}
+        self.last_result = {
+            self.objective: float(best),
+            "params": float(model.count_params()),
+            "seconds": time.perf_counter() - t0,
+            "epochs": float(len(values)),
+        }
         return self.last_result
 
 
@@ -154,8 +177,9 @@ class _BudgetRules:
             line += f" ({_reason(trial.message)})"
         print(line, flush=True)
         final = {k: v for k, v in (hm.last_result or {}).items() if k != hm.objective}  # that is the score
-        tracking.trial_end(trial.status, trial.score, {**final, "params": params},
-                           _reason(trial.message) if trial.message else "")
+        tracking.trial_end(
+            trial.status, trial.score, {**final, "params": params}, _reason(trial.message) if trial.message else ""
+        )
         # a crash is INVALID here (a worker's copy) or FAILED (after the oracle's retries)
         crashed = trial.status in ("FAILED", "INVALID") and OVER_BUDGET not in (trial.message or "")
         if crashed:
@@ -219,7 +243,9 @@ def make_tuner(algorithm, hypermodel, *, max_trials, epochs, directory, project_
         hypermodel=hypermodel,
         objective=keras_tuner.Objective(hypermodel.objective, hypermodel.direction),
         seed=seed + 1 if seed >= 0 else seed,  # KerasTuner takes seed 0 for "no seed"
-        directory=str(directory), project_name=project_name, overwrite=overwrite,
+        directory=str(directory),
+        project_name=project_name,
+        overwrite=overwrite,
         max_model_size=hypermodel.budget or None,
         # over-budget rejections are FAILED trials; they must never end the search
         max_consecutive_failed_trials=max_trials + 1 if max_trials else 10**9,
@@ -244,12 +270,17 @@ def configure_distributed(args) -> str | None:
         if "KERASTUNER_ORACLE_IP" not in env:
             return None
         if "KERASTUNER_ORACLE_PORT" not in env or "KERASTUNER_TUNER_ID" not in env:
-            raise UserError("KERASTUNER_ORACLE_IP is set: set KERASTUNER_ORACLE_PORT and "
-                            "KERASTUNER_TUNER_ID too (an id containing 'chief' for the chief)")
+            raise UserError(
+                "KERASTUNER_ORACLE_IP is set: set KERASTUNER_ORACLE_PORT and "
+                "KERASTUNER_TUNER_ID too (an id containing 'chief' for the chief)"
+            )
         role = "chief" if "chief" in env["KERASTUNER_TUNER_ID"] else "worker"
         return _worker_timeout(role, args)
-    address = args.oracle or (f"{env['KERASTUNER_ORACLE_IP']}:{env['KERASTUNER_ORACLE_PORT']}"
-                              if "KERASTUNER_ORACLE_IP" in env and "KERASTUNER_ORACLE_PORT" in env else None)
+    address = args.oracle or (
+        f"{env['KERASTUNER_ORACLE_IP']}:{env['KERASTUNER_ORACLE_PORT']}"
+        if "KERASTUNER_ORACLE_IP" in env and "KERASTUNER_ORACLE_PORT" in env
+        else None
+    )
     if not address or ":" not in address:
         raise UserError("--distributed needs --oracle HOST:PORT (the chief's address)")
     host, port = address.rsplit(":", 1)
@@ -303,8 +334,9 @@ def serve_oracle(oracle, workers: int = 1, poll: float = 0.2):
     if not bound:
         raise UserError(f"the chief cannot listen on {address} (port in use or address not local)")
     server.start()
-    print(f"[chief] oracle serving on {address}" + (f", waiting for {workers} workers" if workers > 1 else ""),
-          flush=True)
+    print(
+        f"[chief] oracle serving on {address}" + (f", waiting for {workers} workers" if workers > 1 else ""), flush=True
+    )
     try:
         while not (servicer.stop_triggered and exit_chief(oracle)):
             time.sleep(poll)
@@ -326,13 +358,21 @@ def trials_frame(tuner, hypermodel) -> pd.DataFrame:
             return m.get_best_value(name) if m.exists(name) else np.nan
 
         values = {k: round(v, 6) if isinstance(v, float) else v for k, v in t.hyperparameters.values.items()}
-        rows.append({"trial": tid, "status": t.status, "group": hypermodel.group(config),
-                     **{n: values.get(n) for n in names},
-                     **{k: v for k, v in values.items() if k not in names}, "params": params,
-                     "within_budget": not hypermodel.over_budget(params),
-                     hypermodel.objective: metric(hypermodel.objective),
-                     "seconds": metric("seconds"), "epochs": metric("epochs"),
-                     "note": _reason(t.message) if t.message else ""})
+        rows.append(
+            {
+                "trial": tid,
+                "status": t.status,
+                "group": hypermodel.group(config),
+                **{n: values.get(n) for n in names},
+                **{k: v for k, v in values.items() if k not in names},
+                "params": params,
+                "within_budget": not hypermodel.over_budget(params),
+                hypermodel.objective: metric(hypermodel.objective),
+                "seconds": metric("seconds"),
+                "epochs": metric("epochs"),
+                "note": _reason(t.message) if t.message else "",
+            }
+        )
     frame = pd.DataFrame(rows)
     for hp in space:  # integer hyperparameters stay integers where a trial has none
         if hp.__class__.__name__ == "Int":
@@ -342,11 +382,20 @@ def trials_frame(tuner, hypermodel) -> pd.DataFrame:
 
 def pareto_plot(frame: pd.DataFrame, hypermodel, path, title=""):
     done = frame[frame["status"] == "COMPLETED"]
-    groups = {g: (d["params"].to_numpy(), d[hypermodel.objective].to_numpy())
-              for g, d in done.groupby("group", sort=True)}
+    groups = {
+        g: (d["params"].to_numpy(), d[hypermodel.objective].to_numpy()) for g, d in done.groupby("group", sort=True)
+    }
     rejected = frame.loc[~frame["within_budget"], "params"].to_numpy()
-    return plots.pareto(groups, path, "parameters", hypermodel.objective.replace("_", " "),
-                        title, vline=hypermodel.budget or None, rejected=rejected, logx=True)
+    return plots.pareto(
+        groups,
+        path,
+        "parameters",
+        hypermodel.objective.replace("_", " "),
+        title,
+        vline=hypermodel.budget or None,
+        rejected=rejected,
+        logx=True,
+    )
 
 
 def retrain_best(tuner, hypermodel, x, y, validation_data, *, epochs, batch_size, verbose):
@@ -354,13 +403,16 @@ def retrain_best(tuner, hypermodel, x, y, validation_data, *, epochs, batch_size
     same seed, epochs and early stopping as its trial. Returns (model, hp, fit result)."""
     done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     if not done:
-        raise UserError("no trial completed: every proposal was over budget or crashed; "
-                        "raise --budget or --max-trials (see trials.csv)")
+        raise UserError(
+            "no trial completed: every proposal was over budget or crashed; "
+            "raise --budget or --max-trials (see trials.csv)"
+        )
     hp = tuner.get_best_hyperparameters(1)[0]
     keras.utils.clear_session()
     model = hypermodel.build(hp)
-    result = hypermodel.fit(hp, model, x, y, validation_data=validation_data, epochs=epochs,
-                            batch_size=batch_size, verbose=verbose)
+    result = hypermodel.fit(
+        hp, model, x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size, verbose=verbose
+    )
     return model, hp, result
 
 
@@ -370,96 +422,145 @@ def write_results(directory, tuner, hypermodel, frame, model, hp, result, test_m
     with atomic(d / "trials.csv") as tmp:
         frame.to_csv(tmp, index=False)
     pareto_plot(frame, hypermodel, d / "pareto.png", title)
-    values = {k: round(v, 6) if isinstance(v, float) else v
-              for k, v in hp.values.items() if not k.startswith("tuner/")}
-    best = {"hyperparameters": values, "params": model.count_params(),
-            hypermodel.objective: result[hypermodel.objective]}
+    values = {k: round(v, 6) if isinstance(v, float) else v for k, v in hp.values.items() if not k.startswith("tuner/")}
+    best = {
+        "hyperparameters": values,
+        "params": model.count_params(),
+        hypermodel.objective: result[hypermodel.objective],
+    }
     write_text(d / "best_hyperparameters.json", json.dumps(best, indent=2) + "\n")
     runtime.save_model(model, d / "model.keras")
     counts = frame["status"].value_counts().to_dict()
     metrics = {
         **{f"test_{k}": v for k, v in test_metrics.items()},
-        hypermodel.objective: result[hypermodel.objective], "params": model.count_params(),
-        "budget": hypermodel.budget, "algorithm": args.algorithm, "trials": len(frame),
+        hypermodel.objective: result[hypermodel.objective],
+        "params": model.count_params(),
+        "budget": hypermodel.budget,
+        "algorithm": args.algorithm,
+        "trials": len(frame),
         "completed": int(counts.get("COMPLETED", 0)),
         "rejected_over_budget": int((~frame["within_budget"]).sum()),
         "failed_other": int(((frame["status"] == "FAILED") & frame["within_budget"]).sum()),
-        "best_hyperparameters": values, **info, "seed": args.seed, "epochs": args.epochs,
+        "best_hyperparameters": values,
+        **info,
+        "seed": args.seed,
+        "epochs": args.epochs,
     }
     write_text(d / "metrics.json", json.dumps(metrics, indent=2, default=float) + "\n")
     shown = [c for c in frame.columns if c not in ("note",) and not c.startswith("tuner/")]
     table = frame[shown].astype(object).where(frame[shown].notna(), "")
     for c in table.columns:
         table[c] = table[c].map(lambda v: f"{v:.4g}" if isinstance(v, float) else v)
-    write_text(d / "report.md", f"""# {title}
+    write_text(
+        d / "report.md",
+        f"""# {title}
 
-- data: {info['dataset']}; {info['n_train']:,} train / {info['n_val']:,} validation / {info['n_test']:,} test
-- backend: {info['backend']} (Keras {info['keras_version']})
-- search: {args.algorithm}, {len(frame)} trials: {metrics['completed']} completed,
-  {metrics['rejected_over_budget']} rejected as over the budget of {hypermodel.budget or 'none'} parameters
+- data: {info["dataset"]}; {info["n_train"]:,} train / {info["n_val"]:,} validation / {info["n_test"]:,} test
+- backend: {info["backend"]} (Keras {info["keras_version"]})
+- search: {args.algorithm}, {len(frame)} trials: {metrics["completed"]} completed,
+  {metrics["rejected_over_budget"]} rejected as over the budget of {hypermodel.budget or "none"} parameters
   (never built); up to {args.epochs} epochs per trial, early stopping on {hypermodel.objective}
   (patience {hypermodel.patience}); seed {args.seed}
 - best on validation: `{json.dumps(values)}` ({model.count_params():,} parameters);
   {hypermodel.objective} {result[hypermodel.objective]:.4f} when retrained
-- test (used once, for the retrained best model): {', '.join(f'{k} {v:.4f}' for k, v in test_metrics.items())}
-- wall time: {info['seconds']} s
+- test (used once, for the retrained best model): {", ".join(f"{k} {v:.4f}" for k, v in test_metrics.items())}
+- wall time: {info["seconds"]} s
 
 ![Pareto front](pareto.png)
 
-{markdown_table(table.to_dict('records'), list(table.columns))}
-""")
+{markdown_table(table.to_dict("records"), list(table.columns))}
+""",
+    )
     return metrics
 
 
 # --- the command ---------------------------------------------------------------------
 def parser(prog, description, budget, epochs, batch_size) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     s = p.add_argument_group("search")
-    s.add_argument("--budget", type=cli.nonnegative_int, default=budget,
-                   help="hard limit on trainable + non-trainable parameters (0: none)")
+    s.add_argument(
+        "--budget",
+        type=cli.nonnegative_int,
+        default=budget,
+        help="hard limit on trainable + non-trainable parameters (0: none)",
+    )
     s.add_argument("--algorithm", choices=ALGORITHMS, default="random", help="KerasTuner tuner")
-    s.add_argument("--max-trials", type=cli.positive_int, default=20,
-                   help="trials to run, over-budget rejections included")
+    s.add_argument(
+        "--max-trials", type=cli.positive_int, default=20, help="trials to run, over-budget rejections included"
+    )
     s.add_argument("--directory", default=None, help="search directory (default runs/tuning/<search>)")
-    s.add_argument("--resume", action="store_true",
-                   help="continue the search in --directory where it stopped")
-    s.add_argument("--overwrite", action="store_true",
-                   help="delete the earlier search in --directory and start afresh (without "
-                        "--resume or --overwrite an existing search is never touched)")
+    s.add_argument("--resume", action="store_true", help="continue the search in --directory where it stopped")
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the earlier search in --directory and start afresh (without "
+        "--resume or --overwrite an existing search is never touched)",
+    )
     s.add_argument("--epochs", type=cli.positive_int, default=epochs, help="maximum epochs per trial")
     s.add_argument("--patience", type=cli.positive_int, default=5, help="early-stopping patience")
     s.add_argument("--batch-size", type=cli.positive_int, default=batch_size, help="minibatch size")
     s.add_argument("--seed", type=cli.seed, default=0, help="seed of the search and of every trial's weights")
     s.add_argument("--quick", action="store_true", help="a small smoke search (a few hundred rows)")
-    s.add_argument("--backend", choices=("jax", "tensorflow", "torch"), default=None,
-                   help="Keras backend (same as KERAS_BACKEND=...)")
-    s.add_argument("--threads", type=cli.nonnegative_int, default=1,
-                   help="CPU threads for the backend's ops (0: the framework's default; small "
-                        "models train faster on one)")
-    s.add_argument("-v", "--verbose", type=int, choices=(0, 1, 2), default=0,
-                   help="Keras fit verbosity inside trials (one summary line per trial is always printed)")
+    s.add_argument(
+        "--backend",
+        choices=("jax", "tensorflow", "torch"),
+        default=None,
+        help="Keras backend (same as KERAS_BACKEND=...)",
+    )
+    s.add_argument(
+        "--threads",
+        type=cli.nonnegative_int,
+        default=1,
+        help="CPU threads for the backend's ops (0: the framework's default; small models train faster on one)",
+    )
+    s.add_argument(
+        "-v",
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=0,
+        help="Keras fit verbosity inside trials (one summary line per trial is always printed)",
+    )
     d = p.add_argument_group("distributed search (KerasTuner's chief/worker mode)")
-    d.add_argument("--distributed", choices=("chief", "worker"), default=None,
-                   help="run as the chief (oracle server) or as a worker; or set KERASTUNER_* variables")
+    d.add_argument(
+        "--distributed",
+        choices=("chief", "worker"),
+        default=None,
+        help="run as the chief (oracle server) or as a worker; or set KERASTUNER_* variables",
+    )
     d.add_argument("--oracle", default=None, help="the chief's HOST:PORT")
     d.add_argument("--tuner-id", default=None, help="a worker's id (default worker-<pid>)")
-    d.add_argument("--workers", type=cli.positive_int, default=1,
-                   help="the chief hands out trials once this many workers have asked for one")
-    d.add_argument("--oracle-timeout", type=cli.positive_int, default=3600,
-                   help="seconds a worker waits for the chief to answer before giving up")
+    d.add_argument(
+        "--workers",
+        type=cli.positive_int,
+        default=1,
+        help="the chief hands out trials once this many workers have asked for one",
+    )
+    d.add_argument(
+        "--oracle-timeout",
+        type=cli.positive_int,
+        default=3600,
+        help="seconds a worker waits for the chief to answer before giving up",
+    )
     t = p.add_argument_group("tracking")
-    t.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
-                   help="also track the search in MLflow (experiment keras-cases-tuning-<search>: the "
-                        "flags as params, a nested run per trial with its hyperparameters, per-epoch "
-                        "metrics and score, the final metrics and result files): a tracking server "
-                        "URI, or no URI for a local store (sqlite:///mlruns.db, ./mlruns); also "
-                        "$KERAS_CASES_MLFLOW")
+    t.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URI",
+        help="also track the search in MLflow (experiment keras-cases-tuning-<search>: the "
+        "flags as params, a nested run per trial with its hyperparameters, per-epoch "
+        "metrics and score, the final metrics and result files): a tracking server "
+        "URI, or no URI for a local store (sqlite:///mlruns.db, ./mlruns); also "
+        "$KERAS_CASES_MLFLOW",
+    )
     return p
 
 
-RESULT_FILES = ("trials.csv", "pareto.png", "best_hyperparameters.json", "model.keras",
-                "metrics.json", "report.md")
+RESULT_FILES = ("trials.csv", "pareto.png", "best_hyperparameters.json", "model.keras", "metrics.json", "report.md")
 
 
 def check_args(args, name: str) -> None:
@@ -485,11 +586,12 @@ def check_directory(args, name: str, role) -> tuple[Path, bool]:
     if role == "worker":
         pass  # workers share the chief's directory; the chief decides
     elif args.resume and not project.is_dir():
-        raise UserError(f"--resume: there is no search in {directory} to continue "
-                        "(start one without --resume)")
+        raise UserError(f"--resume: there is no search in {directory} to continue (start one without --resume)")
     elif earlier and not (args.resume or args.overwrite):
-        raise UserError(f"{flag} already holds a search: pass --resume to continue it, "
-                        "--overwrite to delete it and start afresh, or another --directory")
+        raise UserError(
+            f"{flag} already holds a search: pass --resume to continue it, "
+            "--overwrite to delete it and start afresh, or another --directory"
+        )
     return directory, earlier
 
 
@@ -519,8 +621,9 @@ def run_search(args, hypermodel, data: dict, *, name, title, evaluate_test, info
     tracking.start_search(name, directory, vars(args), os.environ.get("KERASTUNER_TUNER_ID") if role else None)
     status = "failed"
     try:
-        metrics = _search(args, hypermodel, data, directory, role, t0, title=title,
-                          evaluate_test=evaluate_test, info=info)
+        metrics = _search(
+            args, hypermodel, data, directory, role, t0, title=title, evaluate_test=evaluate_test, info=info
+        )
         status = "complete"
         return metrics
     except KeyboardInterrupt:
@@ -531,26 +634,38 @@ def run_search(args, hypermodel, data: dict, *, name, title, evaluate_test, info
 
 
 def _search(args, hypermodel, data, directory, role, t0, *, title, evaluate_test, info):
-    tuner = make_tuner(args.algorithm, hypermodel, max_trials=args.max_trials, epochs=args.epochs,
-                       directory=directory, project_name="keras_tuner", overwrite=False,
-                       seed=args.seed)
+    tuner = make_tuner(
+        args.algorithm,
+        hypermodel,
+        max_trials=args.max_trials,
+        epochs=args.epochs,
+        directory=directory,
+        project_name="keras_tuner",
+        overwrite=False,
+        seed=args.seed,
+    )
     fit = dict(epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose)
-    tuner.search(data["x_train"], data["y_train"], validation_data=(data["x_val"], data["y_val"]),
-                 workers=args.workers, **fit)
+    tuner.search(
+        data["x_train"], data["y_train"], validation_data=(data["x_val"], data["y_val"]), workers=args.workers, **fit
+    )
     if role == "worker":
         print(f"[{tuner.tuner_id}] no more trials; the chief writes the results")
         return None
     frame = trials_frame(tuner, hypermodel)
-    model, hp, result = retrain_best(tuner, hypermodel, data["x_train"], data["y_train"],
-                                     (data["x_val"], data["y_val"]), **fit)
+    model, hp, result = retrain_best(
+        tuner, hypermodel, data["x_train"], data["y_train"], (data["x_val"], data["y_val"]), **fit
+    )
     test = evaluate_test(model, data)
     info = {**runtime.backend_report(), **info, "seconds": round(time.time() - t0, 2)}
-    metrics = write_results(directory, tuner, hypermodel, frame, model, hp, result, test, info,
-                            args, title)
-    print(f"best: {json.dumps(metrics['best_hyperparameters'])} ({metrics['params']:,} parameters), "
-          f"{hypermodel.objective} {metrics[hypermodel.objective]:.4f}; test "
-          + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
-    print(f"{metrics['trials']} trials: {metrics['completed']} completed, "
-          f"{metrics['rejected_over_budget']} rejected as over budget; wrote {directory}/ "
-          "(trials.csv, pareto.png, best_hyperparameters.json, model.keras, metrics.json, report.md)")
+    metrics = write_results(directory, tuner, hypermodel, frame, model, hp, result, test, info, args, title)
+    print(
+        f"best: {json.dumps(metrics['best_hyperparameters'])} ({metrics['params']:,} parameters), "
+        f"{hypermodel.objective} {metrics[hypermodel.objective]:.4f}; test "
+        + ", ".join(f"{k} {v:.4f}" for k, v in test.items())
+    )
+    print(
+        f"{metrics['trials']} trials: {metrics['completed']} completed, "
+        f"{metrics['rejected_over_budget']} rejected as over budget; wrote {directory}/ "
+        "(trials.csv, pareto.png, best_hyperparameters.json, model.keras, metrics.json, report.md)"
+    )
     return metrics

@@ -48,8 +48,10 @@ def read_csv(path) -> pd.DataFrame:
         inf = np.isinf(df[name].to_numpy())
         if inf.any():
             row = int(np.flatnonzero(inf)[0])
-            raise UserError(f"{p}: column {str(name)!r} holds an infinite or too large number "
-                            f"(data row {row + 1}: {df[name].iloc[row]}); fix or blank it")
+            raise UserError(
+                f"{p}: column {str(name)!r} holds an infinite or too large number "
+                f"(data row {row + 1}: {df[name].iloc[row]}); fix or blank it"
+            )
     return df
 
 
@@ -65,9 +67,7 @@ def find_column(df: pd.DataFrame, name: str, what: str = "target") -> str:
     key = snake_case(name)
     if key in df.columns:
         return key
-    raise UserError(
-        f"no {what} column {name!r} in the data; columns are: {', '.join(map(str, df.columns))}"
-    )
+    raise UserError(f"no {what} column {name!r} in the data; columns are: {', '.join(map(str, df.columns))}")
 
 
 def binary_target(values: pd.Series, positive: str | None = None) -> np.ndarray:

@@ -61,8 +61,16 @@ class Vocabulary:
         self.index = {t: i for i, t in enumerate(self.tokens)}
 
     @classmethod
-    def fit(cls, texts, max_tokens: int = 20000, min_count: int = 2, max_len: int | None = None,
-            length_percentile: float = 95.0, max_len_cap: int = 256, **meta):
+    def fit(
+        cls,
+        texts,
+        max_tokens: int = 20000,
+        min_count: int = 2,
+        max_len: int | None = None,
+        length_percentile: float = 95.0,
+        max_len_cap: int = 256,
+        **meta,
+    ):
         """Fit on training texts only. Keeps the `max_tokens - 2` most frequent tokens seen at
         least `min_count` times (ties broken alphabetically, so the table is reproducible).
         Words seen once in training map to OOV, so the model learns what OOV means.
@@ -112,8 +120,13 @@ class Vocabulary:
 
     # -- saving ------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "tokenizer": "keras_cases.data.text.tokenize",
-                "max_len": self.max_len, "meta": self.meta, "tokens": self.tokens}
+        return {
+            "format": FORMAT,
+            "tokenizer": "keras_cases.data.text.tokenize",
+            "max_len": self.max_len,
+            "meta": self.meta,
+            "tokens": self.tokens,
+        }
 
     @classmethod
     def from_dict(cls, d: dict):
@@ -225,13 +238,13 @@ def read_text_csv(path, text_column=None, label_column=None, text_guesses=(), la
         if name is not None:
             if name.strip().lower() in lower:
                 return lower[name.strip().lower()]
-            raise UserError(f"no {what} column {name!r} in {p}; columns are: "
-                            f"{', '.join(map(str, df.columns))}")
+            raise UserError(f"no {what} column {name!r} in {p}; columns are: {', '.join(map(str, df.columns))}")
         for g in guesses:
             if g in lower:
                 return lower[g]
-        raise UserError(f"{p}: say which column holds the {what} with {flag} NAME; columns are: "
-                        f"{', '.join(map(str, df.columns))}")
+        raise UserError(
+            f"{p}: say which column holds the {what} with {flag} NAME; columns are: {', '.join(map(str, df.columns))}"
+        )
 
     tcol = pick(text_column, text_guesses, "text", "--text-column")
     lcol = pick(label_column, label_guesses, "label", "--label-column")
@@ -271,8 +284,7 @@ def binary_labels(labels, positive=None, positives=("1",), label_name="label"):
     if pos is None:
         if positive is not None:
             raise UserError(f"--positive {positive!r} is not one of the labels ({', '.join(classes)})")
-        raise UserError(f"which label is positive, {classes[0]!r} or {classes[1]!r}? "
-                        "Say it with --positive VALUE")
+        raise UserError(f"which label is positive, {classes[0]!r} or {classes[1]!r}? Say it with --positive VALUE")
     neg = classes[0] if classes[1] == pos else classes[1]
     return np.array([v == pos for v in text], dtype="int64"), (neg, pos)
 

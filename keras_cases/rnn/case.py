@@ -69,8 +69,19 @@ STOP_AT = 0.999  # validation accuracy at which training stops early
 
 
 FULL = Sizes()
-QUICK = Sizes(n_symbols=2, alphabet=4, units=16, n_train=256, n_val=64, n_test=128, series_steps=16,
-              series_train=192, series_val=64, series_test=96, probe_examples=32)
+QUICK = Sizes(
+    n_symbols=2,
+    alphabet=4,
+    units=16,
+    n_train=256,
+    n_val=64,
+    n_test=128,
+    series_steps=16,
+    series_train=192,
+    series_val=64,
+    series_test=96,
+    probe_examples=32,
+)
 
 
 def pm(values, fmt="{:.3f}") -> str:
@@ -91,7 +102,9 @@ def make_cell(kind, units, open_gate=None, custom=False):
         return GatedLSTMCell(units, open_gate, kernel_initializer="zeros")
     if kind == "gru" and (custom or open_gate):
         return GatedGRUCell(units, open_gate, kernel_initializer="zeros")
-    return {"simple_rnn": layers.SimpleRNNCell, "lstm": layers.LSTMCell, "gru": layers.GRUCell}[kind](units, **RECURRENT)
+    return {"simple_rnn": layers.SimpleRNNCell, "lstm": layers.LSTMCell, "gru": layers.GRUCell}[kind](
+        units, **RECURRENT
+    )
 
 
 def rnn_layer(kind, units, open_gate=None, custom=False, return_sequences=True, unroll=False):
@@ -116,7 +129,8 @@ def build_copy_model(task: CopyTask, kind, units, open_gate=None, custom=False, 
         # unrolled: differentiated eagerly (runtime.value_and_grad), a Python loop of small
         # ops is quicker than compiling a scan forward and backward for each probe
         seq = layers.RNN(cell, return_sequences=True, unroll=True, name="rnn")(
-            layers.Concatenate(name="with_eps")([tokens, eps]))
+            layers.Concatenate(name="with_eps")([tokens, eps])
+        )
         inputs = [tokens, eps]
     else:
         seq = rnn_layer(kind, units, open_gate, custom, unroll=unroll)(tokens)
@@ -144,7 +158,7 @@ def init_model(model, seed: int, gate_init: str, t_max: int) -> None:
     chrono = np.log(np.random.default_rng([seed, 1]).uniform(1.0, max(t_max - 1.0, 1.0 + 1e-6), u))
     bias = w[2]
     if bias.shape == (4 * u,):  # LSTM: i, f, c, o
-        bias[u: 2 * u] = chrono if gate_init == "chrono" else 1.0
+        bias[u : 2 * u] = chrono if gate_init == "chrono" else 1.0
         if gate_init == "chrono":
             bias[:u] = -chrono
     elif bias.shape == (2, 3 * u) and gate_init == "chrono":  # GRU: z, r, h (input bias row)
@@ -219,8 +233,12 @@ class Trainer:
     def model(self, key, build):
         if key not in self.models:
             m = build()
-            m.compile(optimizer=keras.optimizers.Adam(self.args.lr, clipnorm=1.0),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"], run_eagerly=quick_eager(self.args))
+            m.compile(
+                optimizer=keras.optimizers.Adam(self.args.lr, clipnorm=1.0),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+                run_eagerly=quick_eager(self.args),
+            )
             self.models[key] = m
         return self.models[key]
 
@@ -232,20 +250,35 @@ class Trainer:
             v.assign(np.zeros(v.shape, v.dtype))
         opt.learning_rate = a.lr
         radius, timer = SpectralRadius("rnn"), EpochTimer()
-        cbs = [radius, timer, StopAtAccuracy(),
-               keras.callbacks.EarlyStopping(monitor="val_loss", patience=a.patience, restore_best_weights=True),
-               *tensorboard(name)]
+        cbs = [
+            radius,
+            timer,
+            StopAtAccuracy(),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=a.patience, restore_best_weights=True),
+            *tensorboard(name),
+        ]
         data = batches(d.x_train, d.y_train, a.batch_size, seed)
         t0 = time.perf_counter()
-        hist = model.fit(data, validation_data=(d.x_val, d.y_val), validation_batch_size=a.batch_size,
-                         epochs=a.epochs, verbose=a.verbose, callbacks=resumable(name, cbs, data)).history
+        hist = model.fit(
+            data,
+            validation_data=(d.x_val, d.y_val),
+            validation_batch_size=a.batch_size,
+            epochs=a.epochs,
+            verbose=a.verbose,
+            callbacks=resumable(name, cbs, data),
+        ).history
         seconds = timer.spent + time.perf_counter() - t0
         acc = lambda x, y: float(model.evaluate(x, y, batch_size=a.batch_size, verbose=0)[1])  # noqa: E731
         epoch_s = hist["epoch_seconds"]
-        res = {"val_accuracy": acc(d.x_val, d.y_val), "test_accuracy": acc(d.x_test, d.y_test),
-               "epochs_run": len(epoch_s), "best_epoch": int(np.argmin(hist["val_loss"])) + 1,
-               "seconds": seconds, "seconds_per_epoch": float(np.median(epoch_s[1:] if len(epoch_s) > 1 else epoch_s)),
-               "radius": radius.values}
+        res = {
+            "val_accuracy": acc(d.x_val, d.y_val),
+            "test_accuracy": acc(d.x_test, d.y_test),
+            "epochs_run": len(epoch_s),
+            "best_epoch": int(np.argmin(hist["val_loss"])) + 1,
+            "seconds": seconds,
+            "seconds_per_epoch": float(np.median(epoch_s[1:] if len(epoch_s) > 1 else epoch_s)),
+            "radius": radius.values,
+        }
         return res, hist
 
 
@@ -272,21 +305,34 @@ def make_parser():
     p = cli.parser("python -m keras_cases.rnn", __doc__.split("\n\n")[0], epochs=40, batch_size=32, threads=1)
     g = p.add_argument_group("rnn")
     g.add_argument("--studies", default=",".join(STUDIES), help=f"comma-separated: {', '.join(STUDIES)}")
-    g.add_argument("--lengths", default=None,
-                   help="copy-task delays T (time steps between the last symbol and the delimiter); "
-                        "default 20,50,100 (--quick: 8)")
-    g.add_argument("--ablation-length", type=cli.positive_int, default=None,
-                   help="copy-task delay of the gate ablation (default: the middle of --lengths)")
+    g.add_argument(
+        "--lengths",
+        default=None,
+        help="copy-task delays T (time steps between the last symbol and the delimiter); "
+        "default 20,50,100 (--quick: 8)",
+    )
+    g.add_argument(
+        "--ablation-length",
+        type=cli.positive_int,
+        default=None,
+        help="copy-task delay of the gate ablation (default: the middle of --lengths)",
+    )
     g.add_argument("--units", type=cli.positive_int, default=None, help=f"hidden units (default {FULL.units})")
-    g.add_argument("--symbols", type=cli.positive_int, default=None,
-                   help=f"symbols to copy (default {FULL.n_symbols})")
+    g.add_argument("--symbols", type=cli.positive_int, default=None, help=f"symbols to copy (default {FULL.n_symbols})")
     g.add_argument("--alphabet", type=int, default=None, help=f"distinct symbols, >= 2 (default {FULL.alphabet})")
-    g.add_argument("--n-train", type=cli.positive_int, default=None,
-                   help=f"training sequences per task (default {FULL.n_train})")
-    g.add_argument("--lr", type=cli.positive_float, default=1e-2, help="Adam learning rate (gradients clipped to norm 1)")
+    g.add_argument(
+        "--n-train", type=cli.positive_int, default=None, help=f"training sequences per task (default {FULL.n_train})"
+    )
+    g.add_argument(
+        "--lr", type=cli.positive_float, default=1e-2, help="Adam learning rate (gradients clipped to norm 1)"
+    )
     g.add_argument("--patience", type=cli.positive_int, default=8, help="early-stopping patience (epochs)")
-    g.add_argument("--gate-init", choices=("chrono", "keras"), default="chrono",
-                   help="gate biases: chrono initialisation or Keras' defaults")
+    g.add_argument(
+        "--gate-init",
+        choices=("chrono", "keras"),
+        default="chrono",
+        help="gate biases: chrono initialisation or Keras' defaults",
+    )
     g.add_argument("--data-seed", type=cli.seed, default=1234, help="seed of the fixed train / val / test sets")
     g.set_defaults(seeds=3)
     return p
@@ -306,9 +352,19 @@ def resolve(args, argv):
         raise UserError(f"--alphabet {args.alphabet} must be at least 2")
     if not args.lr > 0:
         raise UserError(f"--lr {args.lr} must be positive")
-    sizes = replace(sizes, **{k: v for k, v in (("units", args.units), ("n_symbols", args.symbols),
-                                                 ("alphabet", args.alphabet), ("n_train", args.n_train))
-                              if v is not None})
+    sizes = replace(
+        sizes,
+        **{
+            k: v
+            for k, v in (
+                ("units", args.units),
+                ("n_symbols", args.symbols),
+                ("alphabet", args.alphabet),
+                ("n_train", args.n_train),
+            )
+            if v is not None
+        },
+    )
     if args.ablation_length is None:
         args.ablation_length = lengths[len(lengths) // 2]
     check_sizes(sizes, max(*lengths, args.ablation_length))
@@ -326,10 +382,12 @@ def check_sizes(sizes, delay: int) -> None:
     n = sizes.n_train + sizes.n_val + sizes.n_test
     gb = n * CopyTask(delay, sizes.n_symbols, sizes.alphabet).steps * (sizes.alphabet + 2) * 4 / 1e9
     if gb > MAX_DATA_GB:
-        raise UserError(f"the copy task at delay {delay:,} (--lengths / --ablation-length) with --symbols "
-                        f"{sizes.n_symbols:,}, --alphabet {sizes.alphabet:,} and {n:,} sequences (--n-train "
-                        f"{sizes.n_train:,} + validation + test) needs {gb:,.1f} GB of one-hot inputs, over "
-                        f"the {MAX_DATA_GB:g} GB limit: make one of them smaller")
+        raise UserError(
+            f"the copy task at delay {delay:,} (--lengths / --ablation-length) with --symbols "
+            f"{sizes.n_symbols:,}, --alphabet {sizes.alphabet:,} and {n:,} sequences (--n-train "
+            f"{sizes.n_train:,} + validation + test) needs {gb:,.1f} GB of one-hot inputs, over "
+            f"the {MAX_DATA_GB:g} GB limit: make one of them smaller"
+        )
 
 
 @command
@@ -356,23 +414,40 @@ def main(argv=None):
             variant = f"{kind}{'_custom' if custom else ''}{'_' + open_gate + '_open' if open_gate else ''}"
             name = f"copy{L}_{variant}_seed{seed}"
             print(f"--- {name}", flush=True)
-            model = trainer.model(("copy", L, kind, open_gate, custom),
-                                  lambda: build_copy_model(task, kind, units, open_gate, custom, unroll=quick_eager(args)))
+            model = trainer.model(
+                ("copy", L, kind, open_gate, custom),
+                lambda: build_copy_model(task, kind, units, open_gate, custom, unroll=quick_eager(args)),
+            )
             res, history[name] = trainer.fit(model, copy_data(L), seed, task.steps, name)
             res.update(params=model.count_params(), used_params=model.count_params() - unused_params(model, open_gate))
             if seed == seeds[0] and not open_gate and not custom:
                 res["weights"] = model.get_weights()
                 if L == max(lengths) or kind not in models:
                     models[kind] = (model, res["weights"], L)  # saved at the end, seed 0's weights
-            print(f"    test accuracy {res['test_accuracy']:.4f} after {res['epochs_run']} epochs "
-                  f"({res['seconds']:.1f} s)", flush=True)
+            print(
+                f"    test accuracy {res['test_accuracy']:.4f} after {res['epochs_run']} epochs "
+                f"({res['seconds']:.1f} s)",
+                flush=True,
+            )
             copy_runs[key] = res
         return copy_runs[key]
 
-    metrics = {**info, "case": CASE, "seed": args.seed, "seeds": args.seeds, "studies": studies,
-               "lengths": lengths, "units": units, "n_symbols": sizes.n_symbols, "alphabet": sizes.alphabet,
-               "gate_init": args.gate_init, "dataset": "synthetic copy task and trend/sine/random-walk series (seeded)",
-               "n_train": sizes.n_train, "n_val": sizes.n_val, "n_test": sizes.n_test}
+    metrics = {
+        **info,
+        "case": CASE,
+        "seed": args.seed,
+        "seeds": args.seeds,
+        "studies": studies,
+        "lengths": lengths,
+        "units": units,
+        "n_symbols": sizes.n_symbols,
+        "alphabet": sizes.alphabet,
+        "gate_init": args.gate_init,
+        "dataset": "synthetic copy task and trend/sine/random-walk series (seeded)",
+        "n_train": sizes.n_train,
+        "n_val": sizes.n_val,
+        "n_test": sizes.n_test,
+    }
     sections = []
     L_max = max(lengths)
     setup = f"""Copy task: {sizes.n_symbols} symbols from an alphabet of {sizes.alphabet} (chance {1 / sizes.alphabet:.3f}
@@ -398,26 +473,49 @@ biases: {args.gate_init}."""
                 metrics[f"{m}_seconds"] = mean_std([r["seconds"] for r in rs])[0]
                 metrics[f"{m}_solved_seeds"] = int(sum(a >= TARGET for a in acc))
                 metrics[f"{kind}_copy_params"] = rs[0]["params"]
-                rows.append({"T": L, "model": LABELS[kind], "params": f"{rs[0]['params']:,}",
-                             "test accuracy": pm(acc), f"seeds ≥ {TARGET}": f"{metrics[f'{m}_solved_seeds']}/{len(rs)}",
-                             "epochs": pm([r["epochs_run"] for r in rs], "{:.1f}"),
-                             "s / epoch": pm([r["seconds_per_epoch"] for r in rs], "{:.2f}"),
-                             "train s": pm([r["seconds"] for r in rs], "{:.1f}")})
+                rows.append(
+                    {
+                        "T": L,
+                        "model": LABELS[kind],
+                        "params": f"{rs[0]['params']:,}",
+                        "test accuracy": pm(acc),
+                        f"seeds ≥ {TARGET}": f"{metrics[f'{m}_solved_seeds']}/{len(rs)}",
+                        "epochs": pm([r["epochs_run"] for r in rs], "{:.1f}"),
+                        "s / epoch": pm([r["seconds_per_epoch"] for r in rs], "{:.2f}"),
+                        "train s": pm([r["seconds"] for r in rs], "{:.1f}"),
+                    }
+                )
         plots.lines_with_errors(
-            {LABELS[k]: (np.array(lengths), *np.array([mean_std([copy_runs[(L, k, None, False, s)]["test_accuracy"]
-                                                                for s in seeds]) for L in lengths]).T)
-             for k in KINDS},
-            run.path("copy_accuracy.png"), "delay T (time steps)", "test per-token accuracy after the delimiter",
-            f"copy task, {sizes.n_symbols} symbols of {sizes.alphabet}; mean ± std over {len(seeds)} seed(s)")
-        plots.learning_curves({LABELS[k]: history[f"copy{L_max}_{k}_seed{seeds[0]}"] for k in KINDS},
-                              run.path("copy_learning_curves.png"), metrics=("loss", "accuracy"))
+            {
+                LABELS[k]: (
+                    np.array(lengths),
+                    *np.array(
+                        [mean_std([copy_runs[(L, k, None, False, s)]["test_accuracy"] for s in seeds]) for L in lengths]
+                    ).T,
+                )
+                for k in KINDS
+            },
+            run.path("copy_accuracy.png"),
+            "delay T (time steps)",
+            "test per-token accuracy after the delimiter",
+            f"copy task, {sizes.n_symbols} symbols of {sizes.alphabet}; mean ± std over {len(seeds)} seed(s)",
+        )
+        plots.learning_curves(
+            {LABELS[k]: history[f"copy{L_max}_{k}_seed{seeds[0]}"] for k in KINDS},
+            run.path("copy_learning_curves.png"),
+            metrics=("loss", "accuracy"),
+        )
         copy_table = markdown_table(rows, list(rows[0]))
         print(copy_table, flush=True)
 
         # the 3-class series task
         d = load_series(sizes, args.data_seed)
-        metrics.update(series_n_train=len(d.y_train), series_n_val=len(d.y_val), series_n_test=len(d.y_test),
-                       series_steps=sizes.series_steps)
+        metrics.update(
+            series_n_train=len(d.y_train),
+            series_n_val=len(d.y_val),
+            series_n_test=len(d.y_test),
+            series_steps=sizes.series_steps,
+        )
         figures.series_examples(d.x_train, d.y_train, SERIES_CLASSES, run.path("series_examples.png"))
         srows = []
         for kind in KINDS:
@@ -425,17 +523,26 @@ biases: {args.gate_init}."""
             for s in seeds:
                 name = f"series_{kind}_seed{s}"
                 print(f"--- {name}", flush=True)
-                model = trainer.model(("series", kind), lambda: build_series_model(sizes.series_steps, kind, units, unroll=quick_eager(args)))
+                model = trainer.model(
+                    ("series", kind),
+                    lambda: build_series_model(sizes.series_steps, kind, units, unroll=quick_eager(args)),
+                )
                 r, history[name] = trainer.fit(model, d, s, sizes.series_steps, name)
                 print(f"    test accuracy {r['test_accuracy']:.4f} after {r['epochs_run']} epochs", flush=True)
                 rs.append(r)
             acc = [r["test_accuracy"] for r in rs]
             metrics[f"series_{kind}_test_accuracy"], metrics[f"series_{kind}_test_accuracy_std"] = mean_std(acc)
             metrics[f"{kind}_series_params"] = model.count_params()
-            srows.append({"model": LABELS[kind], "params": f"{model.count_params():,}", "test accuracy": pm(acc),
-                          "epochs": pm([r["epochs_run"] for r in rs], "{:.1f}"),
-                          "s / epoch": pm([r["seconds_per_epoch"] for r in rs], "{:.2f}"),
-                          "train s": pm([r["seconds"] for r in rs], "{:.1f}")})
+            srows.append(
+                {
+                    "model": LABELS[kind],
+                    "params": f"{model.count_params():,}",
+                    "test accuracy": pm(acc),
+                    "epochs": pm([r["epochs_run"] for r in rs], "{:.1f}"),
+                    "s / epoch": pm([r["seconds_per_epoch"] for r in rs], "{:.2f}"),
+                    "train s": pm([r["seconds"] for r in rs], "{:.1f}"),
+                }
+            )
         series_table = markdown_table(srows, list(srows[0]))
         print(series_table, flush=True)
 
@@ -443,10 +550,15 @@ biases: {args.gate_init}."""
         gated_best = max(("lstm", "gru"), key=lambda k: at_max[k])
         metrics["target_length"] = L_max
         metrics["target_met"] = bool(at_max[gated_best] >= TARGET > at_max["simple_rnn"])
-        verdict = (f"**Target {'met' if metrics['target_met'] else 'NOT met'}** at T = {L_max}: "
-                   f"{LABELS[gated_best]} {at_max[gated_best]:.3f}, SimpleRNN {at_max['simple_rnn']:.3f} "
-                   f"(solved: ≥ {TARGET} per-token test accuracy, mean over seeds).")
-        sections.append(("Comparison", f"""{verdict}
+        verdict = (
+            f"**Target {'met' if metrics['target_met'] else 'NOT met'}** at T = {L_max}: "
+            f"{LABELS[gated_best]} {at_max[gated_best]:.3f}, SimpleRNN {at_max['simple_rnn']:.3f} "
+            f"(solved: ≥ {TARGET} per-token test accuracy, mean over seeds)."
+        )
+        sections.append(
+            (
+                "Comparison",
+                f"""{verdict}
 
 ### Copy task
 
@@ -469,7 +581,9 @@ each standardized on its own (chance 0.333); the last hidden state feeds a 3-way
 
 {series_table}
 
-![example series](series_examples.png)"""))
+![example series](series_examples.png)""",
+            )
+        )
 
     # --- gradients -------------------------------------------------------------------------
     if "gradients" in studies:
@@ -486,15 +600,21 @@ each standardized on its own (chance 0.333); the last hidden state feeds a 3-way
                     init_curves[LABELS[kind]] = metrics[f"hidden_grad_norms_init_{kind}"] = g
             if args.gate_init == "chrono":  # what Keras' default gate biases would give
                 g = probe_gradients(task, "lstm", units, x, y, seed=seeds[0], gate_init="keras")
-                metrics[f"grad_log10_ratio_init_lstm_keras_bias_T{L}"] = row["LSTM init, Keras bias"] = log10_ratio(g, task)
+                metrics[f"grad_log10_ratio_init_lstm_keras_bias_T{L}"] = row["LSTM init, Keras bias"] = log10_ratio(
+                    g, task
+                )
                 if L == L_max:
-                    init_curves["LSTM (Keras default gate bias)"] = metrics["hidden_grad_norms_init_lstm_keras_bias"] = g
+                    init_curves["LSTM (Keras default gate bias)"] = metrics[
+                        "hidden_grad_norms_init_lstm_keras_bias"
+                    ] = g
             if L == L_max:
                 for kind in KINDS:
                     r = train_copy(L, kind, seeds[0])
                     g = probe_gradients(task, kind, units, x, y, weights=r["weights"])
                     trained_curves[LABELS[kind]] = g
-                    metrics[f"grad_log10_ratio_trained_{kind}_T{L}"] = row[f"{LABELS[kind]} trained"] = log10_ratio(g, task)
+                    metrics[f"grad_log10_ratio_trained_{kind}_T{L}"] = row[f"{LABELS[kind]} trained"] = log10_ratio(
+                        g, task
+                    )
                     metrics[f"hidden_grad_norms_trained_{kind}"] = g
             rows.append(row)
         task = tasks[L_max]
@@ -503,7 +623,8 @@ each standardized on its own (chance 0.333); the last hidden state feeds a 3-way
             {"last symbol read": task.n_symbols - 1, "delimiter": task.delimiter_step},
             run.path("hidden_gradients.png"),
             f"copy task T = {L_max}: gradient of the last output's loss w.r.t. each hidden state "
-            f"(mean over {sizes.probe_examples} sequences, seed {seeds[0]})")
+            f"(mean over {sizes.probe_examples} sequences, seed {seeds[0]})",
+        )
         grad_cols = list(dict.fromkeys(k for r in rows for k in r))
         grad_table = markdown_table(rows, grad_cols, fmt="{:.1f}")
         print(grad_table, flush=True)
@@ -518,10 +639,20 @@ each standardized on its own (chance 0.333); the last hidden state feeds a 3-way
                     radius_curves[LABELS[kind]][f"T = {L}"] = r
                     if L == L_max:
                         metrics[f"radius_init_{kind}"], metrics[f"radius_final_{kind}"] = r[0], r[-1]
-                        rrows.append({"model": LABELS[kind], "initial": f"{r[0]:.2f}", "final": f"{r[-1]:.2f}",
-                                      "max": f"{max(r):.2f}", "epochs": len(r) - 1})
+                        rrows.append(
+                            {
+                                "model": LABELS[kind],
+                                "initial": f"{r[0]:.2f}",
+                                "final": f"{r[-1]:.2f}",
+                                "max": f"{max(r):.2f}",
+                                "epochs": len(r) - 1,
+                            }
+                        )
         figures.spectral_radius(radius_curves, run.path("spectral_radius.png"))
-        sections.append(("Vanishing gradients", f"""L is the cross-entropy of the *last* output step (it must
+        sections.append(
+            (
+                "Vanishing gradients",
+                f"""L is the cross-entropy of the *last* output step (it must
 copy the last symbol, read at step {task.n_symbols - 1}); the plot shows the mean over sequences of
 ||dL/dh_t|| for every earlier hidden state h_t, computed by adding a zero tensor eps_t to each h_t inside the
 recurrence (cells.HiddenProbeCell) and differentiating with respect to eps (runtime.value_and_grad), so the
@@ -538,9 +669,11 @@ SimpleRNN, the candidate block (the one that writes new content) of the LSTM and
 does not make the gradient explode once the tanh units saturate (their derivative is then near 0):
 for the SimpleRNN, the radius and the vanishing of ||dL/dh_t|| can grow together. At T = {L_max}:
 
-{markdown_table(rrows, list(rrows[0])) if rrows else ''}
+{markdown_table(rrows, list(rrows[0])) if rrows else ""}
 
-![spectral radius](spectral_radius.png)"""))
+![spectral radius](spectral_radius.png)""",
+            )
+        )
 
     # --- ablation ------------------------------------------------------------------------
     if "ablation" in studies:
@@ -555,17 +688,32 @@ for the SimpleRNN, the radius and the vanishing of ||dL/dh_t|| can grow together
             acc = [r["test_accuracy"] for r in rs]
             metrics[f"ablation_{gate}_test_accuracy"], metrics[f"ablation_{gate}_test_accuracy_std"] = mean_std(acc)
             metrics[f"ablation_{gate}_used_params"] = rs[0]["used_params"]
-            rows.append({"gate held open": gate, "test accuracy": pm(acc),
-                         f"seeds ≥ {TARGET}": f"{sum(a >= TARGET for a in acc)}/{len(acc)}",
-                         "epochs": pm([r["epochs_run"] for r in rs], "{:.1f}"),
-                         "parameters used": f"{rs[0]['used_params']:,} of {rs[0]['params']:,}"})
-        plots.learning_curves({f"{g} open" if g != "none" else "full LSTM":
-                               history[f"copy{La}_lstm{'_custom_' + g + '_open' if g != 'none' else ''}_seed{seeds[0]}"]
-                               for g in gates}, run.path("ablation_curves.png"), metrics=("loss", "accuracy"))
+            rows.append(
+                {
+                    "gate held open": gate,
+                    "test accuracy": pm(acc),
+                    f"seeds ≥ {TARGET}": f"{sum(a >= TARGET for a in acc)}/{len(acc)}",
+                    "epochs": pm([r["epochs_run"] for r in rs], "{:.1f}"),
+                    "parameters used": f"{rs[0]['used_params']:,} of {rs[0]['params']:,}",
+                }
+            )
+        plots.learning_curves(
+            {
+                f"{g} open" if g != "none" else "full LSTM": history[
+                    f"copy{La}_lstm{'_custom_' + g + '_open' if g != 'none' else ''}_seed{seeds[0]}"
+                ]
+                for g in gates
+            },
+            run.path("ablation_curves.png"),
+            metrics=("loss", "accuracy"),
+        )
         abl_table = markdown_table(rows, list(rows[0]))
         print(abl_table, flush=True)
         metrics["ablation_length"] = La
-        sections.append(("Gate ablation", f"""The LSTM as a custom Keras cell (keras.layers.RNN +
+        sections.append(
+            (
+                "Gate ablation",
+                f"""The LSTM as a custom Keras cell (keras.layers.RNN +
 cells.GatedLSTMCell, keras.ops only; identical to keras.layers.LSTM with no gate held open) on the copy task
 at T = {La}, with one gate fixed at 1 ("none" is keras.layers.LSTM itself, which the custom cell matches
 exactly with no gate open; the runs are shared with the comparison). The weights of an open gate stay in the layout but never reach the
@@ -573,7 +721,9 @@ output.
 
 {abl_table}
 
-![ablation learning curves](ablation_curves.png)"""))
+![ablation learning curves](ablation_curves.png)""",
+            )
+        )
 
     # --- artifacts ----------------------------------------------------------------------
     if history:
@@ -589,17 +739,22 @@ output.
     metrics["seconds"] = round(time.time() - t0, 2)
     run.write_json("metrics.json", metrics)
     body = "\n\n".join(f"## {title}\n\n{text}" for title, text in sections)
-    run.write_text("report.md", f"""# RNNs: vanishing gradients, SimpleRNN vs LSTM vs GRU
+    files = {k: "model.keras" if k == "lstm" else f"{k}.keras" for k in models}
+    saved = ", ".join(f"`{files[k]}` ({LABELS[k]}, copy task T = {m[2]})" for k, m in models.items()) or "no model"
+    run.write_text(
+        "report.md",
+        f"""# RNNs: vanishing gradients, SimpleRNN vs LSTM vs GRU
 
-- studies: {', '.join(studies)}; copy-task delays {lengths}; seeds {seeds} (mean ± std over seeds)
-- backend: {info['backend']} (Keras {info['keras_version']}); {metrics['seconds']} s
-- saved (seed {seeds[0]}): {', '.join(f'`{"model.keras" if k == "lstm" else k + ".keras"}` ({LABELS[k]}, copy task T = {m[2]})' for k, m in models.items()) or 'no model'}
+- studies: {", ".join(studies)}; copy-task delays {lengths}; seeds {seeds} (mean ± std over seeds)
+- backend: {info["backend"]} (Keras {info["keras_version"]}); {metrics["seconds"]} s
+- saved (seed {seeds[0]}): {saved}
 
 ## Setup
 
 {setup}
 
 {body}
-""")
+""",
+    )
     print(f"wrote {run.dir}/")
     return 0

@@ -39,8 +39,12 @@ class _Cell(keras.layers.Layer):
         self.output_size = self.units
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "open_gate": self.open_gate,
-                "kernel_initializer": keras.initializers.serialize(self.init)}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "open_gate": self.open_gate,
+            "kernel_initializer": keras.initializers.serialize(self.init),
+        }
 
 
 def _check_gate(open_gate, allowed, cell):
@@ -114,7 +118,7 @@ class HiddenProbeCell(keras.layers.Layer):
         self.cell.build((*input_shape[:-1], input_shape[-1] - self.units))
 
     def call(self, inputs, states, training=False):
-        x, eps = inputs[:, : -self.units], inputs[:, -self.units:]
+        x, eps = inputs[:, : -self.units], inputs[:, -self.units :]
         out, new = self.cell.call(x, list(states), training=training)
         h = out + eps
         return h, [h, *list(new)[1:]]
@@ -127,9 +131,9 @@ def recurrent_radius(layer) -> float:
     w = np.asarray(ops.convert_to_numpy(cell.recurrent_kernel), "float64")
     u = w.shape[0]
     if w.shape[1] == 4 * u:  # LSTM: i, f, c, o
-        w = w[:, 2 * u: 3 * u]
+        w = w[:, 2 * u : 3 * u]
     elif w.shape[1] == 3 * u:  # GRU: z, r, h
-        w = w[:, 2 * u:]
+        w = w[:, 2 * u :]
     return float(np.max(np.abs(np.linalg.eigvals(w))))
 
 

@@ -27,12 +27,19 @@ def hidden_gradients(panels: dict, marks: dict, path, title=""):
     for ax, (stage, curves) in zip(axes[0], panels.items()):
         for i, (name, g) in enumerate(curves.items()):
             base = name.split(" ")[0]
-            ax.plot(np.arange(len(g)), np.maximum(g, 1e-30), color=COLORS.get(base, f"C{i + 4}"),
-                    ls="--" if name != base else "-", lw=1.6, label=name)
+            ax.plot(
+                np.arange(len(g)),
+                np.maximum(g, 1e-30),
+                color=COLORS.get(base, f"C{i + 4}"),
+                ls="--" if name != base else "-",
+                lw=1.6,
+                label=name,
+            )
         for j, (label, t) in enumerate(marks.items()):
             ax.axvline(t, color="grey", ls=":" if j else "-.", lw=1)
-            ax.text(t, 1.02, label, transform=ax.get_xaxis_transform(), fontsize=7, ha="center",
-                    va="bottom", color="grey")
+            ax.text(
+                t, 1.02, label, transform=ax.get_xaxis_transform(), fontsize=7, ha="center", va="bottom", color="grey"
+            )
         ax.set_yscale("log")
         ax.set(xlabel="time step t", title=stage)
         ax.grid(alpha=0.3, which="both")

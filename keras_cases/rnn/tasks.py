@@ -131,12 +131,20 @@ def split_seeds(data_seed: int, task_id: int) -> tuple[list[int], list[int], lis
 
 def load_copy(task: CopyTask, sizes: Sizes, data_seed: int) -> Split:
     s = split_seeds(data_seed, task.delay)
-    return Split(f"copy{task.delay}", *task.data(sizes.n_train, s[0]), *task.data(sizes.n_val, s[1]),
-                 *task.data(sizes.n_test, s[2]))
+    return Split(
+        f"copy{task.delay}",
+        *task.data(sizes.n_train, s[0]),
+        *task.data(sizes.n_val, s[1]),
+        *task.data(sizes.n_test, s[2]),
+    )
 
 
 def load_series(sizes: Sizes, data_seed: int) -> Split:
     s = split_seeds(data_seed, 0)
     n = (sizes.series_train, sizes.series_val, sizes.series_test)
-    return Split("series", *series(n[0], sizes.series_steps, s[0]), *series(n[1], sizes.series_steps, s[1]),
-                 *series(n[2], sizes.series_steps, s[2]))
+    return Split(
+        "series",
+        *series(n[0], sizes.series_steps, s[0]),
+        *series(n[1], sizes.series_steps, s[1]),
+        *series(n[2], sizes.series_steps, s[2]),
+    )

@@ -112,12 +112,15 @@ def evaluate(net, data: Data) -> dict:
     }
 
 
-HISTORY = {"loss": "train_loss", "accuracy": "train_accuracy",
-           "test_loss": "test_loss", "test_accuracy": "test_accuracy"}
+HISTORY = {
+    "loss": "train_loss",
+    "accuracy": "train_accuracy",
+    "test_loss": "test_loss",
+    "test_accuracy": "test_accuracy",
+}
 
 
-def train(net, data: Data, optimizer, epochs, batch_size=None, seed=0, snapshot_at=(),
-          verbose=0, name="model"):
+def train(net, data: Data, optimizer, epochs, batch_size=None, seed=0, snapshot_at=(), verbose=0, name="model"):
     """Gradient descent on binary cross-entropy. Returns (history, snapshots): per-epoch
     loss / accuracy / test_loss / test_accuracy, and (epoch, weights, loss, accuracy)
     at the epochs in `snapshot_at` (epoch 0 is the initial network)."""
@@ -137,9 +140,11 @@ def train(net, data: Data, optimizer, epochs, batch_size=None, seed=0, snapshot_
         if epoch in snapshot_at:
             snapshots.append((epoch, net.get_weights(), m["train_loss"], m["train_accuracy"]))
         if verbose and epoch > 0 and (epoch % max(epochs // 5, 1) == 0 or epoch == epochs):
-            print(f"  {name} epoch {epoch}/{epochs}: loss {m['train_loss']:.4f}, accuracy "
-                  f"{m['train_accuracy']:.3f}, test loss {m['test_loss']:.4f}, "
-                  f"test accuracy {m['test_accuracy']:.3f}")
+            print(
+                f"  {name} epoch {epoch}/{epochs}: loss {m['train_loss']:.4f}, accuracy "
+                f"{m['train_accuracy']:.3f}, test loss {m['test_loss']:.4f}, "
+                f"test accuracy {m['test_accuracy']:.3f}"
+            )
     return history, snapshots
 
 
@@ -164,8 +169,17 @@ def compare(data, args, seed):
         lr = args.lr if opt == args.optimizer and args.lr else optimizers.DEFAULT_LR[opt]
         hist, _ = train(net, data, optimizers.make(opt, lr), args.epochs, args.batch_size, seed)
         histories[name] = hist
-        rows.append({"group": group, "run": name, "hidden": act, "optimizer": opt,
-                     "learning_rate": lr, **evaluate(net, data), "epochs_to_97%": epochs_to(hist)})
+        rows.append(
+            {
+                "group": group,
+                "run": name,
+                "hidden": act,
+                "optimizer": opt,
+                "learning_rate": lr,
+                **evaluate(net, data),
+                "epochs_to_97%": epochs_to(hist),
+            }
+        )
     return rows, histories
 
 
@@ -180,8 +194,10 @@ def check_backends(text: str) -> list[str]:
     installed = runtime.installed_backends()
     for b in names:
         if b not in installed:
-            raise UserError(f"--check-backends: {b!r} is not an installed Keras backend "
-                            f"(installed: {', '.join(installed) or 'none'})")
+            raise UserError(
+                f"--check-backends: {b!r} is not an installed Keras backend "
+                f"(installed: {', '.join(installed) or 'none'})"
+            )
     return names
 
 
@@ -190,8 +206,13 @@ def start_check(backend: str) -> subprocess.Popen:
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.Popen([sys.executable, "-m", "keras_cases.scratch.keras_check"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "keras_cases.scratch.keras_check"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def collect_check(proc: subprocess.Popen, timeout=600) -> dict:
@@ -223,8 +244,7 @@ def finish_checks(backends, procs, seed) -> dict:
     collected from their subprocesses."""
     from keras_cases.scratch import keras_check
 
-    return {b: collect_check(procs[b]) if b in procs else keras_check.run_all(seed)
-            for b in backends}
+    return {b: collect_check(procs[b]) if b in procs else keras_check.run_all(seed) for b in backends}
 
 
 def summarize_checks(fd: dict, keras_results: dict) -> dict:
@@ -237,9 +257,12 @@ def summarize_checks(fd: dict, keras_results: dict) -> dict:
         out[f"gradcheck_keras_{b}_max_rel_error"] = max(r["gradients"].values())
         out[f"optimizer_keras_{b}_max_abs_diff"] = max(r["optimizers"].values())
     ok = out["gradcheck_fd_max_rel_error"] < GRAD_PASS and all(
-        "error" not in r and max(r["gradients"].values()) < GRAD_PASS
-        and max(r["optimizers"].values()) < OPT_PASS and not any(r["optimizer_defaults"].values())
-        for r in keras_results.values())
+        "error" not in r
+        and max(r["gradients"].values()) < GRAD_PASS
+        and max(r["optimizers"].values()) < OPT_PASS
+        and not any(r["optimizer_defaults"].values())
+        for r in keras_results.values()
+    )
     return {**out, "gradcheck_passed": bool(ok)}
 
 
@@ -269,26 +292,44 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
 
 
 def make_parser():
-    p = cli.parser("python -m keras_cases.scratch", __doc__.split("\n\n")[0],
-                   epochs=1000, batch_size=1024, threads=1)  # tiny tensors: one thread
-    p.epilog = ("--batch-size at least the training set size (the default) is full-batch "
-                "gradient descent; smaller values train on shuffled minibatches.")
+    p = cli.parser(
+        "python -m keras_cases.scratch", __doc__.split("\n\n")[0], epochs=1000, batch_size=1024, threads=1
+    )  # tiny tensors: one thread
+    p.epilog = (
+        "--batch-size at least the training set size (the default) is full-batch "
+        "gradient descent; smaller values train on shuffled minibatches."
+    )
     g = p.add_argument_group("network, training and checks")
-    g.add_argument("--hidden", default="8,8",
-                   help="hidden layer sizes of the circles network: [2, *hidden, 1]")
-    g.add_argument("--activation", default="tanh", choices=sorted(set(ACTIVATIONS) - {"softmax"}),
-                   help="hidden units of the circles network")
-    g.add_argument("--optimizer", default="gd", choices=sorted(optimizers.DEFAULT_LR),
-                   help="update rule (gd is plain gradient descent)")
-    g.add_argument("--lr", type=cli.positive_float, default=None,
-                   help=f"learning rate (default per optimizer: {optimizers.DEFAULT_LR})")
-    g.add_argument("--samples", type=cli.positive_int, default=400,
-                   help="points per data set (a quarter held out for testing)")
+    g.add_argument("--hidden", default="8,8", help="hidden layer sizes of the circles network: [2, *hidden, 1]")
+    g.add_argument(
+        "--activation",
+        default="tanh",
+        choices=sorted(set(ACTIVATIONS) - {"softmax"}),
+        help="hidden units of the circles network",
+    )
+    g.add_argument(
+        "--optimizer",
+        default="gd",
+        choices=sorted(optimizers.DEFAULT_LR),
+        help="update rule (gd is plain gradient descent)",
+    )
+    g.add_argument(
+        "--lr",
+        type=cli.positive_float,
+        default=None,
+        help=f"learning rate (default per optimizer: {optimizers.DEFAULT_LR})",
+    )
+    g.add_argument(
+        "--samples", type=cli.positive_int, default=400, help="points per data set (a quarter held out for testing)"
+    )
     g.add_argument("--noise", type=cli.nonnegative_float, default=0.1, help="noise of make_circles")
     g.add_argument("--frames", type=cli.positive_int, default=30, help="frames of the GIF")
-    g.add_argument("--check-backends", default="installed",
-                   help="backends whose Keras autodiff the gradients are checked against: "
-                        "'installed', 'none' or a list such as jax,torch")
+    g.add_argument(
+        "--check-backends",
+        default="installed",
+        help="backends whose Keras autodiff the gradients are checked against: "
+        "'installed', 'none' or a list such as jax,torch",
+    )
     return p
 
 
@@ -317,31 +358,56 @@ def train_seed(seed, args, lr, arch) -> dict:
     verbose = args.verbose > 0
     blobs, circles = load_blobs(args.samples, seed), load_circles(args.samples, args.noise, seed)
     neuron = build_neuron(seed)
-    neuron_hist, _ = train(neuron, blobs, optimizers.make("gd", 0.5), args.epochs,
-                           args.batch_size, seed, verbose=verbose, name="neuron")
+    neuron_hist, _ = train(
+        neuron, blobs, optimizers.make("gd", 0.5), args.epochs, args.batch_size, seed, verbose=verbose, name="neuron"
+    )
     net = build_model(args.hidden, args.activation, seed)
-    _, snaps = train(net, circles, optimizers.make(args.optimizer, lr), args.epochs,
-                     args.batch_size, seed, snapshot_epochs(args.epochs, args.frames),
-                     verbose, f"{arch} net")
-    metrics = {**{f"blobs_{k}": v for k, v in evaluate(neuron, blobs).items()},
-               **{f"circles_{k}": v for k, v in evaluate(net, circles).items()}}
-    print(f"[seed {seed}] neuron on blobs: test accuracy {metrics['blobs_test_accuracy']:.3f}; "
-          f"{arch} net on circles: test accuracy {metrics['circles_test_accuracy']:.3f}")
-    return dict(metrics=metrics, blobs=blobs, circles=circles, neuron=neuron, net=net,
-                snaps=snaps, neuron_history=neuron_hist, seed=seed)
+    _, snaps = train(
+        net,
+        circles,
+        optimizers.make(args.optimizer, lr),
+        args.epochs,
+        args.batch_size,
+        seed,
+        snapshot_epochs(args.epochs, args.frames),
+        verbose,
+        f"{arch} net",
+    )
+    metrics = {
+        **{f"blobs_{k}": v for k, v in evaluate(neuron, blobs).items()},
+        **{f"circles_{k}": v for k, v in evaluate(net, circles).items()},
+    }
+    print(
+        f"[seed {seed}] neuron on blobs: test accuracy {metrics['blobs_test_accuracy']:.3f}; "
+        f"{arch} net on circles: test accuracy {metrics['circles_test_accuracy']:.3f}"
+    )
+    return dict(
+        metrics=metrics,
+        blobs=blobs,
+        circles=circles,
+        neuron=neuron,
+        net=net,
+        snaps=snaps,
+        neuron_history=neuron_hist,
+        seed=seed,
+    )
 
 
 def write_figures(run, r, rows, histories, errors, args, arch):
     blobs, circles = r["blobs"], r["circles"]
     figures.decision_boundaries(
-        {"single neuron, blobs (test)": (r["neuron"], blobs.x_test, blobs.y_test),
-         f"{arch} {args.activation} net, circles (test)": (r["net"], circles.x_test, circles.y_test)},
-        run.path("decision_boundary.png"))
-    figures.training_animation(r["net"], r["snaps"], circles.x_train, circles.y_train,
-                               run.path("training.gif"))
+        {
+            "single neuron, blobs (test)": (r["neuron"], blobs.x_test, blobs.y_test),
+            f"{arch} {args.activation} net, circles (test)": (r["net"], circles.x_test, circles.y_test),
+        },
+        run.path("decision_boundary.png"),
+    )
+    figures.training_animation(r["net"], r["snaps"], circles.x_train, circles.y_train, run.path("training.gif"))
     curves = {}
-    for group, key, title in [("hidden units", "hidden", f"hidden units ({args.optimizer})"),
-                              ("optimizer", "optimizer", f"optimizers ({args.activation} units)")]:
+    for group, key, title in [
+        ("hidden units", "hidden", f"hidden units ({args.optimizer})"),
+        ("optimizer", "optimizer", f"optimizers ({args.activation} units)"),
+    ]:
         curves[title] = {row[key]: histories[row["run"]]["loss"] for row in rows if row["group"] == group}
     figures.loss_curves(curves, run.path("loss_curves.png"))
     figures.gradient_check(errors, run.path("gradient_check.png"), GRAD_PASS)
@@ -362,61 +428,88 @@ def main(argv=None):
     procs = start_checks(args.backends)
     lr = args.lr or optimizers.DEFAULT_LR[args.optimizer]
     arch = "-".join(map(str, [2, *args.hidden, 1]))
-    print(f"scratch: neuron on blobs, {arch} {args.activation} net on circles, {args.optimizer} "
-          f"lr {lr}, {args.epochs} epochs; writing {run.dir}")
+    print(
+        f"scratch: neuron on blobs, {arch} {args.activation} net on circles, {args.optimizer} "
+        f"lr {lr}, {args.epochs} epochs; writing {run.dir}"
+    )
 
     results = [train_seed(s, args, lr, arch) for s in range(args.seed, args.seed + args.seeds)]
     first = results[0]
     rows, histories = compare(first["circles"], args, first["seed"])
 
-    print("gradient check: finite differences" +
-          (f"; Keras autodiff on {', '.join(args.backends)}" if args.backends else ""))
+    print(
+        "gradient check: finite differences"
+        + (f"; Keras autodiff on {', '.join(args.backends)}" if args.backends else "")
+    )
     fd = gradcheck.check_all(args.seed)
     runtime.set_threads(args.threads)  # imports Keras and the backend, only now
     info = runtime.backend_report()
     keras_results = finish_checks(args.backends, procs, args.seed)
     checks = summarize_checks(fd, keras_results)
-    errors = {"finite differences": fd, **{f"Keras {b}": r["gradients"]
-                                           for b, r in keras_results.items() if "error" not in r}}
+    errors = {
+        "finite differences": fd,
+        **{f"Keras {b}": r["gradients"] for b, r in keras_results.items() if "error" not in r},
+    }
 
     circles, net = first["circles"], first["net"]
     export_diff = export_keras(net, circles, run.path("model.keras"))
     np.savez(run.path("model.npz"), *net.get_weights())
     write_figures(run, first, rows, histories, errors, args, arch)
     metrics = {
-        **mean_and_std([r["metrics"] for r in results]), **checks,
+        **mean_and_std([r["metrics"] for r in results]),
+        **checks,
         "keras_export_max_abs_diff": export_diff,
-        "architecture": arch, "activation": args.activation, "optimizer": args.optimizer,
-        "learning_rate": lr, "epochs": args.epochs, "batch_size": args.batch_size,
+        "architecture": arch,
+        "activation": args.activation,
+        "optimizer": args.optimizer,
+        "learning_rate": lr,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
         **info,
         "checked_backends": ",".join(args.backends),
         "dataset": f"{circles.name}; {first['blobs'].name}",
-        "n_train": len(circles.x_train), "n_test": len(circles.x_test),
-        "seed": args.seed, "seeds": args.seeds, "quick": args.quick,
+        "n_train": len(circles.x_train),
+        "n_test": len(circles.x_test),
+        "seed": args.seed,
+        "seeds": args.seeds,
+        "quick": args.quick,
     }
     run.write_json("config.json", {**vars(args), "hidden": list(args.hidden)})
-    run.write_history({"neuron (blobs)": first["neuron_history"],
-                       **{f"circles {k}": h for k, h in histories.items()}})
+    run.write_history({"neuron (blobs)": first["neuron_history"], **{f"circles {k}": h for k, h in histories.items()}})
     run.write_text("comparison.csv", pd_csv(rows))
-    run.write_json("gradient_check.json", {
-        "finite_differences": fd, "keras": keras_results,
-        "worked_example_numpy": {h: worked_example.one_step(h) for h in ("linear", "relu")}})
+    run.write_json(
+        "gradient_check.json",
+        {
+            "finite_differences": fd,
+            "keras": keras_results,
+            "worked_example_numpy": {h: worked_example.one_step(h) for h in ("linear", "relu")},
+        },
+    )
     metrics["seconds"] = round(time.time() - t0, 2)
     run.write_json("metrics.json", metrics)
     run.write_text("gradient_check.md", gradient_report(fd, keras_results))
     run.write_text("report.md", report(metrics, rows, fd, keras_results))
     print(markdown_table(rows, ROW_COLUMNS))
-    print(f"gradient check {'passed' if checks['gradcheck_passed'] else 'FAILED'}: "
-          f"finite differences {checks['gradcheck_fd_max_rel_error']:.1e}" +
-          "".join(f", {b} {checks.get(f'gradcheck_keras_{b}_max_rel_error', float('nan')):.1e}"
-                  for b in args.backends))
+    print(
+        f"gradient check {'passed' if checks['gradcheck_passed'] else 'FAILED'}: "
+        f"finite differences {checks['gradcheck_fd_max_rel_error']:.1e}"
+        + "".join(f", {b} {checks.get(f'gradcheck_keras_{b}_max_rel_error', float('nan')):.1e}" for b in args.backends)
+    )
     print(f"wrote {run.dir}/ (metrics.json, report.md, gradient_check.md, plots, training.gif)")
     return 0 if checks["gradcheck_passed"] else 1  # a failed check fails the command
 
 
 # --- reports ------------------------------------------------------------------------
-ROW_COLUMNS = ["group", "hidden", "optimizer", "learning_rate", "train_loss",
-               "train_accuracy", "test_accuracy", "epochs_to_97%"]
+ROW_COLUMNS = [
+    "group",
+    "hidden",
+    "optimizer",
+    "learning_rate",
+    "train_loss",
+    "train_accuracy",
+    "test_accuracy",
+    "epochs_to_97%",
+]
 
 
 def pd_csv(rows) -> str:
@@ -428,23 +521,32 @@ def pd_csv(rows) -> str:
 def gradient_report(fd, keras_results, h="#") -> str:
     """The gradient-check tables; `h` is the markdown heading level of the title."""
     ok = {b: r for b, r in keras_results.items() if "error" not in r}
-    failed = "".join(f"\n- {b}: the check did not run: {r['error']}\n"
-                     for b, r in keras_results.items() if "error" in r)
-    grad_rows = [{"case": c, "finite differences": fd[c], **{b: r["gradients"][c] for b, r in ok.items()}}
-                 for c in fd]
+    failed = "".join(
+        f"\n- {b}: the check did not run: {r['error']}\n" for b, r in keras_results.items() if "error" in r
+    )
+    grad_rows = [{"case": c, "finite differences": fd[c], **{b: r["gradients"][c] for b, r in ok.items()}} for c in fd]
     first = next(iter(ok.values()), None)
-    opt_rows = [{"update rule": o, **{b: r["optimizers"][o] for b, r in ok.items()}}
-                for o in (first["optimizers"] if first else [])]
+    opt_rows = [
+        {"update rule": o, **{b: r["optimizers"][o] for b, r in ok.items()}}
+        for o in (first["optimizers"] if first else [])
+    ]
     mine = {hidden: worked_example.one_step(hidden) for hidden in ("linear", "relu")}
     we_rows = []
     for hidden, m in mine.items():
         theirs = {b: r["worked_example"][hidden] for b, r in ok.items()}
         for q, key in [("y_hat", "y_hat"), ("loss", "loss"), ("loss after 1 step", "loss_after")]:
-            we_rows.append({"hidden": hidden, "quantity": q, "scratch": m[key],
-                            **{b: t[key] for b, t in theirs.items()}})
+            we_rows.append(
+                {"hidden": hidden, "quantity": q, "scratch": m[key], **{b: t[key] for b, t in theirs.items()}}
+            )
         for i in range(6):
-            we_rows.append({"hidden": hidden, "quantity": f"dL/dW{i + 1}", "scratch": m["grads"][i],
-                            **{b: t["grads"][i] for b, t in theirs.items()}})
+            we_rows.append(
+                {
+                    "hidden": hidden,
+                    "quantity": f"dL/dW{i + 1}",
+                    "scratch": m["grads"][i],
+                    **{b: t["grads"][i] for b, t in theirs.items()},
+                }
+            )
     backends = list(ok)
     differ = {b: d for b, r in ok.items() for d in r["optimizer_defaults"].values() if d}
     defaults = differ or "none"
@@ -480,27 +582,27 @@ def report(m, rows, fd, keras_results) -> str:
     backends = m["checked_backends"] or "none"
     return f"""# From scratch: backpropagation in NumPy
 
-- data: {m['dataset']}; {m['n_train']} train / {m['n_test']} test points each
-- single neuron on the blobs; a {m['architecture']} network with {m['activation']} hidden
-  units on the circles; {m['optimizer']} (learning rate {m['learning_rate']}),
-  {m['epochs']} epochs, batch size {m['batch_size']} (full batch when >= the training set)
-- seeds: {m['seeds']} from {m['seed']}; backend {m['backend']} (Keras {m['keras_version']});
+- data: {m["dataset"]}; {m["n_train"]} train / {m["n_test"]} test points each
+- single neuron on the blobs; a {m["architecture"]} network with {m["activation"]} hidden
+  units on the circles; {m["optimizer"]} (learning rate {m["learning_rate"]}),
+  {m["epochs"]} epochs, batch size {m["batch_size"]} (full batch when >= the training set)
+- seeds: {m["seeds"]} from {m["seed"]}; backend {m["backend"]} (Keras {m["keras_version"]});
   gradients checked against Keras on: {backends}
-- wall time: {m['seconds']} s
+- wall time: {m["seconds"]} s
 
 ## Results (test set)
 
 | model | test accuracy | test loss |
 |---|---|---|
-| single neuron, blobs | {m['blobs_test_accuracy']:.4f} | {m['blobs_test_loss']:.4f} |
-| {m['architecture']} {m['activation']} net, circles | {m['circles_test_accuracy']:.4f} | {m['circles_test_loss']:.4f} |
+| single neuron, blobs | {m["blobs_test_accuracy"]:.4f} | {m["blobs_test_loss"]:.4f} |
+| {m["architecture"]} {m["activation"]} net, circles | {m["circles_test_accuracy"]:.4f} | {m["circles_test_loss"]:.4f} |
 
 ![decision boundaries](decision_boundary.png)
 
 Training, frame by frame: ![decision boundary during training](training.gif)
 
 The trained network saved as a float64 Keras model (`model.keras`) predicts the test
-points within {m['keras_export_max_abs_diff']:.1e} of the NumPy network.
+points within {m["keras_export_max_abs_diff"]:.1e} of the NumPy network.
 
 ## Hidden units and optimizers (circles)
 
@@ -509,7 +611,7 @@ points within {m['keras_export_max_abs_diff']:.1e} of the NumPy network.
 ![loss curves](loss_curves.png)
 
 {gradient_report(fd, keras_results, h="##")}
-**Gradient check {'passed' if m['gradcheck_passed'] else 'FAILED'}.**
+**Gradient check {"passed" if m["gradcheck_passed"] else "FAILED"}.**
 """
 
 

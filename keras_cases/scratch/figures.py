@@ -100,7 +100,6 @@ def gradient_check(errors: dict, path, threshold=1e-7):
     ax.set_yticklabels(cases, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("max relative error of the hand-written gradients")
-    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3,
-              frameon=False)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     ax.grid(alpha=0.3, axis="x")
     return _save(fig, path)

@@ -117,17 +117,25 @@ def cases(seed=0, batch=5, steps=20) -> dict[str, Case]:
     classes = one_hot(rng.integers(0, 3, size=batch), 3)
     real = rng.normal(size=(batch, 3))
     deep = [4, 8, 8, 8, 8, 3]
-    mixed = Network([Dense(4, 8, rng=rng), Tanh(), Dense(8, 8, rng=rng), Sigmoid(),
-                     Dense(8, 8, rng=rng), Linear(), Dense(8, 3, rng=rng), Softmax()])
+    mixed = Network(
+        [
+            Dense(4, 8, rng=rng),
+            Tanh(),
+            Dense(8, 8, rng=rng),
+            Sigmoid(),
+            Dense(8, 8, rng=rng),
+            Linear(),
+            Dense(8, 3, rng=rng),
+            Softmax(),
+        ]
+    )
     # no bias before batch norm: the mean subtraction cancels it (its gradient is 0)
-    bn = Network([Dense(4, 6, use_bias=False, rng=rng), BatchNorm(6), Tanh(),
-                  Dense(6, 1, rng=rng), Sigmoid()])
+    bn = Network([Dense(4, 6, use_bias=False, rng=rng), BatchNorm(6), Tanh(), Dense(6, 1, rng=rng), Sigmoid()])
     images = rng.normal(size=(batch, 6, 6, 2))
     conv = Network([Conv2D(2, 3, 3, rng=rng), Tanh(), Flatten(), Dense(48, 3, rng=rng), Softmax()])
     seq = rng.normal(size=(batch, steps, 3))
     rnn_all = Network([SimpleRNN(3, 4, return_sequences=True, rng=rng)])
-    rnn_last = Network([SimpleRNN(3, 4, return_sequences=False, rng=rng),
-                        Dense(4, 1, rng=rng), Sigmoid()])
+    rnn_last = Network([SimpleRNN(3, 4, return_sequences=False, rng=rng), Dense(4, 1, rng=rng), Sigmoid()])
     all_cases = {
         "dense + linear / mse": Case(dense(Linear()), MSE(), x, real),
         "dense + sigmoid / bce": Case(dense(Sigmoid(), 1), BinaryCrossEntropy(), x, binary),
@@ -138,14 +146,12 @@ def cases(seed=0, batch=5, steps=20) -> dict[str, Case]:
         "dense + sigmoid / mse (1/2 scale)": Case(dense(Sigmoid()), MSE(0.5), x, real),
         "deep mlp tanh-sigmoid-linear / cce": Case(mixed, CategoricalCrossEntropy(), x, classes),
         "deep mlp relu (he_normal) / cce": Case(
-            mlp(deep, "relu", "softmax", "he_normal", seed=seed), CategoricalCrossEntropy(),
-            x, classes),
+            mlp(deep, "relu", "softmax", "he_normal", seed=seed), CategoricalCrossEntropy(), x, classes
+        ),
         "batchnorm (dense-bn-tanh-dense) / bce": Case(bn, BinaryCrossEntropy(), x, binary),
         "conv2d 3x3 (conv-tanh-dense) / cce": Case(conv, CategoricalCrossEntropy(), images, classes),
-        f"rnn bptt {steps} steps, all states / mse": Case(
-            rnn_all, MSE(), seq, rng.normal(size=(batch, steps, 4))),
-        f"rnn bptt {steps} steps, last state-dense / bce": Case(
-            rnn_last, BinaryCrossEntropy(), seq, binary),
+        f"rnn bptt {steps} steps, all states / mse": Case(rnn_all, MSE(), seq, rng.normal(size=(batch, steps, 4))),
+        f"rnn bptt {steps} steps, last state-dense / bce": Case(rnn_last, BinaryCrossEntropy(), seq, binary),
     }
     for case in all_cases.values():
         randomize_biases(case.net, rng)

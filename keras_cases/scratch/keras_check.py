@@ -69,25 +69,30 @@ def keras_layer(layer, weights=True):
     p = {name: given(value) if weights else None for name, value in layer.params.items()}
     init = lambda **names: {k: p[v] for k, v in names.items() if p.get(v)}  # noqa: E731
     if isinstance(layer, Dense):
-        return keras.layers.Dense(layer.params["kernel"].shape[1], use_bias="bias" in p,
-                                  **init(kernel_initializer="kernel", bias_initializer="bias"))
+        return keras.layers.Dense(
+            layer.params["kernel"].shape[1],
+            use_bias="bias" in p,
+            **init(kernel_initializer="kernel", bias_initializer="bias"),
+        )
     if isinstance(layer, tuple(ACTIVATIONS.values())):
         return keras.layers.Activation(layer.name)
     if isinstance(layer, BatchNorm):
         return keras.layers.BatchNormalization(
-            epsilon=layer.epsilon, momentum=layer.momentum,
-            **init(gamma_initializer="gamma", beta_initializer="beta"))
+            epsilon=layer.epsilon, momentum=layer.momentum, **init(gamma_initializer="gamma", beta_initializer="beta")
+        )
     if isinstance(layer, Flatten):
         return keras.layers.Flatten()
     if isinstance(layer, Conv2D):
         kernel = layer.params["kernel"]
-        return keras.layers.Conv2D(kernel.shape[3], kernel.shape[:2],
-                                   **init(kernel_initializer="kernel", bias_initializer="bias"))
+        return keras.layers.Conv2D(
+            kernel.shape[3], kernel.shape[:2], **init(kernel_initializer="kernel", bias_initializer="bias")
+        )
     if isinstance(layer, SimpleRNN):
         return keras.layers.SimpleRNN(
-            layer.params["bias"].size, return_sequences=layer.return_sequences,
-            **init(kernel_initializer="kernel", recurrent_initializer="recurrent_kernel",
-                   bias_initializer="bias"))
+            layer.params["bias"].size,
+            return_sequences=layer.return_sequences,
+            **init(kernel_initializer="kernel", recurrent_initializer="recurrent_kernel", bias_initializer="bias"),
+        )
     raise TypeError(f"no Keras twin for {layer!r}")
 
 
@@ -101,8 +106,7 @@ def to_keras(net, input_shape, weights=True):
     """
     twins = [keras_layer(layer, weights) for layer in net.layers]
     model = keras.Sequential([keras.Input(input_shape), *twins])
-    pairs = [(v, layer, v.name) for twin, layer in zip(twins, net.layers)
-             for v in twin.trainable_weights]
+    pairs = [(v, layer, v.name) for twin, layer in zip(twins, net.layers) for v in twin.trainable_weights]
     if not weights:
         for v, layer, name in pairs:
             v.assign(layer.params[name])
@@ -127,11 +131,13 @@ def gradient_error(case) -> float:
     x = keras.Variable(case.x, name="x")
     loss_fn = keras_loss(case.loss)
     value, grads = runtime.value_and_grad(
-        lambda: loss_fn(case.y, model(x.value, training=True)), [x] + [v for v, _, _ in pairs])
+        lambda: loss_fn(case.y, model(x.value, training=True)), [x] + [v for v, _, _ in pairs]
+    )
     mine_value, (dx, *_) = case.analytic()  # also fills every layer.grads
     mine = [dx] + [layer.grads[name] for _, layer, name in pairs]
-    return max([gradcheck.rel_error(value, mine_value)] +
-               [gradcheck.rel_error(a, b) for a, b in zip(grads, mine, strict=True)])
+    return max(
+        [gradcheck.rel_error(value, mine_value)] + [gradcheck.rel_error(a, b) for a, b in zip(grads, mine, strict=True)]
+    )
 
 
 def optimizer_pairs():
@@ -149,8 +155,11 @@ def optimizer_pairs():
         "momentum": (o.SGD(0.125, momentum=0.875), k.SGD(0.125, momentum=0.875), None),
         "nesterov": (o.SGD(0.125, 0.875, nesterov=True), k.SGD(0.125, 0.875, nesterov=True), None),
         "rmsprop (defaults)": (o.RMSprop(), k.RMSprop(), None),
-        "rmsprop centered+momentum": (o.RMSprop(0.01, momentum=0.9, centered=True),
-                                      k.RMSprop(0.01, momentum=0.9, centered=True), None),
+        "rmsprop centered+momentum": (
+            o.RMSprop(0.01, momentum=0.9, centered=True),
+            k.RMSprop(0.01, momentum=0.9, centered=True),
+            None,
+        ),
         "adam": (o.Adam(beta_1=b1, beta_2=b2), k.Adam(beta_1=b1, beta_2=b2), None),
         "adam amsgrad": (o.Adam(0.01, b1, b2, amsgrad=True), k.Adam(0.01, b1, b2, amsgrad=True), None),
         "sgd + global clipnorm 1.0": (o.SGD(0.125), k.SGD(0.125, global_clipnorm=1.0), 1.0),
@@ -162,14 +171,16 @@ def optimizer_defaults() -> dict[str, list[str]]:
     import inspect
 
     def defaults(cls):
-        return {n: p.default for n, p in inspect.signature(cls.__init__).parameters.items()
-                if p.default is not inspect.Parameter.empty}
+        return {
+            n: p.default
+            for n, p in inspect.signature(cls.__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
 
     out = {}
     for name in ("SGD", "RMSprop", "Adam"):
         mine, theirs = defaults(getattr(optimizers, name)), defaults(getattr(keras.optimizers, name))
-        out[name] = [f"{n}={v!r} (Keras {theirs.get(n)!r})" for n, v in mine.items()
-                     if theirs.get(n, object()) != v]
+        out[name] = [f"{n}={v!r} (Keras {theirs.get(n)!r})" for n, v in mine.items() if theirs.get(n, object()) != v]
     return out
 
 
@@ -182,8 +193,7 @@ def optimizer_diff(mine, theirs, clip, seed=0) -> float:
         grads = [rng.normal(size=w.shape) for w in weights]
         theirs.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
         mine.step(weights, optimizers.clip_by_global_norm(grads, clip) if clip else grads)
-    return max(float(np.max(np.abs(w - keras.ops.convert_to_numpy(v))))
-               for w, v in zip(weights, variables))
+    return max(float(np.max(np.abs(w - keras.ops.convert_to_numpy(v)))) for w, v in zip(weights, variables))
 
 
 def worked_example_keras(hidden="linear") -> dict:
@@ -195,10 +205,10 @@ def worked_example_keras(hidden="linear") -> dict:
     y_hat = float(keras.ops.convert_to_numpy(model(w.X))[0, 0])
     value, grads = runtime.value_and_grad(lambda: loss_fn(w.Y, model(w.X)), variables)
     keras.optimizers.SGD(w.LEARNING_RATE).apply_gradients(
-        zip([keras.ops.convert_to_tensor(g) for g in grads], variables))
+        zip([keras.ops.convert_to_tensor(g) for g in grads], variables)
+    )
     after = float(keras.ops.convert_to_numpy(loss_fn(w.Y, model(w.X))))
-    return {"y_hat": y_hat, "loss": value, "grads": [float(g) for g in w.as_w1_to_w6(*grads)],
-            "loss_after": after}
+    return {"y_hat": y_hat, "loss": value, "grads": [float(g) for g in w.as_w1_to_w6(*grads)], "loss_after": after}
 
 
 def initializer_stats(shape=(200, 300), seed=0) -> dict:
@@ -209,8 +219,10 @@ def initializer_stats(shape=(200, 300), seed=0) -> dict:
     for name, init in INITIALIZERS.items():
         mine = init(shape, rng)
         theirs = keras.ops.convert_to_numpy(keras.initializers.get(name)(shape))
-        out[name] = {"std": [float(mine.std()), float(theirs.std())],
-                     "max_abs": [float(np.abs(mine).max()), float(np.abs(theirs).max())]}
+        out[name] = {
+            "std": [float(mine.std()), float(theirs.std())],
+            "max_abs": [float(np.abs(mine).max()), float(np.abs(theirs).max())],
+        }
     return out
 
 

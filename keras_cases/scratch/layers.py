@@ -194,9 +194,7 @@ class BatchNorm(Layer):
         self.grads["beta"] = dout.sum(axis=0)
         n = dout.shape[0]
         dx_hat = dout * self.params["gamma"]
-        return self.inv_std / n * (
-            n * dx_hat - dx_hat.sum(axis=0) - self.x_hat * np.sum(dx_hat * self.x_hat, axis=0)
-        )
+        return self.inv_std / n * (n * dx_hat - dx_hat.sum(axis=0) - self.x_hat * np.sum(dx_hat * self.x_hat, axis=0))
 
 
 class Flatten(Layer):

@@ -16,8 +16,14 @@ from keras_cases.scratch.layers import Dense, Linear, Network, activation
 from keras_cases.scratch.losses import MSE
 from keras_cases.scratch.optimizers import SGD
 
-WEIGHTS = (-0.2822470618366393, 0.8811006806223465, 1.0880624516582986,
-           0.49681749648057094, 0.3779743052305753, 0.2997037641550875)
+WEIGHTS = (
+    -0.2822470618366393,
+    0.8811006806223465,
+    1.0880624516582986,
+    0.49681749648057094,
+    0.3779743052305753,
+    0.2997037641550875,
+)
 X = np.array([[2.0, 4.0]])
 Y = np.array([[1.0]])
 LEARNING_RATE = 0.05
@@ -30,13 +36,11 @@ def kernels(w=WEIGHTS):
 
 def as_w1_to_w6(kernel_1, kernel_2):
     """The six numbers W1..W6 back out of the two kernels (or their gradients)."""
-    return [kernel_1[0, 0], kernel_1[1, 0], kernel_1[0, 1], kernel_1[1, 1],
-            kernel_2[0, 0], kernel_2[1, 0]]
+    return [kernel_1[0, 0], kernel_1[1, 0], kernel_1[0, 1], kernel_1[1, 1], kernel_2[0, 0], kernel_2[1, 0]]
 
 
 def network(hidden="linear"):
-    net = Network([Dense(2, 2, use_bias=False), activation(hidden),
-                   Dense(2, 1, use_bias=False), Linear()])
+    net = Network([Dense(2, 2, use_bias=False), activation(hidden), Dense(2, 1, use_bias=False), Linear()])
     net.set_weights(kernels())
     return net
 
@@ -47,5 +51,9 @@ def one_step(hidden="linear") -> dict:
     y_hat = float(net(X)[0, 0])
     value, _, grads = net.loss_and_grads(X, Y, loss)
     SGD(LEARNING_RATE).step(net.params(), grads)
-    return {"y_hat": y_hat, "loss": value, "grads": [float(g) for g in as_w1_to_w6(*grads)],
-            "loss_after": loss.forward(net(X), Y)}
+    return {
+        "y_hat": y_hat,
+        "loss": value,
+        "grads": [float(g) for g in as_w1_to_w6(*grads)],
+        "loss_after": loss.forward(net(X), Y),
+    }

@@ -2,8 +2,21 @@
 
 import json
 
-CASES = ["churn", "scratch", "spam", "sentiment", "architecture", "representation", "transfer",
-         "cifar", "sequences", "rnn", "forecast", "regularization", "generative"]
+CASES = [
+    "churn",
+    "scratch",
+    "spam",
+    "sentiment",
+    "architecture",
+    "representation",
+    "transfer",
+    "cifar",
+    "sequences",
+    "rnn",
+    "forecast",
+    "regularization",
+    "generative",
+]
 
 
 def _file(ctx):

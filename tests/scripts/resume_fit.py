@@ -30,8 +30,10 @@ def make():
 
 
 def guards():
-    return [keras.callbacks.EarlyStopping("loss", patience=3, restore_best_weights=True),
-            keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=1)]
+    return [
+        keras.callbacks.EarlyStopping("loss", patience=3, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=1),
+    ]
 
 
 def fit(model):
@@ -64,6 +66,17 @@ callbacks.checkpoint_to(root)
 restored = make()
 again = fit(restored)  # a finished fit is restored, not retrained
 diff_restored = max(float(np.max(np.abs(a - b))) for a, b in zip(reference, restored.get_weights()))
-print(json.dumps({"stopped": stopped, "saved_epoch": saved, "diff": diff, "diff_restored": diff_restored,
-                  "whole_loss": whole.history["loss"], "resumed_loss": resumed.history["loss"],
-                  "again_loss": again.history["loss"], "lr": resumed.history.get("learning_rate")}))
+print(
+    json.dumps(
+        {
+            "stopped": stopped,
+            "saved_epoch": saved,
+            "diff": diff,
+            "diff_restored": diff_restored,
+            "whole_loss": whole.history["loss"],
+            "resumed_loss": resumed.history["loss"],
+            "again_loss": again.history["loss"],
+            "lr": resumed.history.get("learning_rate"),
+        }
+    )
+)
