@@ -134,87 +134,51 @@ def parser(prog: str, description: str, epochs: int, batch_size: int, threads: i
     return p
 
 
-def positive_int(text: str) -> int:
+def _number(text: str, cast, ok, rule: str, what: str = "a number"):
+    """`text` as int/float if `ok(value)`, else argparse's one-line error naming `rule`."""
+    import math
+
     try:
-        v = int(text)
+        v = cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    if (cast is float and not math.isfinite(v)) or not ok(v):
+        raise argparse.ArgumentTypeError(f"{text!r} {rule}")
     return v
 
 
 MAX_SEED = 2**32 - 1 - 10_000  # NumPy seeds are < 2**32; room left for --seeds N
 
 
-def seed(text: str) -> int:
-    """A random seed NumPy, Python and every backend accept: 0 <= seed <= MAX_SEED."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
-    if not 0 <= v <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"{text!r} is out of range: a seed is 0 to {MAX_SEED}")
-    return v
+def positive_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 1, "must be at least 1", "an integer")
 
 
 def nonnegative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return v
+    return _number(text, int, lambda v: v >= 0, "must be 0 or more", "an integer")
+
+
+def seed(text: str) -> int:
+    """A random seed NumPy, Python and every backend accept: 0 <= seed <= MAX_SEED."""
+    return _number(text, int, lambda v: 0 <= v <= MAX_SEED, f"is out of range: a seed is 0 to {MAX_SEED}", "an integer")
 
 
 def port(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number")
-    if not 0 <= v <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0 to 65535)")
-    return v
+    return _number(text, int, lambda v: 0 <= v <= 65535, "is not a TCP port (0 to 65535)", "a port number")
 
 
 def positive_float(text: str) -> float:
     """A finite number above 0 (a budget, a rate): 'nan', 'inf', 0 and negatives are refused."""
-    import math
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
-    return v
+    return _number(text, float, lambda v: v > 0, "must be a finite number above 0")
 
 
 def nonnegative_float(text: str) -> float:
-    """A finite number, 0 or above."""
-    import math
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if not math.isfinite(v) or v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number, 0 or more")
-    return v
+    return _number(text, float, lambda v: v >= 0, "must be a finite number, 0 or more")
 
 
 def fraction(text: str) -> float:
     """A finite number in [0, 1)."""
-    import math
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if not math.isfinite(v) or not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 0 and below 1")
-    return v
+    return _number(text, float, lambda v: 0 <= v < 1, "must be at least 0 and below 1")
 
 
 def parse_list(text: str, flag: str, choices=None, what: str = "choice") -> list:
