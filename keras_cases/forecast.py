@@ -39,12 +39,13 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import pandas as pd
-from keras import layers, ops
+from keras import layers
 
 from keras_cases import UserError, cli, plots, runtime
 from keras_cases.callbacks import resumable, tensorboard
 from keras_cases.data import batches
 from keras_cases.evaluation import summarize
+from keras_cases.layers import PositionEmbedding
 from keras_cases.runs import Run, command, markdown_table
 
 CASE = "forecast"
@@ -310,17 +311,6 @@ def ridge_forecaster(x_tr, y_tr, alpha=1.0):
 
 
 # --- models -------------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="keras_cases")
-class PositionEmbedding(layers.Layer):
-    """Adds a learned vector per token position."""
-
-    def build(self, input_shape):
-        self.table = self.add_weight(shape=tuple(input_shape[1:]), name="embeddings")
-
-    def call(self, x):
-        return x + ops.expand_dims(self.table, 0)
-
-
 def build_model(kind: str, lookback: int, n_features: int, horizon: int, width: int = 32) -> keras.Model:
     inputs = keras.Input((lookback, n_features), name="window")
     if kind == "lstm":

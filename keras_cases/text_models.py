@@ -41,6 +41,7 @@ from keras_cases.evaluation import (
     parse_objective,
     summarize,
 )
+from keras_cases.layers import PositionEmbedding
 from keras_cases.runs import (
     Run,
     atomic,
@@ -129,31 +130,6 @@ class PaddingMask(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "keys": self.keys}
-
-
-@keras.saving.register_keras_serializable("keras_cases")
-class PositionEmbedding(layers.Layer):
-    """Adds a learned embedding of each step's position (0 .. max_len-1); keeps the mask."""
-
-    def __init__(self, max_len, **kwargs):
-        super().__init__(**kwargs)
-        self.max_len = int(max_len)
-        self.supports_masking = True
-
-    def build(self, input_shape):
-        self.embeddings = self.add_weight(
-            shape=(self.max_len, input_shape[-1]), initializer="glorot_uniform", name="embeddings"
-        )
-
-    def call(self, inputs):
-        steps = ops.shape(inputs)[1]
-        return inputs + ops.expand_dims(ops.take(self.embeddings, ops.arange(steps), axis=0), 0)
-
-    def compute_mask(self, inputs, mask=None):
-        return mask
-
-    def get_config(self):
-        return {**super().get_config(), "max_len": self.max_len}
 
 
 # --- model builders -----------------------------------------------------------------
