@@ -43,6 +43,7 @@ from keras_cases.data.tabular import (
 from keras_cases.evaluation import (
     binary_metrics,
     choose_threshold,
+    class_weights,
     confusion,
     parse_objective,
     summarize,
@@ -147,13 +148,6 @@ def compile_model(model, learning_rate=1e-3):
 
 
 # --- training -----------------------------------------------------------------------
-def class_weights(y) -> np.ndarray:
-    """Per-example weights n / (2 n_class): both classes weigh the same in the loss."""
-    y = np.asarray(y).ravel()
-    w = {c: len(y) / (2.0 * np.sum(y == c)) for c in (0, 1)}
-    return np.where(y == 1, w[1], w[0]).astype("float32")
-
-
 def train(
     model,
     x_tr,

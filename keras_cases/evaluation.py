@@ -172,3 +172,11 @@ def pm(values, fmt="{:.4f}") -> str:
     """'mean ± std' of per-seed results, for reports."""
     m, s = mean_std(values)
     return f"{fmt.format(m)} ± {fmt.format(s)}"
+
+
+def class_weights(y, n_classes: int = 2) -> np.ndarray:
+    """Per-example weights n / (k n_class), so every class weighs the same in the loss (a
+    class absent from `y` counts as one example). Labels are 0 .. n_classes-1."""
+    y = np.asarray(y).ravel().astype("int64")
+    counts = np.maximum(np.bincount(y, minlength=n_classes), 1).astype("float64")
+    return (len(y) / (n_classes * counts))[y].astype("float32")

@@ -37,6 +37,7 @@ from keras_cases.data.text import TextData, Vocabulary, split_unique, tokenize
 from keras_cases.evaluation import (
     binary_metrics,
     choose_threshold,
+    class_weights,
     confusion,
     parse_objective,
     summarize,
@@ -251,13 +252,6 @@ def build_tfidf(C=10.0):
 
 
 # --- training -----------------------------------------------------------------------
-def class_weights(y) -> np.ndarray:
-    """Per-example weights n / (2 n_class): both classes weigh the same in the loss."""
-    y = np.asarray(y).ravel()
-    w = {c: len(y) / (2.0 * max(np.sum(y == c), 1)) for c in (0, 1)}
-    return np.where(y == 1, w[1], w[0]).astype("float32")
-
-
 EVAL_BATCH = 256
 
 
