@@ -3,34 +3,14 @@ backends, a --quick run that writes every artifact, the saved run predicting raw
 the notebook."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import backends_under_test, check, execute_notebook, run_python, tensorboard_scalars
 
-PARITY = r"""
-import sys, glob, os, numpy as np, keras
-from keras_cases import churn, runtime
-from keras_cases.data.tabular import TabularPreprocessor
-mode, out = sys.argv[1], sys.argv[2]
-b = runtime.backend()
-d = churn.load_data()
-x = TabularPreprocessor.infer_and_fit(d.features).transform(d.features.iloc[:256])
-y = d.y[:256].astype("float32")[:, None]
-if mode == "compute":
-    model = churn.build_model(x.shape[1]); runtime.init_weights(model, 7)
-    bce = keras.losses.BinaryCrossentropy()
-    loss, grads = runtime.value_and_grad(lambda: bce(y, model(x, training=False)),
-                                         model.trainable_variables)
-    model.save(os.path.join(out, b + ".keras"))
-    np.savez(os.path.join(out, b + ".npz"), p=model.predict(x, verbose=0), loss=loss,
-             **{f"g{i}": g for i, g in enumerate(grads)})
-else:
-    preds = {os.path.basename(f)[:-6]: keras.models.load_model(f, compile=False).predict(x, verbose=0)
-             for f in sorted(glob.glob(os.path.join(out, "*.keras")))}
-    np.savez(os.path.join(out, b + "_loaded.npz"), **preds)
-"""
+PARITY = str(Path(__file__).parent / "scripts" / "churn_parity.py")  # run as a file in a subprocess
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +18,7 @@ def parity_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("parity")
     for mode in ("compute", "load"):
         for b in backends_under_test():
-            check(run_python(["-c", PARITY, mode, str(out)], backend=b))
+            check(run_python([PARITY, mode, str(out)], backend=b))
     return out
 
 
@@ -199,32 +179,12 @@ def test_notebook_runs(tmp_path):
     assert "roc_auc" in outputs
 
 
-SPE = r"""
-import sys, numpy as np, keras
-from keras_cases import churn, runtime
-from keras_cases.data import batches
-rng = np.random.default_rng(0)
-x = rng.normal(size=(600, 12)).astype("float32")
-y = (x[:, 0] + 0.5 * rng.normal(size=600) > 0).astype("float32")
-weights = {}
-for spe in (1, None):  # None: the case's measured default
-    keras.utils.set_random_seed(5)  # the same dropout masks in both runs
-    model = churn.compile_model(churn.build_model(12))
-    if spe == 1:
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", steps_per_execution=1)
-    runtime.init_weights(model, 3)
-    model.fit(batches(x, y, 64, seed=1), epochs=3, verbose=0)  # 10 batches: the last one partial
-    weights[spe] = [np.asarray(keras.ops.convert_to_numpy(w)) for w in model.weights]
-    print(spe, model.steps_per_execution)
-for a, b in zip(weights[1], weights[None]):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-print("default", runtime.steps_per_execution("dense"))
-"""
+SPE = str(Path(__file__).parent / "scripts" / "churn_steps_per_execution.py")  # run as a file in a subprocess
 
 
 def test_steps_per_execution_default_changes_speed_not_results(backend):
     """The measured per-backend default (32 steps per compiled call on JAX and TensorFlow)
     trains the same weights as one step per call."""
-    p = check(run_python(["-c", SPE], backend=backend))
+    p = check(run_python([SPE], backend=backend))
     want = {"jax": 32, "tensorflow": 32}.get(backend, 1)
     assert f"None {want}" in p.stdout and f"default {want}" in p.stdout, p.stdout
