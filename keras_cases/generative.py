@@ -77,8 +77,11 @@ def build_encoder(shape, latent_dim):
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Flatten()(x)
     x = layers.Dense(128, activation="relu")(x)
-    return keras.Model(inputs, [layers.Dense(latent_dim, name="z_mean")(x),
-                                layers.Dense(latent_dim, name="z_log_var")(x)], name="encoder")
+    return keras.Model(
+        inputs,
+        [layers.Dense(latent_dim, name="z_mean")(x), layers.Dense(latent_dim, name="z_log_var")(x)],
+        name="encoder",
+    )
 
 
 def build_decoder(shape, latent_dim, name="decoder", batchnorm=False):
@@ -117,10 +120,13 @@ def build_vae(shape, latent_dim, seed=0):
 def train_vae(x_tr, x_val, args, latent_dim):
     vae, encoder, decoder = build_vae(x_tr.shape[1:], latent_dim, seed=args.seed)
     runtime.init_weights(vae, args.seed)
-    hist = vae.fit(batches(x_tr, x_tr, args.batch_size, args.seed), validation_data=(x_val, x_val),
-                   epochs=args.epochs, verbose=args.verbose,
-                   callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True),
-                              *tensorboard("vae")])
+    hist = vae.fit(
+        batches(x_tr, x_tr, args.batch_size, args.seed),
+        validation_data=(x_val, x_val),
+        epochs=args.epochs,
+        verbose=args.verbose,
+        callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True), *tensorboard("vae")],
+    )
     return vae, encoder, decoder, hist.history
 
 
@@ -185,9 +191,17 @@ def train_gan(x_tr, args, latent_dim, fixed_z, verbose=True):
     log = scalar_logger("gan")
     for epoch in range(args.gan_epochs):
         order = rng.permutation(len(x_tr))
-        losses = [gan_step(generator, discriminator, stacked,
-                           x_tr[order[i * args.batch_size:(i + 1) * args.batch_size]], rng, latent_dim)
-                  for i in range(steps)]
+        losses = [
+            gan_step(
+                generator,
+                discriminator,
+                stacked,
+                x_tr[order[i * args.batch_size : (i + 1) * args.batch_size]],
+                rng,
+                latent_dim,
+            )
+            for i in range(steps)
+        ]
         d, g = np.mean(losses, axis=0)
         history["d_loss"].append(float(d))
         history["g_loss"].append(float(g))
@@ -212,8 +226,12 @@ def feature_extractor(d, x_tr, x_val, args):
     clf = keras.Model(inputs, layers.Dense(d.n_classes, activation="softmax")(layers.ReLU()(feats)))
     runtime.init_weights(clf, args.seed + 7)
     clf.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    clf.fit(batches(x_tr, d.y_train, 128, args.seed), validation_data=(x_val, d.y_val),
-            epochs=2 if args.quick else 8, verbose=0)
+    clf.fit(
+        batches(x_tr, d.y_train, 128, args.seed),
+        validation_data=(x_val, d.y_val),
+        epochs=2 if args.quick else 8,
+        verbose=0,
+    )
     acc = float(clf.evaluate(x_val, d.y_val, verbose=0)[1])
     extractor = keras.Model(inputs, feats)
     f_tr = extractor.predict(x_tr, verbose=0)
@@ -230,11 +248,14 @@ def make_parser():
     p = cli.parser("python -m keras_cases.generative", __doc__.split("\n\n")[0], epochs=30, batch_size=128)
     g = p.add_argument_group("generative models")
     g.add_argument("--model", choices=("vae", "gan", "both"), default="both")
-    g.add_argument("--data", default="mnist", choices=DATASETS,
-                   help="mnist (offline: its 10,000-image test split), digits, or cifar10 (small scale: "
-                        f"{CIFAR_PER_CLASS} training images per class; offline: the JPEG copy)")
-    g.add_argument("--latent-dim", type=cli.positive_int, default=2,
-                   help="VAE latent size (2 draws the latent map)")
+    g.add_argument(
+        "--data",
+        default="mnist",
+        choices=DATASETS,
+        help="mnist (offline: its 10,000-image test split), digits, or cifar10 (small scale: "
+        f"{CIFAR_PER_CLASS} training images per class; offline: the JPEG copy)",
+    )
+    g.add_argument("--latent-dim", type=cli.positive_int, default=2, help="VAE latent size (2 draws the latent map)")
     g.add_argument("--gan-epochs", type=cli.positive_int, default=15)
     g.add_argument("--gan-latent-dim", type=cli.positive_int, default=32)
     return p
@@ -249,17 +270,34 @@ def main(argv=None):
     runtime.set_seed(args.seed)
     runtime.set_threads(args.threads)
     d, x_tr, x_val, x_te = load_data(args.data, args.quick)
+    if args.model in ("gan", "both") and args.batch_size > len(x_tr):
+        raise UserError(
+            f"--batch-size {args.batch_size} is more than the {len(x_tr):,} training images: the GAN "
+            "trains on whole batches, so it would take no step"
+        )
     run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
-    print(f"{d.name}: {len(x_tr)} train / {len(x_val)} val / {len(x_te)} test images "
-          f"{x_tr.shape[1:]}; backend {info['backend']}; writing {run.dir}", flush=True)
+    print(
+        f"{d.name}: {len(x_tr)} train / {len(x_val)} val / {len(x_te)} test images "
+        f"{x_tr.shape[1:]}; backend {info['backend']}; writing {run.dir}",
+        flush=True,
+    )
     n_fd = min(len(x_te), len(x_val), 1000)
     feats, clf_acc = feature_extractor(d, x_tr, x_val, args)
     f_test = feats(x_te[:n_fd])
     fd_floor = frechet_distance(f_test, feats(x_val[:n_fd]))
-    metrics = {**info, "case": CASE, "dataset": d.name, "n_train": len(x_tr), "n_val": len(x_val),
-               "n_test": len(x_te), "seed": args.seed, "model": args.model,
-               "fd_real_vs_real": fd_floor, "feature_classifier_val_accuracy": clf_acc}
+    metrics = {
+        **info,
+        "case": CASE,
+        "dataset": d.name,
+        "n_train": len(x_tr),
+        "n_val": len(x_val),
+        "n_test": len(x_te),
+        "seed": args.seed,
+        "model": args.model,
+        "fd_real_vs_real": fd_floor,
+        "feature_classifier_val_accuracy": clf_acc,
+    }
     rows, history = [{"samples": "real test vs real validation", "frechet_distance": fd_floor}], {}
     rng = np.random.default_rng(args.seed + 100)
 
@@ -271,18 +309,31 @@ def main(argv=None):
         recon = decoder.predict(z_mean, verbose=0)
         samples = decoder.predict(rng.normal(size=(n_fd, args.latent_dim)).astype("float32"), verbose=0)
         fd = frechet_distance(f_test, feats(samples))
-        metrics.update({"vae_test_elbo": -neg_elbo, "vae_test_recon_mse": float(np.mean((recon - x_te) ** 2)),
-                        "vae_fd": fd, "vae_latent_dim": args.latent_dim,
-                        "vae_epochs_trained": len(history["vae"]["loss"])})
+        metrics.update(
+            {
+                "vae_test_elbo": -neg_elbo,
+                "vae_test_recon_mse": float(np.mean((recon - x_te) ** 2)),
+                "vae_fd": fd,
+                "vae_latent_dim": args.latent_dim,
+                "vae_epochs_trained": len(history["vae"]["loss"]),
+            }
+        )
         rows.append({"samples": f"VAE prior samples (latent {args.latent_dim})", "frechet_distance": fd})
-        plots.image_grid(np.concatenate([x_te[:10], recon[:10]]), run.path("vae_reconstructions.png"),
-                         "test images (top) and VAE reconstructions (bottom)")
+        plots.image_grid(
+            np.concatenate([x_te[:10], recon[:10]]),
+            run.path("vae_reconstructions.png"),
+            "test images (top) and VAE reconstructions (bottom)",
+        )
         plots.image_grid(samples[:50], run.path("vae_samples.png"), "VAE samples from the prior N(0, I)")
         if args.latent_dim == 2:
             g = np.linspace(-2.5, 2.5, 12)
             grid = np.array([[x, y] for y in g[::-1] for x in g], "float32")
-            plots.image_grid(decoder.predict(grid, verbose=0), run.path("vae_latent_map.png"),
-                             "decoded latent grid, z in [-2.5, 2.5]^2", ncols=12)
+            plots.image_grid(
+                decoder.predict(grid, verbose=0),
+                run.path("vae_latent_map.png"),
+                "decoded latent grid, z in [-2.5, 2.5]^2",
+                ncols=12,
+            )
             plots.latent_scatter(z_mean, d.y_test, run.path("vae_latent_scatter.png"), "test images in latent space")
 
     if args.model in ("gan", "both"):
@@ -291,17 +342,29 @@ def main(argv=None):
         runtime.save_model(generator, run.path("generator.keras"))
         samples = generator.predict(rng.normal(size=(n_fd, args.gan_latent_dim)).astype("float32"), verbose=0)
         fd = frechet_distance(f_test, feats(samples))
-        metrics.update({"gan_fd": fd, "gan_epochs": args.gan_epochs,
-                        "gan_final_d_loss": history["gan"]["d_loss"][-1],
-                        "gan_final_g_loss": history["gan"]["g_loss"][-1]})
+        metrics.update(
+            {
+                "gan_fd": fd,
+                "gan_epochs": args.gan_epochs,
+                "gan_final_d_loss": history["gan"]["d_loss"][-1],
+                "gan_final_g_loss": history["gan"]["g_loss"][-1],
+            }
+        )
         rows.append({"samples": f"DCGAN samples (latent {args.gan_latent_dim})", "frechet_distance": fd})
         plots.image_grid(samples[:50], run.path("gan_samples.png"), "DCGAN samples")
         keep = sorted(set(np.linspace(0, len(frames) - 1, min(len(frames), 8)).astype(int)))
-        plots.image_grid(np.concatenate([frames[i] for i in keep]), run.path("gan_progress.png"),
-                         "the same 10 latent vectors over training", row_labels=[f"epoch {i + 1}" for i in keep])
+        plots.image_grid(
+            np.concatenate([frames[i] for i in keep]),
+            run.path("gan_progress.png"),
+            "the same 10 latent vectors over training",
+            row_labels=[f"epoch {i + 1}" for i in keep],
+        )
 
-    plots.learning_curves(history, run.path("learning_curves.png"),
-                          metrics=[m for m in ("loss", "d_loss", "g_loss") if any(m in h for h in history.values())])
+    plots.learning_curves(
+        history,
+        run.path("learning_curves.png"),
+        metrics=[m for m in ("loss", "d_loss", "g_loss") if any(m in h for h in history.values())],
+    )
     run.write_history(history)
     run.write_json("config.json", vars(args))
     metrics["seconds"] = round(time.time() - t0, 2)
@@ -315,30 +378,50 @@ def main(argv=None):
 
 
 def report(m, rows, args) -> str:
-    figs = [("vae_reconstructions.png", "VAE reconstructions"), ("vae_samples.png", "VAE samples"),
-            ("vae_latent_map.png", "VAE latent map"), ("vae_latent_scatter.png", "latent space"),
-            ("gan_progress.png", "GAN samples over training"), ("gan_samples.png", "GAN samples"),
-            ("learning_curves.png", "learning curves")]
-    vae = (f"- VAE: latent {m['vae_latent_dim']}, test ELBO **{m['vae_test_elbo']:.2f}** nats/image "
-           f"(reconstruction MSE {m['vae_test_recon_mse']:.4f}), {m['vae_epochs_trained']} epochs\n"
-           if "vae_test_elbo" in m else "")
-    gan = (f"- DCGAN: {m['gan_epochs']} epochs, final losses D {m['gan_final_d_loss']:.3f} / "
-           f"G {m['gan_final_g_loss']:.3f}\n" if "gan_fd" in m else "")
-    shown = "\n\n".join(f"![{t}]({f})" for f, t in figs
-                        if (f.startswith("vae") and "vae_test_elbo" in m and (f != "vae_latent_map.png" and f != "vae_latent_scatter.png" or m["vae_latent_dim"] == 2))
-                        or (f.startswith("gan") and "gan_fd" in m) or f.startswith("learning"))
+    figs = [
+        ("vae_reconstructions.png", "VAE reconstructions"),
+        ("vae_samples.png", "VAE samples"),
+        ("vae_latent_map.png", "VAE latent map"),
+        ("vae_latent_scatter.png", "latent space"),
+        ("gan_progress.png", "GAN samples over training"),
+        ("gan_samples.png", "GAN samples"),
+        ("learning_curves.png", "learning curves"),
+    ]
+    vae = (
+        f"- VAE: latent {m['vae_latent_dim']}, test ELBO **{m['vae_test_elbo']:.2f}** nats/image "
+        f"(reconstruction MSE {m['vae_test_recon_mse']:.4f}), {m['vae_epochs_trained']} epochs\n"
+        if "vae_test_elbo" in m
+        else ""
+    )
+    gan = (
+        f"- DCGAN: {m['gan_epochs']} epochs, final losses D {m['gan_final_d_loss']:.3f} / "
+        f"G {m['gan_final_g_loss']:.3f}\n"
+        if "gan_fd" in m
+        else ""
+    )
+    shown = "\n\n".join(
+        f"![{t}]({f})"
+        for f, t in figs
+        if (
+            f.startswith("vae")
+            and "vae_test_elbo" in m
+            and (f != "vae_latent_map.png" and f != "vae_latent_scatter.png" or m["vae_latent_dim"] == 2)
+        )
+        or (f.startswith("gan") and "gan_fd" in m)
+        or f.startswith("learning")
+    )
     return f"""# Generative models
 
-- data: {m['dataset']}; {m['n_train']} train / {m['n_val']} val / {m['n_test']} test images
-- backend: {m['backend']} (Keras {m['keras_version']}); seed {m['seed']}; {m['seconds']} s
+- data: {m["dataset"]}; {m["n_train"]} train / {m["n_val"]} val / {m["n_test"]} test images
+- backend: {m["backend"]} (Keras {m["keras_version"]}); seed {m["seed"]}; {m["seconds"]} s
 {vae}{gan}
 ## Sample quality
 
 Frechet distance in the 64-d feature space of a CNN classifier trained here on the same
-training split (validation accuracy {m['feature_classifier_val_accuracy']:.3f}); lower is
+training split (validation accuracy {m["feature_classifier_val_accuracy"]:.3f}); lower is
 better, and real-vs-real is the floor.
 
-{markdown_table(rows, ['samples', 'frechet_distance'])}
+{markdown_table(rows, ["samples", "frechet_distance"])}
 
 {shown}
 """

@@ -33,7 +33,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_cases import UserError, cli, plots, runtime
+from keras_cases import cli, plots, runtime
 from keras_cases.callbacks import tensorboard
 from keras_cases.data import arrays, batches, images
 from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
@@ -45,11 +45,9 @@ FIT_DEGREES = (1, 3, 15)
 L2_VALUES = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
-
-
 # --- (a) over- and underfitting ------------------------------------------------------
 def truth_fit(x):
-    return 1.5 * x ** 2 + 0.3 * np.sin(15 * x)
+    return 1.5 * x**2 + 0.3 * np.sin(15 * x)
 
 
 def fit_poly(x, y, degree: int):
@@ -85,8 +83,9 @@ def plot_fit(seed, path, degrees=FIT_DEGREES):
     x, y, _, _ = fit_data(seed)
     grid = np.linspace(-1, 1, 400)
     fits = {f"degree {d}": fit_poly(x, y, d)(grid) for d in degrees}
-    return plots.fitted_curves(grid, truth_fit(grid), x, y, fits, path,
-                               title="underfit (1), about right (3), overfit (15)")
+    return plots.fitted_curves(
+        grid, truth_fit(grid), x, y, fits, path, title="underfit (1), about right (3), overfit (15)"
+    )
 
 
 # --- (b) bias and variance ----------------------------------------------------------
@@ -111,15 +110,21 @@ def bias_variance(truth, degree: int, n_train: int, noise: float, n_sets: int, r
     y_new = f + noise * rng.normal(size=preds.shape)
     bias2 = float(np.mean((preds.mean(0) - f) ** 2))
     variance = float(np.mean(preds.var(0)))
-    return {"bias2": bias2, "variance": variance, "noise": noise ** 2,
-            "sum": bias2 + variance + noise ** 2, "test_error": float(np.mean((preds - y_new) ** 2))}
+    return {
+        "bias2": bias2,
+        "variance": variance,
+        "noise": noise**2,
+        "sum": bias2 + variance + noise**2,
+        "test_error": float(np.mean((preds - y_new) ** 2)),
+    }
 
 
 def study_biasvar(seeds, degrees=range(1, 21), n_train=30, noise=0.3, n_sets=200):
     out = {}
     for d in degrees:
-        runs = [bias_variance(truth_biasvar, d, n_train, noise, n_sets, np.random.default_rng(1000 * s + d))
-                for s in seeds]
+        runs = [
+            bias_variance(truth_biasvar, d, n_train, noise, n_sets, np.random.default_rng(1000 * s + d)) for s in seeds
+        ]
         out[d] = {k: [r[k] for r in runs] for k in runs[0]}
     return out
 
@@ -132,8 +137,9 @@ def build_mlp(shape, n_classes, dropout=0.0, hidden=(256, 256), seed=0):
         x = layers.Dense(units, activation="relu", name=f"dense{i}")(x)
         if dropout:
             x = layers.Dropout(dropout, seed=seed + i, name=f"dropout{i}")(x)
-    return keras.Model(inputs, layers.Dense(n_classes, activation="softmax", name="class")(x),
-                       name=f"mlp_dropout{dropout:g}")
+    return keras.Model(
+        inputs, layers.Dense(n_classes, activation="softmax", name="class")(x), name=f"mlp_dropout{dropout:g}"
+    )
 
 
 def build_cnn(shape, n_classes, l2=0.0):
@@ -154,19 +160,29 @@ def build_cnn(shape, n_classes, l2=0.0):
 def fit_classifier(model, d, args, seed, epochs, early_stopping=False, lr=1e-3):
     """Train on d's training split (validation watched), return (model, history, results)."""
     runtime.init_weights(model, seed)
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    cbs = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
-                                         restore_best_weights=True)] if early_stopping else []
-    hist = model.fit(batches(d.x_train, d.y_train, args.batch_size, seed), validation_data=(d.x_val, d.y_val),
-                     epochs=epochs, verbose=args.verbose,
-                     callbacks=cbs + tensorboard(f"{model.name}{'_early' if early_stopping else ''}_seed{seed}")).history
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    cbs = (
+        [keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)]
+        if early_stopping
+        else []
+    )
+    hist = model.fit(
+        batches(d.x_train, d.y_train, args.batch_size, seed),
+        validation_data=(d.x_val, d.y_val),
+        epochs=epochs,
+        verbose=args.verbose,
+        callbacks=cbs + tensorboard(f"{model.name}{'_early' if early_stopping else ''}_seed{seed}"),
+    ).history
     acc = lambda x, y: float(model.evaluate(x, y, verbose=0, batch_size=512)[1])  # noqa: E731
     kernels = [w for w in model.trainable_weights if len(w.shape) >= 2]
-    res = {"train_accuracy": acc(d.x_train, d.y_train), "val_accuracy": acc(d.x_val, d.y_val),
-           "test_accuracy": acc(d.x_test, d.y_test), "epochs_run": len(hist["loss"]),
-           "best_val_epoch": int(np.argmin(hist["val_loss"])) + 1,
-           "weight_norm": float(np.sqrt(sum(np.sum(np.square(keras.ops.convert_to_numpy(w))) for w in kernels)))}
+    res = {
+        "train_accuracy": acc(d.x_train, d.y_train),
+        "val_accuracy": acc(d.x_val, d.y_val),
+        "test_accuracy": acc(d.x_test, d.y_test),
+        "epochs_run": len(hist["loss"]),
+        "best_val_epoch": int(np.argmin(hist["val_loss"])) + 1,
+        "weight_norm": float(np.sqrt(sum(np.sum(np.square(keras.ops.convert_to_numpy(w))) for w in kernels))),
+    }
     res["gap"] = res["train_accuracy"] - res["test_accuracy"]
     return model, hist, res
 
@@ -180,21 +196,31 @@ def load_images(name, quick):
 
 # --- the command --------------------------------------------------------------------
 def make_parser():
-    p = cli.parser("python -m keras_cases.regularization", __doc__.split("\n\n")[0], epochs=30,
-                   batch_size=128, threads=1)
+    p = cli.parser(
+        "python -m keras_cases.regularization", __doc__.split("\n\n")[0], epochs=30, batch_size=128, threads=1
+    )
     g = p.add_argument_group("regularization")
-    g.add_argument("--studies", default="a,b,c,d,e",
-                   help="comma-separated: a (fit), b (biasvar), c (dropout), d (l2), e (early)")
-    g.add_argument("--data", default="mnist",
-                   help="images for the dropout and early-stopping studies: mnist (offline: its "
-                        "10,000-image test split) or digits")
+    g.add_argument(
+        "--studies", default="a,b,c,d,e", help="comma-separated: a (fit), b (biasvar), c (dropout), d (l2), e (early)"
+    )
+    g.add_argument(
+        "--data",
+        default="mnist",
+        help="images for the dropout and early-stopping studies: mnist (offline: its "
+        "10,000-image test split), digits, mnist1d, or an .npz file with arrays x and y",
+    )
     g.add_argument("--dropout", type=cli.fraction, default=0.5, help="dropout rate in study c")
     g.add_argument("--l2-epochs", type=cli.positive_int, default=30, help="epochs of each CNN in study d")
-    g.add_argument("--l2-per-class", type=cli.positive_int, default=300,
-                   help="CIFAR-10 images per class in each split of study d (train, validation, test)")
+    g.add_argument(
+        "--l2-per-class",
+        type=cli.positive_int,
+        default=300,
+        help="CIFAR-10 images per class in each split of study d (train, validation, test)",
+    )
     g.add_argument("--patience", type=cli.positive_int, default=3, help="early-stopping patience (study e)")
-    g.add_argument("--resamples", type=cli.positive_int, default=200,
-                   help="training sets drawn per degree and seed in study b")
+    g.add_argument(
+        "--resamples", type=cli.positive_int, default=200, help="training sets drawn per degree and seed in study b"
+    )
     g.set_defaults(seeds=3)
     return p
 
@@ -207,14 +233,15 @@ def parse_studies(text: str) -> list[str]:
 def main(argv=None):
     args = make_parser().parse_args(argv)
     studies = parse_studies(args.studies)
-    if not 0.0 <= args.dropout < 1.0:
-        raise UserError(f"--dropout {args.dropout} must be in [0, 1)")
     if args.quick:
         args.epochs, args.l2_epochs, args.patience = min(args.epochs, 4), min(args.l2_epochs, 8), min(args.patience, 1)
         args.resamples, args.l2_per_class = min(args.resamples, 50), min(args.l2_per_class, 50)
         if not cli.given(argv, "--seeds"):
             args.seeds = 1
     t0 = time.time()
+    # the data first: bad --data stops the command before any study has written a file
+    mlp_data = load_images(args.data, args.quick) if "c" in studies or "e" in studies else None
+    l2_data = images.cifar10_per_class(args.l2_per_class) if "d" in studies else None
     run, info, seeds = cli.start(CASE, args, f"studies {', '.join(STUDIES[s] for s in studies)}")
     metrics = {**info, "case": CASE, "seed": args.seed, "seeds": args.seeds, "studies": studies}
     sections, history = [], {}
@@ -222,38 +249,74 @@ def main(argv=None):
     if "a" in studies:
         per = study_fit(seeds)
         plot_fit(seeds[0], run.path("fit_curves.png"))
-        rows = [{"degree": d, "train MSE": pm(r["train_mse"]), "test MSE": pm(r["test_mse"]),
-                 "max abs coefficient": pm(r["max_abs_coef"], "{:.3g}")} for d, r in per.items()]
+        rows = [
+            {
+                "degree": d,
+                "train MSE": pm(r["train_mse"]),
+                "test MSE": pm(r["test_mse"]),
+                "max abs coefficient": pm(r["max_abs_coef"], "{:.3g}"),
+            }
+            for d, r in per.items()
+        ]
         for d, r in per.items():
             for k, v in r.items():
                 metrics[f"fit_degree{d}_{k}"], metrics[f"fit_degree{d}_{k}_std"] = mean_std(v)
-        sections.append(("a. Over- and underfitting", f"""20 training points on a fixed grid over [-1, 1],
+        sections.append(
+            (
+                "a. Over- and underfitting",
+                f"""20 training points on a fixed grid over [-1, 1],
 y = 1.5 x^2 + 0.3 sin(15 x) + N(0, 0.2^2); test MSE on 1,000 fresh points. Coefficients in
 the power basis of x.
 
 {markdown_table(rows, list(rows[0]))}
 
-![fitted curves](fit_curves.png)"""))
+![fitted curves](fit_curves.png)""",
+            )
+        )
         print(markdown_table(rows, list(rows[0])), flush=True)
 
     if "b" in studies:
         bv = study_biasvar(seeds, n_sets=args.resamples)
         degs = list(bv)
         mean = lambda k: np.array([mean_std(bv[d][k])[0] for d in degs])  # noqa: E731
-        plots.log_curves(degs, {"bias²": mean("bias2"), "variance": mean("variance"),
-                                "bias² + variance + noise": mean("sum"), "measured test error": mean("test_error"),
-                                "noise σ²": mean("noise")},
-                         run.path("bias_variance.png"), "polynomial degree", "squared error",
-                         f"{args.resamples} training sets of 30 points per degree")
+        plots.log_curves(
+            degs,
+            {
+                "bias²": mean("bias2"),
+                "variance": mean("variance"),
+                "bias² + variance + noise": mean("sum"),
+                "measured test error": mean("test_error"),
+                "noise σ²": mean("noise"),
+            },
+            run.path("bias_variance.png"),
+            "polynomial degree",
+            "squared error",
+            f"{args.resamples} training sets of 30 points per degree",
+        )
         best = degs[int(np.argmin(mean("test_error")))]
         rel = np.abs(mean("sum") - mean("test_error")) / mean("test_error")
-        metrics.update({"biasvar_best_degree": best, "biasvar_max_rel_gap": float(rel.max()),
-                        "biasvar": {str(d): {k: mean_std(v)[0] for k, v in bv[d].items()} for d in degs}})
+        metrics.update(
+            {
+                "biasvar_best_degree": best,
+                "biasvar_max_rel_gap": float(rel.max()),
+                "biasvar": {str(d): {k: mean_std(v)[0] for k, v in bv[d].items()} for d in degs},
+            }
+        )
         shown = [d for d in degs if d in (1, 2, 3, 5, 8, 10, 12, 15, 20)]
-        rows = [{"degree": d, "bias²": pm(bv[d]["bias2"]), "variance": pm(bv[d]["variance"]),
-                 "bias²+var+noise": pm(bv[d]["sum"]), "measured test error": pm(bv[d]["test_error"])}
-                for d in shown]
-        sections.append(("b. Bias and variance", f"""y = sin(2 pi x) + 0.5 cos(4 pi x) + N(0, 0.3^2); for each degree {args.resamples}
+        rows = [
+            {
+                "degree": d,
+                "bias²": pm(bv[d]["bias2"]),
+                "variance": pm(bv[d]["variance"]),
+                "bias²+var+noise": pm(bv[d]["sum"]),
+                "measured test error": pm(bv[d]["test_error"]),
+            }
+            for d in shown
+        ]
+        sections.append(
+            (
+                "b. Bias and variance",
+                f"""y = sin(2 pi x) + 0.5 cos(4 pi x) + N(0, 0.3^2); for each degree {args.resamples}
 training sets of 30 points (one uniform x in each of 30 equal bins of [0, 1]) are drawn and fit, and
 the predictions at 200 fixed test inputs are decomposed. The measured test error (against
 fresh noisy targets) and bias² + variance + noise agree within {100 * rel.max():.1f}% at every
@@ -261,7 +324,9 @@ degree. Lowest test error at degree **{best}**; below it bias dominates, above i
 
 {markdown_table(rows, list(rows[0]))}
 
-![bias-variance](bias_variance.png)"""))
+![bias-variance](bias_variance.png)""",
+            )
+        )
         print(markdown_table(rows, list(rows[0])), flush=True)
 
     mlp_runs = {}
@@ -271,15 +336,16 @@ degree. Lowest test error at degree **{best}**; below it bias dominates, above i
         if key not in mlp_runs:
             name = f"mlp_dropout{dropout:g}{'_early' if early else ''}_seed{seed}"
             print(f"--- {name}", flush=True)
-            model, history[name], res = fit_classifier(build_mlp(d.shape, d.n_classes, dropout, seed=seed),
-                                                       d, args, seed, args.epochs, early_stopping=early)
+            model, history[name], res = fit_classifier(
+                build_mlp(d.shape, d.n_classes, dropout, seed=seed), d, args, seed, args.epochs, early_stopping=early
+            )
             if seed == seeds[0]:
                 runtime.save_model(model, run.path(f"{model.name}{'_early' if early else ''}.keras"))
             mlp_runs[key] = res
         return mlp_runs[key]
 
-    if "c" in studies or "e" in studies:
-        d = load_images(args.data, args.quick)
+    if mlp_data is not None:
+        d = mlp_data
         metrics.update(dataset=d.name, n_train=len(d.y_train), n_val=len(d.y_val), n_test=len(d.y_test))
 
     if "c" in studies:
@@ -292,19 +358,27 @@ degree. Lowest test error at degree **{best}**; below it bias dominates, above i
                 row[k] = pm(v)
                 metrics[f"dropout{p:g}_{k}"], metrics[f"dropout{p:g}_{k}_std"] = mean_std(v)
             rows.append(row)
-        plots.learning_curves({f"dropout {p:g}": history[f"mlp_dropout{p:g}_seed{seeds[0]}"] for p in res},
-                              run.path("dropout_curves.png"), metrics=("loss", "accuracy"))
-        sections.append(("c. Dropout", f"""MLP 256-256 on {d.name} ({len(d.y_train)} training images),
+        plots.learning_curves(
+            {f"dropout {p:g}": history[f"mlp_dropout{p:g}_seed{seeds[0]}"] for p in res},
+            run.path("dropout_curves.png"),
+            metrics=("loss", "accuracy"),
+        )
+        sections.append(
+            (
+                "c. Dropout",
+                f"""MLP 256-256 on {d.name} ({len(d.y_train)} training images),
 {args.epochs} epochs, no early stopping; dropout {args.dropout:g} after each hidden layer.
 Gap = train accuracy - test accuracy.
 
 {markdown_table(rows, list(rows[0]))}
 
-![dropout learning curves, seed {seeds[0]}](dropout_curves.png)"""))
+![dropout learning curves, seed {seeds[0]}](dropout_curves.png)""",
+            )
+        )
         print(markdown_table(rows, list(rows[0])), flush=True)
 
-    if "d" in studies:
-        dg = images.cifar10_per_class(args.l2_per_class)
+    if l2_data is not None:
+        dg = l2_data
         metrics.update(l2_dataset=dg.name, l2_n_train=len(dg.y_train), l2_n_test=len(dg.y_test))
         values = L2_VALUES if not args.quick else (0.0, 1e-2)
         res = {}
@@ -313,8 +387,9 @@ Gap = train accuracy - test accuracy.
             for s in seeds:
                 name = f"cnn_l2_{lam:g}_seed{s}"
                 print(f"--- {name}", flush=True)
-                model, history[name], r = fit_classifier(build_cnn(dg.shape, dg.n_classes, lam), dg, args, s,
-                                                         args.l2_epochs)
+                model, history[name], r = fit_classifier(
+                    build_cnn(dg.shape, dg.n_classes, lam), dg, args, s, args.l2_epochs
+                )
                 res[lam].append(r)
         rows = []
         for lam, rs in res.items():
@@ -325,11 +400,21 @@ Gap = train accuracy - test accuracy.
                 metrics[f"l2_{lam:g}_{k}"], metrics[f"l2_{lam:g}_{k}_std"] = mean_std(v)
             rows.append(row)
         x = np.array([max(v, 1e-5) for v in values])
-        plots.lines_with_errors({k: (x, *np.array([mean_std([r[k] for r in res[v]]) for v in values]).T)
-                                 for k in ("train_accuracy", "test_accuracy")},
-                                run.path("l2_sweep.png"), "L2 factor (0 drawn at 1e-5)", "accuracy",
-                                "weight decay on a small CNN (CIFAR-10 subset)", logx=True)
-        sections.append(("d. L2 weight decay", f"""A small CNN (conv 16, 32, 64 with max-pooling, dense 128) with
+        plots.lines_with_errors(
+            {
+                k: (x, *np.array([mean_std([r[k] for r in res[v]]) for v in values]).T)
+                for k in ("train_accuracy", "test_accuracy")
+            },
+            run.path("l2_sweep.png"),
+            "L2 factor (0 drawn at 1e-5)",
+            "accuracy",
+            "weight decay on a small CNN (CIFAR-10 subset)",
+            logx=True,
+        )
+        sections.append(
+            (
+                "d. L2 weight decay",
+                f"""A small CNN (conv 16, 32, 64 with max-pooling, dense 128) with
 an L2 penalty of the given factor on every kernel, {args.l2_epochs} epochs of Adam 1e-3, no augmentation,
 on {dg.name}: {len(dg.y_train):,} training, {len(dg.y_val):,} validation and {len(dg.y_test):,} test images
 (every class equally). Weight norm = L2 norm of all kernels after training; the test accuracy
@@ -338,7 +423,9 @@ overfitting).
 
 {markdown_table(rows, list(rows[0]))}
 
-![L2 sweep](l2_sweep.png)"""))
+![L2 sweep](l2_sweep.png)""",
+            )
+        )
         print(markdown_table(rows, list(rows[0])), flush=True)
 
     if "e" in studies:
@@ -349,22 +436,39 @@ overfitting).
             for k in ("test_accuracy", "epochs_run"):
                 metrics[f"{tag}_{k}"], metrics[f"{tag}_{k}_std"] = mean_std([r[k] for r in rs])
         metrics["early_epochs_saved"], metrics["early_epochs_saved_std"] = mean_std(saved)
-        rows = [{"training": f"fixed {args.epochs} epochs", "epochs run": pm([r["epochs_run"] for r in fixed], "{:.1f}"),
-                 "test accuracy": pm([r["test_accuracy"] for r in fixed])},
-                {"training": f"early stopping (patience {args.patience})",
-                 "epochs run": pm([r["epochs_run"] for r in early], "{:.1f}"),
-                 "test accuracy": pm([r["test_accuracy"] for r in early])}]
+        rows = [
+            {
+                "training": f"fixed {args.epochs} epochs",
+                "epochs run": pm([r["epochs_run"] for r in fixed], "{:.1f}"),
+                "test accuracy": pm([r["test_accuracy"] for r in fixed]),
+            },
+            {
+                "training": f"early stopping (patience {args.patience})",
+                "epochs run": pm([r["epochs_run"] for r in early], "{:.1f}"),
+                "test accuracy": pm([r["test_accuracy"] for r in early]),
+            },
+        ]
         first = seeds[0]
-        plots.learning_curves({"fixed": history[f"mlp_dropout0_seed{first}"],
-                               "early stopping": history[f"mlp_dropout0_early_seed{first}"]},
-                              run.path("early_stopping.png"), metrics=("loss", "accuracy"))
-        sections.append(("e. Early stopping", f"""The MLP without dropout, trained for a fixed {args.epochs}
+        plots.learning_curves(
+            {
+                "fixed": history[f"mlp_dropout0_seed{first}"],
+                "early stopping": history[f"mlp_dropout0_early_seed{first}"],
+            },
+            run.path("early_stopping.png"),
+            metrics=("loss", "accuracy"),
+        )
+        sections.append(
+            (
+                "e. Early stopping",
+                f"""The MLP without dropout, trained for a fixed {args.epochs}
 epochs or stopped when validation loss has not improved for {args.patience} epochs (best
-weights restored). Epochs saved: {pm(saved, '{:.1f}')}.
+weights restored). Epochs saved: {pm(saved, "{:.1f}")}.
 
 {markdown_table(rows, list(rows[0]))}
 
-![early stopping, seed {first}](early_stopping.png)"""))
+![early stopping, seed {first}](early_stopping.png)""",
+            )
+        )
         print(markdown_table(rows, list(rows[0])), flush=True)
 
     if history:
@@ -378,13 +482,16 @@ weights restored). Epochs saved: {pm(saved, '{:.1f}')}.
     metrics["seconds"] = round(time.time() - t0, 2)
     run.write_json("metrics.json", metrics)
     body = "\n\n".join(f"## {title}\n\n{text}" for title, text in sections)
-    run.write_text("report.md", f"""# Regularization
+    run.write_text(
+        "report.md",
+        f"""# Regularization
 
-- studies: {', '.join(f'{s} ({STUDIES[s]})' for s in studies)}; seeds {seeds} (mean ± std over seeds)
-- backend: {info['backend']} (Keras {info['keras_version']}); {metrics['seconds']} s
+- studies: {", ".join(f"{s} ({STUDIES[s]})" for s in studies)}; seeds {seeds} (mean ± std over seeds)
+- backend: {info["backend"]} (Keras {info["keras_version"]}); {metrics["seconds"]} s
 
 {body}
-""")
+""",
+    )
     print(f"wrote {run.dir}/")
     return 0
 

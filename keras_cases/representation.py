@@ -50,6 +50,20 @@ WIDTHS = (32, 64, 128)  # conv blocks of the rotation backbone
 VARIANTS = ("random frozen", "random fine-tuned", "trained frozen", "trained fine-tuned")
 TRANSFER = ("frozen", "fine-tuned", "scratch")
 BACKBONE_FILE = "rotation_backbone.keras"
+# --quick (1,000 MNIST training images), for every flag the user did not type: enough epochs
+# that each part learns (tested); the batch size stays as given with --distribute
+QUICK = {
+    "epochs": 20,
+    "clf_epochs": 10,
+    "batch_size": 50,
+    "pretext_epochs": 2,
+    "transfer_epochs": 2,
+    "labels": 200,
+    "labels_per_class": 10,
+    "pretext_images": 400,
+    "seeds": 1,
+}
+MNIST_PIXELS = 28 * 28  # the largest code size PCA can have on MNIST (parts a and b)
 
 
 def mean_std(values) -> tuple[float, float]:
@@ -155,13 +169,23 @@ def train_autoencoder(ae, d, args, seed, name="autoencoder"):
     with the test MSE (pixels in [0, 1])."""
     restart(ae, seed)
     timer = EpochTimes()
-    hist = ae.fit(batches(d.x_train, unit(d.x_train), args.batch_size, seed),
-                  validation_data=(d.x_val, unit(d.x_val)), validation_batch_size=eval_batch(len(d.x_val)),
-                  epochs=args.epochs, verbose=args.verbose, shuffle=False,
-                  callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True), timer,
-                             *tensorboard(name)]).history
-    mse = float(ae.evaluate(d.x_test, unit(d.x_test), verbose=0,  # the exact mean over pixels
-                            batch_size=eval_batch(len(d.x_val))))
+    hist = ae.fit(
+        batches(d.x_train, unit(d.x_train), args.batch_size, seed),
+        validation_data=(d.x_val, unit(d.x_val)),
+        validation_batch_size=eval_batch(len(d.x_val)),
+        epochs=args.epochs,
+        verbose=args.verbose,
+        shuffle=False,
+        callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True), timer, *tensorboard(name)],
+    ).history
+    mse = float(
+        ae.evaluate(
+            d.x_test,
+            unit(d.x_test),
+            verbose=0,  # the exact mean over pixels
+            batch_size=eval_batch(len(d.x_val)),
+        )
+    )
     return hist, {"mse": mse, "seconds": train_seconds(timer), "epochs_run": len(hist["loss"])}
 
 
@@ -198,28 +222,36 @@ def build_encoder_classifier(k, shape, n_classes, frozen=False, hidden: int = HI
 
 
 def compile_classifier(model, lr=1e-3):
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
 def train_classifier(model, x, y, d, args, seed, epochs, augmented=False, name="classifier"):
     """Fit a compiled classifier (already `restart`ed) on (x, y); validation and test on d."""
-    data = (images.augmented_batches(x, y, args.batch_size, seed) if augmented
-            else batches(x, y, args.batch_size, seed))
+    data = images.augmented_batches(x, y, args.batch_size, seed) if augmented else batches(x, y, args.batch_size, seed)
     timer = EpochTimes()
-    hist = model.fit(data, validation_data=(d.x_val, d.y_val), validation_batch_size=eval_batch(len(d.x_val)),
-                     epochs=epochs, verbose=args.verbose, callbacks=[timer, *tensorboard(name)], shuffle=False).history
+    hist = model.fit(
+        data,
+        validation_data=(d.x_val, d.y_val),
+        validation_batch_size=eval_batch(len(d.x_val)),
+        epochs=epochs,
+        verbose=args.verbose,
+        callbacks=[timer, *tensorboard(name)],
+        shuffle=False,
+    ).history
     test = float(model.evaluate(d.x_test, d.y_test, verbose=0, batch_size=eval_batch(len(d.x_val)))[1])
-    return hist, {"test_accuracy": test, "val_accuracy": hist["val_accuracy"][-1], "seconds": train_seconds(timer),
-                  "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights))}
+    return hist, {
+        "test_accuracy": test,
+        "val_accuracy": hist["val_accuracy"][-1],
+        "seconds": train_seconds(timer),
+        "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+    }
 
 
 # --- c. rotation pretext ---------------------------------------------------------------
 def rotations(x: np.ndarray):
     """Every image turned by 0, 90, 180 and 270 degrees (counter-clockwise), labels 0..3."""
-    return (np.concatenate([np.rot90(x, r, axes=(1, 2)) for r in range(4)]),
-            np.repeat(np.arange(4), len(x)))
+    return (np.concatenate([np.rot90(x, r, axes=(1, 2)) for r in range(4)]), np.repeat(np.arange(4), len(x)))
 
 
 def rotation_batches(x, batch_size: int, seed: int):
@@ -238,7 +270,7 @@ def rotation_batches(x, batch_size: int, seed: int):
             return -(-len(x) // per)
 
         def __getitem__(self, i):
-            xb = x[self.order[i * per:(i + 1) * per]]
+            xb = x[self.order[i * per : (i + 1) * per]]
             flip = np.random.default_rng([seed, self.epoch, i]).random(len(xb)) < 0.5
             xb = np.where(flip[:, None, None, None], xb[:, :, ::-1], xb)
             return rotations(xb)
@@ -292,11 +324,15 @@ def pretrain_rotation(x_unlabelled, x_val, args, seed, widths=WIDTHS, epochs=Non
     model = compile_classifier(build_conv_classifier(backbone, 4, "rotation_net"), lr=2e-3)
     runtime.init_weights(model, seed)
     timer = EpochTimes()
-    hist = model.fit(rotation_batches(x_unlabelled, args.batch_size, seed), validation_data=rotations(x_val),
-                     validation_batch_size=eval_batch(4 * len(x_val)),
-                     epochs=epochs or args.pretext_epochs, callbacks=[timer, *tensorboard("rotation_pretext")],
-                     shuffle=False,
-                     verbose=args.verbose if verbose is None else verbose).history
+    hist = model.fit(
+        rotation_batches(x_unlabelled, args.batch_size, seed),
+        validation_data=rotations(x_val),
+        validation_batch_size=eval_batch(4 * len(x_val)),
+        epochs=epochs or args.pretext_epochs,
+        callbacks=[timer, *tensorboard("rotation_pretext")],
+        shuffle=False,
+        verbose=args.verbose if verbose is None else verbose,
+    ).history
     return backbone, model, hist, train_seconds(timer)
 
 
@@ -313,34 +349,59 @@ def transfer_model(widths, n_classes, k: int = 0, frozen=False, size=32):
 
 def pretrained_blocks(model_backbone, pretrained, k: int) -> dict:
     """{layer of model_backbone: pretrained weights} for the first k blocks (for `restart`)."""
-    return {model_backbone.get_layer(f"block{i}_{part}"): pretrained.get_layer(f"block{i}_{part}").get_weights()
-            for i in range(1, k + 1) for part in ("conv", "bn")}
+    return {
+        model_backbone.get_layer(f"block{i}_{part}"): pretrained.get_layer(f"block{i}_{part}").get_weights()
+        for i in range(1, k + 1)
+        for part in ("conv", "bn")
+    }
 
 
 # --- the command ---------------------------------------------------------------------
 def make_parser():
-    p = cli.parser("python -m keras_cases.representation", __doc__.split("\n\n")[0], epochs=50, batch_size=100,
-                   threads=1)
+    p = cli.parser(
+        "python -m keras_cases.representation", __doc__.split("\n\n")[0], epochs=50, batch_size=100, threads=1
+    )
     g = p.add_argument_group("representation")
-    g.add_argument("--parts", default="ae,reuse,rotation",
-                   help="comma-separated: a (ae), b (reuse), c (rotation)")
-    g.add_argument("--bottlenecks", default=",".join(map(str, BOTTLENECKS)),
-                   help="autoencoder / PCA code sizes k (part a)")
+    g.add_argument("--parts", default="ae,reuse,rotation", help="comma-separated: a (ae), b (reuse), c (rotation)")
+    g.add_argument(
+        "--bottlenecks", default=",".join(map(str, BOTTLENECKS)), help="autoencoder / PCA code sizes k (part a)"
+    )
     g.add_argument("--reuse-k", type=cli.positive_int, default=32, help="code size of the reused encoder (part b)")
-    g.add_argument("--labels", type=cli.positive_int, default=1000,
-                   help="labelled MNIST training images for the classifiers of part b (balanced)")
+    g.add_argument(
+        "--labels",
+        type=cli.positive_int,
+        default=1000,
+        help="labelled MNIST training images for the classifiers of part b (balanced)",
+    )
     g.add_argument("--clf-epochs", type=cli.positive_int, default=60, help="epochs of each part-b classifier")
-    g.add_argument("--probe-lr", type=cli.positive_float, default=1e-2,
-                   help="Adam learning rate of the frozen-encoder classifiers (part b; fine-tuned: 1e-3)")
-    g.add_argument("--pretext-images", type=cli.positive_int, default=20000,
-                   help="unlabelled CIFAR-10 training images for the rotation pretext (part c)")
+    g.add_argument(
+        "--probe-lr",
+        type=cli.positive_float,
+        default=1e-2,
+        help="Adam learning rate of the frozen-encoder classifiers (part b; fine-tuned: 1e-3)",
+    )
+    g.add_argument(
+        "--pretext-images",
+        type=cli.positive_int,
+        default=20000,
+        help="unlabelled CIFAR-10 training images for the rotation pretext (part c)",
+    )
     g.add_argument("--pretext-epochs", type=cli.positive_int, default=4, help="epochs of the rotation pretext")
-    g.add_argument("--labels-per-class", type=cli.positive_int, default=100,
-                   help="labelled CIFAR-10 images per class for the transfer classifiers (part c)")
-    g.add_argument("--transfer-blocks", type=cli.positive_int, default=2,
-                   help=f"how many of the {len(WIDTHS)} pretrained conv blocks start the CIFAR classifier")
-    g.add_argument("--transfer-epochs", type=cli.positive_int, default=30,
-                   help="epochs of each transfer classifier (part c)")
+    g.add_argument(
+        "--labels-per-class",
+        type=cli.positive_int,
+        default=100,
+        help="labelled CIFAR-10 images per class for the transfer classifiers (part c)",
+    )
+    g.add_argument(
+        "--transfer-blocks",
+        type=cli.positive_int,
+        default=2,
+        help=f"how many of the {len(WIDTHS)} pretrained conv blocks start the CIFAR classifier",
+    )
+    g.add_argument(
+        "--transfer-epochs", type=cli.positive_int, default=30, help="epochs of each transfer classifier (part c)"
+    )
     g.set_defaults(seeds=3)
     return p
 
@@ -354,8 +415,11 @@ def parse_bottlenecks(text: str) -> list[int]:
         ks = sorted({int(t) for t in text.split(",") if t.strip()})
     except ValueError:
         raise UserError(f"--bottlenecks {text!r}: give comma-separated integers, e.g. 2,8,32")
-    if not ks or ks[0] < 1 or ks[-1] > 784:
-        raise UserError(f"--bottlenecks {text!r}: each k must be in 1..784")
+    if not ks or ks[0] < 1 or ks[-1] > MNIST_PIXELS:
+        raise UserError(
+            f"--bottlenecks {text!r}: each k must be in 1..{MNIST_PIXELS} (MNIST has {MNIST_PIXELS} "
+            "pixels: PCA has no more components)"
+        )
     return ks
 
 
@@ -366,22 +430,23 @@ def main(argv=None):
     ks = parse_bottlenecks(args.bottlenecks)
     if args.transfer_blocks > len(WIDTHS):
         raise UserError(f"--transfer-blocks {args.transfer_blocks}: the backbone has {len(WIDTHS)} blocks")
+    if args.reuse_k > MNIST_PIXELS:
+        raise UserError(
+            f"--reuse-k {args.reuse_k}: a code size is at most {MNIST_PIXELS} (the pixels of an MNIST image)"
+        )
     given = sys.argv[1:] if argv is None else list(argv)
-    if args.quick:
-        args.epochs, args.clf_epochs = min(args.epochs, 3), min(args.clf_epochs, 3)
-        args.pretext_epochs, args.transfer_epochs = min(args.pretext_epochs, 1), min(args.transfer_epochs, 2)
-        args.labels, args.labels_per_class = min(args.labels, 200), min(args.labels_per_class, 10)
-        args.pretext_images = min(args.pretext_images, 400)
+    if args.quick:  # the small preset, for every flag the user did not type
+        for k, v in QUICK.items():
+            typed = cli.given(given, "--" + k.replace("_", "-"))
+            if not typed and not (k == "batch_size" and args.distribute != "none"):
+                setattr(args, k, v)
         if not cli.given(given, "--bottlenecks"):
             ks = [args.reuse_k]
-        if not cli.given(given, "--seeds"):
-            args.seeds = 1
     if "b" in parts and args.reuse_k not in ks:
         ks = sorted(set(ks) | {args.reuse_k})
     t0 = time.time()
     run, info, seeds = cli.start(CASE, args, f"parts {', '.join(PARTS[p] for p in parts)}")
-    metrics = {**info, "case": CASE, "seed": args.seed, "seeds": args.seeds,
-               "parts": [PARTS[p] for p in parts]}
+    metrics = {**info, "case": CASE, "seed": args.seed, "seeds": args.seeds, "parts": [PARTS[p] for p in parts]}
     sections, history, datasets = [], {}, []
     saved = {}  # model file -> what it is
 
@@ -390,8 +455,9 @@ def main(argv=None):
         if args.quick:
             d = d.subset(1000, 200, 200)
         datasets.append(d.name)
-        metrics.update(mnist_dataset=d.name, mnist_n_train=len(d.y_train), mnist_n_val=len(d.y_val),
-                       mnist_n_test=len(d.y_test))
+        metrics.update(
+            mnist_dataset=d.name, mnist_n_train=len(d.y_train), mnist_n_val=len(d.y_val), mnist_n_test=len(d.y_test)
+        )
         full = "60,000" in d.name  # offline: the 10,000-image test split
         encoders = {}  # seed -> trained reuse_k encoder weights
 
@@ -419,50 +485,86 @@ def main(argv=None):
         for k in ks:
             mses = [r["mse"] for r in ae[k]]
             m, sd = mean_std(mses)
-            metrics.update({f"ae_k{k}_mse": m, f"ae_k{k}_mse_std": sd, f"pca_k{k}_mse": pca[k],
-                            f"ae_k{k}_seconds": mean_std([r["seconds"] for r in ae[k]])[0],
-                            f"ae_k{k}_params": autoencoder_params(k, int(np.prod(d.x_train.shape[1:])))})
-            rows.append({"k": k, "autoencoder MSE": pm(mses), "PCA MSE": f"{pca[k]:.4f}",
-                         "AE / PCA": f"{m / pca[k]:.2f}", "AE wins": "yes" if m < pca[k] else "no",
-                         "AE params": f"{metrics[f'ae_k{k}_params']:,}",
-                         "epochs": pm([r["epochs_run"] for r in ae[k]], "{:.0f}"),
-                         "seconds": pm([r["seconds"] for r in ae[k]], "{:.1f}")})
+            metrics.update(
+                {
+                    f"ae_k{k}_mse": m,
+                    f"ae_k{k}_mse_std": sd,
+                    f"pca_k{k}_mse": pca[k],
+                    f"ae_k{k}_seconds": mean_std([r["seconds"] for r in ae[k]])[0],
+                    f"ae_k{k}_params": autoencoder_params(k, int(np.prod(d.x_train.shape[1:]))),
+                }
+            )
+            rows.append(
+                {
+                    "k": k,
+                    "autoencoder MSE": pm(mses),
+                    "PCA MSE": f"{pca[k]:.4f}",
+                    "AE / PCA": f"{m / pca[k]:.2f}",
+                    "AE wins": "yes" if m < pca[k] else "no",
+                    "AE params": f"{metrics[f'ae_k{k}_params']:,}",
+                    "epochs": pm([r["epochs_run"] for r in ae[k]], "{:.0f}"),
+                    "seconds": pm([r["seconds"] for r in ae[k]], "{:.1f}"),
+                }
+            )
         wins = [k for k in ks if metrics[f"ae_k{k}_mse"] < pca[k]]
         metrics["ae_beats_pca_at"] = wins
         kv = np.array(ks, "float64")
         plots.lines_with_errors(
-            {"autoencoder": (kv, np.array([metrics[f"ae_k{k}_mse"] for k in ks]),
-                             np.array([metrics[f"ae_k{k}_mse_std"] for k in ks])),
-             "PCA": (kv, np.array([pca[k] for k in ks]), np.zeros(len(ks)))},
-            run.path("ae_vs_pca.png"), "bottleneck k (log scale)", "test reconstruction MSE",
-            f"{d.name.split(' (')[0]}: autoencoder vs PCA", logx=True)
+            {
+                "autoencoder": (
+                    kv,
+                    np.array([metrics[f"ae_k{k}_mse"] for k in ks]),
+                    np.array([metrics[f"ae_k{k}_mse_std"] for k in ks]),
+                ),
+                "PCA": (kv, np.array([pca[k] for k in ks]), np.zeros(len(ks))),
+            },
+            run.path("ae_vs_pca.png"),
+            "bottleneck k (log scale)",
+            "test reconstruction MSE",
+            f"{d.name.split(' (')[0]}: autoencoder vs PCA",
+            logx=True,
+        )
         shown = [k for k in ks if k in (2, 8, 32, 128)] or ks[:4]
         grid = [unit(d.x_test[:n_show])]
         labels = ["original"]
         for k in shown:
             grid += [recons[("AE", k)][:n_show], recons[("PCA", k)][:n_show]]
             labels += [f"AE k={k}", f"PCA k={k}"]
-        plots.image_grid(np.concatenate(grid), run.path("reconstructions.png"),
-                         "test images and their reconstructions", ncols=n_show, row_labels=labels)
-        crossover = (f"**The autoencoder has the lower test MSE at k = {', '.join(map(str, wins)) or 'none'}**"
-                     + (f"; PCA at k = {', '.join(str(k) for k in ks if k not in wins)}." if len(wins) < len(ks)
-                        else "."))
-        sections.append(("a. Autoencoders vs PCA", f"""Dense autoencoders 784 -> {HIDDEN} -> k -> {HIDDEN} -> 784
+        plots.image_grid(
+            np.concatenate(grid),
+            run.path("reconstructions.png"),
+            "test images and their reconstructions",
+            ncols=n_show,
+            row_labels=labels,
+        )
+        crossover = f"**The autoencoder has the lower test MSE at k = {', '.join(map(str, wins)) or 'none'}**" + (
+            f"; PCA at k = {', '.join(str(k) for k in ks if k not in wins)}." if len(wins) < len(ks) else "."
+        )
+        sections.append(
+            (
+                "a. Autoencoders vs PCA",
+                f"""Dense autoencoders 784 -> {HIDDEN} -> k -> {HIDDEN} -> 784
 (ReLU, linear code, sigmoid output), MSE loss, Adam 1e-3, up to {args.epochs} epochs with
 early stopping on validation loss (patience 5, best weights restored); PCA with k components
 fit on the same {len(d.y_train):,} training images. Test MSE per pixel, pixels in [0, 1], on
 {len(d.y_test):,} test images; autoencoder MSE is mean ± std over seeds {seeds} (PCA is
 deterministic). {crossover}
-{'' if full else '''
+{
+                    ""
+                    if full
+                    else '''
 Data: **offline, MNIST here is its 10,000-image official test split** (6,000 train /
 2,000 validation / 2,000 test), not the 60,000-image training set the reference numbers
-(AE k=32 MSE 0.0108 vs PCA 0.0168) come from.'''}
+(AE k=32 MSE 0.0108 vs PCA 0.0168) come from.'''
+                }
 
 {markdown_table(rows, list(rows[0]))}
 
 ![autoencoder vs PCA](ae_vs_pca.png)
 
-![reconstructions](reconstructions.png)"""))
+![reconstructions](reconstructions.png)""",
+            )
+        )
         print(markdown_table(rows, list(rows[0])), flush=True)
 
     if "b" in parts:
@@ -470,8 +572,9 @@ Data: **offline, MNIST here is its 10,000-image official test split** (6,000 tra
         idx = labelled_subset(d, args.labels)
         x_lab, y_lab = d.x_train[idx], d.y_train[idx]
         res = {v: [] for v in VARIANTS}
-        clf = {frozen: build_encoder_classifier(k, d.x_train.shape[1:], d.n_classes, frozen)
-               for frozen in (True, False)}
+        clf = {
+            frozen: build_encoder_classifier(k, d.x_train.shape[1:], d.n_classes, frozen) for frozen in (True, False)
+        }
         for frozen, (model, _) in clf.items():
             compile_classifier(model, args.probe_lr if frozen else 1e-3)
         ae_model = None
@@ -495,8 +598,10 @@ Data: **offline, MNIST here is its 10,000-image official test split** (6,000 tra
                     metrics["test_accuracy"] = r["test_accuracy"]  # the saved model's
                     metrics["class_names"] = list(d.class_names)
                     runtime.save_model(model, run.path("model.keras"))
-                    saved["model.keras"] = (f"the MNIST classifier with the autoencoder-trained, fine-tuned "
-                                            f"encoder (seed {s}); raw 28x28x1 pixels in, 10 class probabilities out")
+                    saved["model.keras"] = (
+                        f"the MNIST classifier with the autoencoder-trained, fine-tuned "
+                        f"encoder (seed {s}); raw 28x28x1 pixels in, 10 class probabilities out"
+                    )
         rows = []
         for v in VARIANTS:
             key = v.replace(" ", "_").replace("-", "")
@@ -504,30 +609,56 @@ Data: **offline, MNIST here is its 10,000-image official test split** (6,000 tra
             metrics[f"reuse_{key}_test_accuracy"], metrics[f"reuse_{key}_test_accuracy_std"] = mean_std(acc)
             metrics[f"reuse_{key}_seconds"] = mean_std([r["seconds"] for r in res[v]])[0]
             metrics[f"reuse_{key}_encoder_arrays_moved"] = max(r["encoder_arrays_moved"] for r in res[v])
-            rows.append({"encoder": v, "test accuracy": pm(acc),
-                         "trainable params": f"{res[v][0]['trainable_params']:,}",
-                         "train seconds": pm([r["seconds"] for r in res[v]], "{:.1f}")})
-        diffs = [a["test_accuracy"] - b["test_accuracy"]
-                 for a, b in zip(res["trained fine-tuned"], res["random fine-tuned"])]
-        metrics["reuse_trained_minus_random_finetuned"], metrics["reuse_trained_minus_random_finetuned_std"] = \
-            mean_std(diffs)
+            rows.append(
+                {
+                    "encoder": v,
+                    "test accuracy": pm(acc),
+                    "trainable params": f"{res[v][0]['trainable_params']:,}",
+                    "train seconds": pm([r["seconds"] for r in res[v]], "{:.1f}"),
+                }
+            )
+        diffs = [
+            a["test_accuracy"] - b["test_accuracy"] for a, b in zip(res["trained fine-tuned"], res["random fine-tuned"])
+        ]
+        metrics["reuse_trained_minus_random_finetuned"], metrics["reuse_trained_minus_random_finetuned_std"] = mean_std(
+            diffs
+        )
         metrics["reuse_n_labels"] = len(idx)
-        plots.learning_curves({v: history[f"{v.replace(' ', '_')}_seed{seeds[0]}"] for v in VARIANTS},
-                              run.path("reuse_curves.png"), metrics=("loss", "accuracy"))
-        sections.append(("b. Encoder reuse", f"""The encoder of the k={k} autoencoder (784 -> {HIDDEN} -> {k})
-with a batch norm (standardising the code) and a softmax layer on top, trained on **{len(idx):,} labelled images** ({len(idx) // d.n_classes}
+        plots.learning_curves(
+            {v: history[f"{v.replace(' ', '_')}_seed{seeds[0]}"] for v in VARIANTS},
+            run.path("reuse_curves.png"),
+            metrics=("loss", "accuracy"),
+        )
+        sections.append(
+            (
+                "b. Encoder reuse",
+                f"""The encoder of the k={k} autoencoder (784 -> {HIDDEN} -> {k})
+with a batch norm (standardising the code) and a softmax layer on top, trained on **{len(idx):,} labelled images** ({
+                    len(idx) // d.n_classes
+                }
 per class) for {args.clf_epochs} epochs (Adam 1e-3 fine-tuned, {args.probe_lr:g} frozen: a linear probe
 still improves after 60 epochs at 1e-3; batch {args.batch_size}, no early stopping; the
 curves show validation on {len(d.y_val):,} images). *Random*: the encoder as initialised;
 *trained*: the autoencoder's encoder, pretrained on all {len(d.y_train):,} training images
-without labels; *frozen*: only the batch norm and softmax layer learn (a linear probe). Test accuracy on {len(d.y_test):,}
+without labels; *frozen*: only the batch norm and softmax layer learn (a linear probe). Test accuracy on {
+                    len(d.y_test):,}
 images, mean ± std over seeds {seeds}. **Trained minus random, both fine-tuned:
-{pm(diffs)}** ({verdict(diffs, "the pretrained encoder helps")}). Frozen encoders checked after training: {max(metrics['reuse_random_frozen_encoder_arrays_moved'],
-metrics['reuse_trained_frozen_encoder_arrays_moved'])} weight arrays moved.{'' if full else ' (Reference: 97.93% for the fine-tuned trained encoder with all 60,000 MNIST labels.)'}
+{pm(diffs)}** ({verdict(diffs, "the pretrained encoder helps")}). Frozen encoders checked after training: {
+                    max(
+                        metrics["reuse_random_frozen_encoder_arrays_moved"],
+                        metrics["reuse_trained_frozen_encoder_arrays_moved"],
+                    )
+                } weight arrays moved.{
+                    ""
+                    if full
+                    else " (Reference: 97.93% for the fine-tuned trained encoder with all 60,000 MNIST labels.)"
+                }
 
 {markdown_table(rows, list(rows[0]))}
 
-![learning curves, seed {seeds[0]}](reuse_curves.png)"""))
+![learning curves, seed {seeds[0]}](reuse_curves.png)""",
+            )
+        )
         print(markdown_table(rows, list(rows[0])), flush=True)
 
     if "c" in parts:
@@ -537,24 +668,46 @@ metrics['reuse_trained_frozen_encoder_arrays_moved'])} weight arrays moved.{'' i
         else:
             c = images.load_cifar10()
         datasets.append(c.name)
-        pre_x = c.x_train[:args.pretext_images]
+        pre_x = c.x_train[: args.pretext_images]
         n_rot = min(1000, len(c.y_val) // 2)  # validation images of the pretext (x 4 rotations); test: twice that
         lab = np.sort(np.concatenate([np.flatnonzero(c.y_train == i)[:need] for i in range(c.n_classes)]))
-        val = np.sort(np.concatenate([np.flatnonzero(c.y_val == i)[:max(need, 100)] for i in range(c.n_classes)]))
-        cv = images.ArrayData(c.name, c.x_train[lab], c.y_train[lab], c.x_val[val], c.y_val[val],
-                              c.x_test, c.y_test, c.n_classes, c.class_names)
-        metrics.update(cifar_dataset=c.name, cifar_n_pretext=len(pre_x), cifar_n_train=len(lab),
-                       cifar_n_val=len(val), cifar_n_test=len(c.y_test))
+        val = np.sort(np.concatenate([np.flatnonzero(c.y_val == i)[: max(need, 100)] for i in range(c.n_classes)]))
+        cv = images.ArrayData(
+            c.name,
+            c.x_train[lab],
+            c.y_train[lab],
+            c.x_val[val],
+            c.y_val[val],
+            c.x_test,
+            c.y_test,
+            c.n_classes,
+            c.class_names,
+        )
+        metrics.update(
+            cifar_dataset=c.name,
+            cifar_n_pretext=len(pre_x),
+            cifar_n_train=len(lab),
+            cifar_n_val=len(val),
+            cifar_n_test=len(c.y_test),
+        )
         print(f"--- rotation pretext on {len(pre_x):,} unlabelled images x 4 rotations", flush=True)
         backbone, rot_model, history["rotation_pretext"], pre_seconds = pretrain_rotation(
-            pre_x, c.x_val[:n_rot], args, args.seed)
-        xr, yr = rotations(c.x_test[:2 * n_rot])
+            pre_x, c.x_val[:n_rot], args, args.seed
+        )
+        xr, yr = rotations(c.x_test[: 2 * n_rot])
         rot_acc = float(rot_model.evaluate(xr, yr, verbose=0, batch_size=eval_batch(4 * n_rot))[1])
         runtime.save_model(backbone, run.path(BACKBONE_FILE))
-        saved[BACKBONE_FILE] = (f"the rotation-pretrained conv backbone (raw 32x32x3 pixels -> "
-                                f"{backbone.output_shape[1]}x{backbone.output_shape[2]}x{backbone.output_shape[3]} features)")
-        metrics.update(rotation_test_accuracy=rot_acc, rotation_pretext_seconds=pre_seconds,
-                       rotation_backbone_params=backbone.count_params(), rotation_widths=list(WIDTHS))
+        saved[BACKBONE_FILE] = (
+            f"the rotation-pretrained conv backbone (raw 32x32x3 pixels -> "
+            f"{backbone.output_shape[1]}x{backbone.output_shape[2]}x{backbone.output_shape[3]} features)"
+        )
+        metrics.update(
+            rotation_test_accuracy=rot_acc,
+            rotation_n_test=len(yr),
+            rotation_pretext_seconds=pre_seconds,
+            rotation_backbone_params=backbone.count_params(),
+            rotation_widths=list(WIDTHS),
+        )
         res = {v: [] for v in TRANSFER}
         kb = args.transfer_blocks
         nets = {frozen: transfer_model(WIDTHS, c.n_classes, kb, frozen) for frozen in (True, False)}
@@ -566,8 +719,9 @@ metrics['reuse_trained_frozen_encoder_arrays_moved'])} weight arrays moved.{'' i
                 print(f"--- {name}", flush=True)
                 model, net_backbone = nets[v == "frozen"]
                 restart(model, s, None if v == "scratch" else pretrained_blocks(net_backbone, backbone, kb))
-                history[name], r = train_classifier(model, cv.x_train, cv.y_train, cv, args, s,
-                                                    args.transfer_epochs, augmented=True, name=name)
+                history[name], r = train_classifier(
+                    model, cv.x_train, cv.y_train, cv, args, s, args.transfer_epochs, augmented=True, name=name
+                )
                 blocks = pretrained_blocks(net_backbone, backbone, kb)
                 r["pretrained_arrays_moved"] = sum(moved(w, layer.get_weights()) for layer, w in blocks.items())
                 res[v].append(r)
@@ -575,8 +729,10 @@ metrics['reuse_trained_frozen_encoder_arrays_moved'])} weight arrays moved.{'' i
                     metrics["test_accuracy"] = r["test_accuracy"]  # the saved model's
                     metrics["class_names"] = list(c.class_names)
                     runtime.save_model(model, run.path("model.keras"))
-                    saved["model.keras"] = (f"the CIFAR-10 classifier started from the pretrained blocks, fine-tuned "
-                                            f"(seed {s}); raw 32x32x3 pixels in, 10 class probabilities out")
+                    saved["model.keras"] = (
+                        f"the CIFAR-10 classifier started from the pretrained blocks, fine-tuned "
+                        f"(seed {s}); raw 32x32x3 pixels in, 10 class probabilities out"
+                    )
         rows = []
         for v in TRANSFER:
             key = v.replace("-", "")
@@ -585,17 +741,31 @@ metrics['reuse_trained_frozen_encoder_arrays_moved'])} weight arrays moved.{'' i
             metrics[f"transfer_{key}_seconds"] = mean_std([r["seconds"] for r in res[v]])[0]
             if v != "scratch":  # weight arrays of the pretrained blocks that training moved (0 when frozen)
                 metrics[f"transfer_{key}_pretrained_arrays_moved"] = max(r["pretrained_arrays_moved"] for r in res[v])
-            rows.append({"first blocks": ("pretrained, " + v) if v != "scratch" else "from scratch",
-                         "test accuracy": pm(acc), "trainable params": f"{res[v][0]['trainable_params']:,}",
-                         "train seconds": pm([r["seconds"] for r in res[v]], "{:.1f}")})
+            rows.append(
+                {
+                    "first blocks": ("pretrained, " + v) if v != "scratch" else "from scratch",
+                    "test accuracy": pm(acc),
+                    "trainable params": f"{res[v][0]['trainable_params']:,}",
+                    "train seconds": pm([r["seconds"] for r in res[v]], "{:.1f}"),
+                }
+            )
         diffs = [a["test_accuracy"] - b["test_accuracy"] for a, b in zip(res["fine-tuned"], res["scratch"])]
         metrics["transfer_finetuned_minus_scratch"], metrics["transfer_finetuned_minus_scratch_std"] = mean_std(diffs)
-        plots.learning_curves({v: history[f"transfer_{v}_seed{seeds[0]}"] for v in TRANSFER},
-                              run.path("transfer_curves.png"), metrics=("loss", "accuracy"))
-        plots.learning_curves({"rotation pretext": history["rotation_pretext"]}, run.path("rotation_curves.png"),
-                              metrics=("loss", "accuracy"))
-        sections.append(("c. Self-supervised rotation pretext (CIFAR-10)", f"""A small conv net ({len(WIDTHS)} blocks of
-conv 3x3 stride 2 + batch norm + ReLU, widths {', '.join(map(str, WIDTHS))}; {backbone.count_params():,}
+        plots.learning_curves(
+            {v: history[f"transfer_{v}_seed{seeds[0]}"] for v in TRANSFER},
+            run.path("transfer_curves.png"),
+            metrics=("loss", "accuracy"),
+        )
+        plots.learning_curves(
+            {"rotation pretext": history["rotation_pretext"]},
+            run.path("rotation_curves.png"),
+            metrics=("loss", "accuracy"),
+        )
+        sections.append(
+            (
+                "c. Self-supervised rotation pretext (CIFAR-10)",
+                f"""A small conv net ({len(WIDTHS)} blocks of
+conv 3x3 stride 2 + batch norm + ReLU, widths {", ".join(map(str, WIDTHS))}; {backbone.count_params():,}
 parameters) learns to tell which of 0/90/180/270 degrees an image was turned by, from
 {len(pre_x):,} unlabelled training images (each in all four rotations, randomly mirrored) for
 {args.pretext_epochs} epochs, seed {args.seed}: rotation accuracy on {2 * n_rot:,} test images x 4 =
@@ -607,8 +777,8 @@ average pooling + softmax) trained on **{len(lab):,} labelled images** ({need} p
 (batch norm in inference mode), *fine-tuned*, or the whole network *from scratch*. Test
 accuracy on all {len(c.y_test):,} test images, mean ± std over seeds {seeds} (the pretext is
 trained once). **Fine-tuned minus scratch: {pm(diffs)}** ({verdict(diffs, "pretraining helps")}). Pretrained weight arrays that training
-moved: {metrics['transfer_frozen_pretrained_arrays_moved']} when frozen (batch-norm statistics
-included), {metrics['transfer_finetuned_pretrained_arrays_moved']} when fine-tuned. Reference: 75.7% vs 71.3% from
+moved: {metrics["transfer_frozen_pretrained_arrays_moved"]} when frozen (batch-norm statistics
+included), {metrics["transfer_finetuned_pretrained_arrays_moved"]} when fine-tuned. Reference: 75.7% vs 71.3% from
 scratch after 5 epochs with a larger network and more labels.
 
 {markdown_table(rows, list(rows[0]))}
@@ -618,7 +788,9 @@ scratch after 5 epochs with a larger network and more labels.
 ![rotation pretext](rotation_curves.png)
 
 The backbone is saved as `{BACKBONE_FILE}`; `python -m keras_cases.transfer --backbone
-representation --weights {run.dir}` fine-tunes it on CIFAR-10 or your own images."""))
+representation --weights {run.dir}` fine-tunes it on CIFAR-10 or your own images.""",
+            )
+        )
         print(f"rotation accuracy {rot_acc:.4f}")
         print(markdown_table(rows, list(rows[0])), flush=True)
     if "model.keras" not in saved:  # part a alone: the autoencoder is the model
@@ -637,19 +809,22 @@ representation --weights {run.dir}` fine-tunes it on CIFAR-10 or your own images
     run.write_json("metrics.json", metrics)
     body = "\n\n".join(f"## {title}\n\n{text}" for title, text in sections)
     files = "\n".join(f"- `{f}`: {what}" for f, what in saved.items())
-    run.write_text("report.md", f"""# Representation learning
+    run.write_text(
+        "report.md",
+        f"""# Representation learning
 
-- parts: {', '.join(f'{p} ({PARTS[p]})' for p in parts)}; seeds {seeds}
-- data: {metrics['dataset']}
-- backend: {info['backend']} (Keras {info['keras_version']}); {metrics['seconds']} s
-{' - quick run: small data, few epochs (a smoke test, not a result)' if args.quick else ''}
+- parts: {", ".join(f"{p} ({PARTS[p]})" for p in parts)}; seeds {seeds}
+- data: {metrics["dataset"]}
+- backend: {info["backend"]} (Keras {info["keras_version"]}); {metrics["seconds"]} s
+{" - quick run: small data, few epochs (a smoke test, not a result)" if args.quick else ""}
 
 {body}
 
 ## Saved models
 
 {files}
-""")
+""",
+    )
     print(f"wrote {run.dir}/ in {metrics['seconds']:.0f} s")
     return 0
 
@@ -660,8 +835,10 @@ def load_predictor(run_dir) -> images.ImagePredictor:
     from keras_cases.runs import load_run, read_json
 
     if "class_names" not in read_json(load_run(run_dir) / "metrics.json"):
-        raise UserError(f"{run_dir}: this run's model.keras is an autoencoder (part a only); "
-                        "serve a run with part b or c, whose model.keras is a classifier")
+        raise UserError(
+            f"{run_dir}: this run's model.keras is an autoencoder (part a only); "
+            "serve a run with part b or c, whose model.keras is a classifier"
+        )
     return images.ImagePredictor(run_dir, CASE)
 
 

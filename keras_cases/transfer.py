@@ -11,7 +11,8 @@ keras.applications (include_top=False), or `representation`: the small conv net 
 Weights (`--weights`): `imagenet` (downloaded by Keras into ~/.keras/models, once),
 a local weights file for that backbone (for `representation`: a run directory or its
 `rotation_backbone.keras`), or `none` (random: the from-scratch baseline). The default is
-`auto`: ImageNet MobileNetV3-Small online; offline (KERAS_CASES_OFFLINE=1) the newest
+`auto`: ImageNet MobileNetV3-Small when its weights can be had (cached, or downloaded now);
+else (KERAS_CASES_OFFLINE=1 or no network: a one-line note says so) the newest
 `runs/representation/*/rotation_backbone.keras`, and when there is none a small rotation
 backbone is pretrained on the fly on this run's own training images (unlabelled; a few
 epochs, saved as `pretrained_backbone.keras`); `python -m keras_cases.representation
@@ -55,16 +56,24 @@ from keras_cases.data import batches, images, keras_cache_dir
 from keras_cases.runs import Run, command, markdown_table
 
 CASE = "transfer"
-APPLICATIONS = {  # name -> (constructor, ImageNet no-top weights file, block-name pattern)
-    "mobilenetv3small": ("MobileNetV3Small", "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
-                         r"^(expanded_conv(?:_\d+)?)_"),
-    "efficientnetb0": ("EfficientNetB0", "efficientnetb0_notop.h5", r"^(block\d+[a-z])_"),
-    "resnet50": ("ResNet50", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", r"^(conv\d+_block\d+)_"),
+APPLICATIONS = {  # name -> (constructor, ImageNet no-top weights file, block-name pattern, blocks incl. the stem)
+    "mobilenetv3small": (
+        "MobileNetV3Small",
+        "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+        r"^(expanded_conv(?:_\d+)?)_",
+        12,
+    ),
+    "efficientnetb0": ("EfficientNetB0", "efficientnetb0_notop.h5", r"^(block\d+[a-z])_", 17),
+    "resnet50": ("ResNet50", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", r"^(conv\d+_block\d+)_", 17),
 }
+MIN_APPLICATION_SIZE = 32  # keras.applications refuse smaller inputs
 BACKBONES = (*APPLICATIONS, "representation")
 REPRESENTATION_BLOCKS = r"^(block\d+)_"
 RESNET_MEAN_RGB = (123.68, 116.779, 103.939)  # caffe-style ImageNet means (ResNet50's preprocess_input)
 STAGES = ("frozen", "fine-tuned")
+# --quick: 50 CIFAR-10 images per class, a backbone pretrained on them for 2 epochs, 4 + 2
+# epochs: well above chance (about 27% frozen, 31% fine-tuned) in seconds
+QUICK = {"epochs": 4, "fine_tune_epochs": 2, "per_class": 50, "pretrain_epochs": 2, "seeds": 1}
 
 
 def offline() -> bool:
@@ -104,8 +113,10 @@ def load_representation_backbone(path) -> keras.Model:
     p = Path(path).expanduser()
     if p.is_dir():
         if not (p / "rotation_backbone.keras").is_file():
-            raise UserError(f"{p} holds no rotation_backbone.keras: give a representation run directory "
-                            "(python -m keras_cases.representation --parts rotation) or the .keras file")
+            raise UserError(
+                f"{p} holds no rotation_backbone.keras: give a representation run directory "
+                "(python -m keras_cases.representation --parts rotation) or the .keras file"
+            )
         p = p / "rotation_backbone.keras"
     if not p.is_file():
         raise UserError(f"--weights {p}: no such file or directory")
@@ -114,8 +125,10 @@ def load_representation_backbone(path) -> keras.Model:
     except Exception as e:  # a zip that is no model, a truncated file, another format
         raise UserError(f"--weights {p} is not a Keras model file ({type(e).__name__})")
     if len(model.output_shape) != 4 or len(model.input_shape) != 4:
-        raise UserError(f"--weights {p}: expected a conv backbone (image in, feature map out); "
-                        f"got {model.input_shape} -> {model.output_shape}")
+        raise UserError(
+            f"--weights {p}: expected a conv backbone (image in, feature map out); "
+            f"got {model.input_shape} -> {model.output_shape}"
+        )
     return model
 
 
@@ -123,24 +136,55 @@ def imagenet_cached(name: str) -> bool:
     return (keras_cache_dir().parent / "models" / APPLICATIONS[name][1]).is_file()
 
 
-def check_weights(backbone: str, weights: str) -> None:
+def imagenet_missing(name: str, size: int) -> str | None:
+    """None when the ImageNet weights of `name` are cached or download now (Keras keeps them
+    in ~/.keras/models), else why not: "are not in ..." or "could not be downloaded (...)"."""
+    if imagenet_cached(name):
+        return None
+    if offline():
+        return f"are not in {keras_cache_dir().parent / 'models'} and KERAS_CASES_OFFLINE is set"
+    try:  # building the network once is how keras.applications fetches (and checks) its file
+        getattr(keras.applications, APPLICATIONS[name][0])(
+            include_top=False, weights="imagenet", input_shape=(size, size, 3)
+        )
+    except Exception as e:  # network errors come in many types
+        said = re.sub(r"https?://\S+", "<url>", str(e).splitlines()[0] if str(e) else "")
+        return f"could not be downloaded ({type(e).__name__}: {said[:120]})"
+    return None
+
+
+def check_weights(backbone: str, weights: str, size: int) -> None:
     """Fail fast (before any data is loaded) on a weights choice that cannot work."""
     if weights in ("auto", "none"):
         return
     if weights == "imagenet":
         if backbone == "representation":
-            raise UserError("--weights imagenet: the representation backbone has no ImageNet weights; give its "
-                            "run directory or .keras file, or --weights none")
-        if offline() and not imagenet_cached(backbone):
             raise UserError(
-                f"ImageNet weights for {backbone} are not in {keras_cache_dir().parent / 'models'} and "
-                "KERAS_CASES_OFFLINE is set: run once online to download them, or use --weights PATH (a weights "
-                "file), --weights none, or --backbone representation")
+                "--weights imagenet: the representation backbone has no ImageNet weights; give its "
+                "run directory or .keras file, or --weights none"
+            )
+        why = imagenet_missing(backbone, size)
+        if why:
+            raise UserError(
+                f"ImageNet weights for {backbone} {why}: run once online to download them, or use "
+                "--weights PATH (a weights file), --weights none, or --backbone representation"
+            )
         return
     if not Path(weights).expanduser().exists():
         raise UserError(f"--weights {weights}: no such file or directory (or use imagenet, none, auto)")
-    if backbone == "representation":
-        load_representation_backbone(weights)  # a directory without the file, or not a model
+
+
+def backbone_blocks(name: str, weights: str) -> int:
+    """How many blocks `--unfreeze-blocks` can reach (the groups of `blocks`, a stem with
+    weights included); loads a representation backbone file to count (and check) it."""
+    if name in APPLICATIONS:
+        return APPLICATIONS[name][3]
+    path = find_representation_backbone() if weights == "auto" else None if weights == "none" else weights
+    if path is None:
+        from keras_cases import representation
+
+        return len(representation.WIDTHS)
+    return len(blocks(load_representation_backbone(path), REPRESENTATION_BLOCKS))
 
 
 def application(name: str, weights, size: int, seed: int):
@@ -152,8 +196,10 @@ def application(name: str, weights, size: int, seed: int):
     except Exception as e:  # a failed download, or a weights file of another network
         msg = str(e).splitlines()[0][:160] if str(e) else ""
         if w == "imagenet":
-            raise UserError(f"ImageNet weights for {name} could not be had ({type(e).__name__}: {msg}); offline? "
-                            "use --weights PATH (a weights file), --weights none, or --backbone representation")
+            raise UserError(
+                f"ImageNet weights for {name} could not be had ({type(e).__name__}: {msg}); offline? "
+                "use --weights PATH (a weights file), --weights none, or --backbone representation"
+            )
         raise UserError(f"--weights {weights} could not be loaded into {name} ({type(e).__name__}: {msg})")
     if w is None:
         init_random(base, seed)
@@ -206,15 +252,20 @@ def pretrain_on_the_fly(d, args, run) -> Path:
 
     size = args.backbone_size or 32
     x = resize_uint8(d.x_train, size)
-    print(f"no runs/representation/*/rotation_backbone.keras here: pretraining a small rotation backbone on "
-          f"this run's {len(x):,} training images (unlabelled) for {args.pretrain_epochs} epochs", flush=True)
+    print(
+        f"no runs/representation/*/rotation_backbone.keras here: pretraining a small rotation backbone on "
+        f"this run's {len(x):,} training images (unlabelled) for {args.pretrain_epochs} epochs",
+        flush=True,
+    )
     pargs = SimpleNamespace(batch_size=100, verbose=args.verbose, pretext_epochs=args.pretrain_epochs)
     base, _, _, secs = representation.pretrain_rotation(x, resize_uint8(d.x_val[:200], size), pargs, args.seed)
     path = run.path("pretrained_backbone.keras")
     runtime.save_model(base, path)
-    args.pretrained_note = (f"representation backbone pretrained here on the fly (rotation pretext on the "
-                            f"{len(x):,} training images, {args.pretrain_epochs} epochs, {secs:.0f} s; "
-                            "saved as pretrained_backbone.keras)")
+    args.pretrained_note = (
+        f"representation backbone pretrained here on the fly (rotation pretext on the "
+        f"{len(x):,} training images, {args.pretrain_epochs} epochs, {secs:.0f} s; "
+        "saved as pretrained_backbone.keras)"
+    )
     return path
 
 
@@ -276,14 +327,19 @@ def trainable_count(model) -> int:
 
 
 def fit_stage(model, d, args, seed, lr, epochs, sw, name="stage"):
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     t = time.time()  # shuffle=False: the batches are shuffled in NumPy (see representation.py)
-    hist = model.fit(batches(d.x_train, d.y_train, args.batch_size, seed, sample_weight=sw),
-                     validation_data=(d.x_val, d.y_val), epochs=epochs, verbose=args.verbose, shuffle=False,
-                     callbacks=[*tensorboard(name),
-                                keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
-                                                              restore_best_weights=True)]).history
+    hist = model.fit(
+        batches(d.x_train, d.y_train, args.batch_size, seed, sample_weight=sw),
+        validation_data=(d.x_val, d.y_val),
+        epochs=epochs,
+        verbose=args.verbose,
+        shuffle=False,
+        callbacks=[
+            *tensorboard(name),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True),
+        ],
+    ).history
     return hist, time.time() - t
 
 
@@ -298,11 +354,14 @@ def score(model, d) -> dict:
     p = model.predict(d.x_test, verbose=0, batch_size=256)
     pred = p.argmax(1)
     labels = list(range(d.n_classes))
-    return {"test_accuracy": float(accuracy_score(d.y_test, pred)),
-            "macro_f1": float(f1_score(d.y_test, pred, average="macro", labels=labels, zero_division=0)),
-            "report": classification_report(d.y_test, pred, labels=labels, target_names=list(d.class_names),
-                                            output_dict=True, zero_division=0),
-            "confusion": confusion_matrix(d.y_test, pred, labels=labels)}
+    return {
+        "test_accuracy": float(accuracy_score(d.y_test, pred)),
+        "macro_f1": float(f1_score(d.y_test, pred, average="macro", labels=labels, zero_division=0)),
+        "report": classification_report(
+            d.y_test, pred, labels=labels, target_names=list(d.class_names), output_dict=True, zero_division=0
+        ),
+        "confusion": confusion_matrix(d.y_test, pred, labels=labels),
+    }
 
 
 def run_seed(d, args, seed):
@@ -316,15 +375,25 @@ def run_seed(d, args, seed):
         unfrozen = set_stage(model, base, stage, pattern, args.unfreeze_blocks)
         lr = args.lr if stage == "frozen" else args.lr * args.fine_tune_lr_factor
         epochs = args.epochs if stage == "frozen" else args.fine_tune_epochs
-        print(f"--- seed {seed}, {stage}: {trainable_count(model):,} trainable parameters"
-              + (f" (blocks {', '.join(unfrozen)} + head)" if unfrozen else " (head)") + f", lr {lr:g}", flush=True)
+        print(
+            f"--- seed {seed}, {stage}: {trainable_count(model):,} trainable parameters"
+            + (f" (blocks {', '.join(unfrozen)} + head)" if unfrozen else " (head)")
+            + f", lr {lr:g}",
+            flush=True,
+        )
         before = snapshot(base)
         hists[stage], secs = fit_stage(model, d, args, seed, lr, epochs, sw, f"{stage}_seed{seed}")
-        results[stage] = {**score(model, d), "seconds": secs, "epochs_run": len(hists[stage]["loss"]),
-                          "trainable_params": trainable_count(model), "lr": lr, "unfrozen_blocks": unfrozen,
-                          "best_val_accuracy": float(hists[stage]["val_accuracy"][int(np.argmin(hists[stage]["val_loss"]))]),
-                          "backbone_weights_changed": changed(before, snapshot(base)),
-                          "backbone_weight_arrays": len(before)}
+        results[stage] = {
+            **score(model, d),
+            "seconds": secs,
+            "epochs_run": len(hists[stage]["loss"]),
+            "trainable_params": trainable_count(model),
+            "lr": lr,
+            "unfrozen_blocks": unfrozen,
+            "best_val_accuracy": float(hists[stage]["val_accuracy"][int(np.argmin(hists[stage]["val_loss"]))]),
+            "backbone_weights_changed": changed(before, snapshot(base)),
+            "backbone_weight_arrays": len(before),
+        }
     return model, results, hists, what, bsize
 
 
@@ -342,64 +411,119 @@ def changed(before: dict, after: dict) -> list[str]:
 def make_parser():
     p = cli.parser("python -m keras_cases.transfer", __doc__.split("\n\n")[0], epochs=20, batch_size=50, threads=1)
     g = p.add_argument_group("transfer")
-    g.add_argument("--backbone", default="auto",
-                   help=f"{', '.join(BACKBONES)}, or auto (mobilenetv3small online, representation offline)")
-    g.add_argument("--weights", default="auto",
-                   help="imagenet, a weights file (representation: a run directory or .keras file), none, or auto")
+    g.add_argument(
+        "--backbone",
+        default="auto",
+        help=f"{', '.join(BACKBONES)}, or auto (mobilenetv3small when its ImageNet weights can be "
+        "had, else representation)",
+    )
+    g.add_argument(
+        "--weights",
+        default="auto",
+        help="imagenet, a weights file (representation: a run directory or .keras file), none, or auto",
+    )
     g.add_argument("--data", default="cifar10", help="cifar10 (a per-class subset); or use --images")
-    g.add_argument("--images", default=None, metavar="DIR",
-                   help="your own images: DIR/<class>/*.jpg|png|... (or DIR/train/<class>/ and DIR/test/<class>/)")
-    g.add_argument("--image-size", type=cli.positive_int, default=64,
-                   help="--images are resized to this square size (CIFAR-10 stays 32)")
-    g.add_argument("--per-class", type=cli.positive_int, default=200,
-                   help="CIFAR-10 images per class in each of train / validation / test")
-    g.add_argument("--backbone-size", type=cli.positive_int, default=None,
-                   help="input size the backbone sees (Resizing inside the model; default 96 for "
-                        "keras.applications, the pretrained size for representation)")
-    g.add_argument("--unfreeze-blocks", type=cli.nonnegative_int, default=1, help="top backbone blocks trained in stage 2")
+    g.add_argument(
+        "--images",
+        default=None,
+        metavar="DIR",
+        help="your own images: DIR/<class>/*.jpg|png|... (or DIR/train/<class>/ and DIR/test/<class>/)",
+    )
+    g.add_argument(
+        "--image-size",
+        type=cli.positive_int,
+        default=64,
+        help="--images are resized to this square size (CIFAR-10 stays 32)",
+    )
+    g.add_argument(
+        "--per-class",
+        type=cli.positive_int,
+        default=200,
+        help="CIFAR-10 images per class in each of train / validation / test",
+    )
+    g.add_argument(
+        "--backbone-size",
+        type=cli.positive_int,
+        default=None,
+        help="input size the backbone sees (Resizing inside the model; default 96 for "
+        "keras.applications, the pretrained size for representation)",
+    )
+    g.add_argument(
+        "--unfreeze-blocks", type=cli.nonnegative_int, default=1, help="top backbone blocks trained in stage 2"
+    )
     g.add_argument("--fine-tune-epochs", type=cli.positive_int, default=20, help="(maximum) epochs of stage 2")
-    g.add_argument("--lr", type=cli.positive_float, default=None,
-                   help="learning rate of the head stage (default 1e-3 for keras.applications, as in Keras' "
-                        "transfer-learning guide; 1e-2 for the small representation backbone, whose 128 "
-                        "features a softmax head learns slowly at 1e-3)")
-    g.add_argument("--fine-tune-lr-factor", type=cli.positive_float, default=0.1,
-                   help="stage-2 learning rate = lr x this (0.1 to 0.01: 10-100x lower)")
+    g.add_argument(
+        "--lr",
+        type=cli.positive_float,
+        default=None,
+        help="learning rate of the head stage (default 1e-3 for keras.applications, as in Keras' "
+        "transfer-learning guide; 1e-2 for the small representation backbone, whose 128 "
+        "features a softmax head learns slowly at 1e-3)",
+    )
+    g.add_argument(
+        "--fine-tune-lr-factor",
+        type=cli.positive_float,
+        default=0.1,
+        help="stage-2 learning rate = lr x this (0.1 to 0.01: 10-100x lower)",
+    )
     g.add_argument("--patience", type=cli.positive_int, default=3, help="early-stopping patience (validation loss)")
-    g.add_argument("--pretrain-epochs", type=cli.positive_int, default=5,
-                   help="epochs of the on-the-fly rotation pretraining (representation backbone, no run found)")
+    g.add_argument(
+        "--pretrain-epochs",
+        type=cli.positive_int,
+        default=5,
+        help="epochs of the on-the-fly rotation pretraining (representation backbone, no run found)",
+    )
     p.set_defaults(seeds=3)
     for a in p._actions:
         if a.dest == "seeds":
-            a.help = "repeat with seeds seed..seed+N-1 and report mean and std (--seeds 1: one model, e.g. your own folder)"
+            a.help = (
+                "repeat with seeds seed..seed+N-1 and report mean and std (--seeds 1: one model, e.g. your own folder)"
+            )
     return p
 
 
 def resolve(args) -> None:
-    """Validate the backbone and weights choices, filling in `auto` (raises UserError)."""
+    """Validate the backbone and weights choices, filling in `auto` (raises UserError):
+    backbone auto is ImageNet MobileNetV3-Small when its weights can be had (cached or
+    downloaded now; --weights auto or imagenet), else the offline representation backbone,
+    with a one-line note; weights auto is ImageNet for a keras.applications backbone."""
     name = args.backbone.strip().lower().replace("-", "").replace("_", "")
+    w = args.weights.strip()
+    w = w.lower() if w.lower() in ("auto", "imagenet", "none") else w
+    size = args.backbone_size or 96
+    args.pretrained_note = args.weights_note = None
     if name == "auto":
-        name = "representation" if offline() else "mobilenetv3small"
+        name = "mobilenetv3small" if w == "imagenet" else "representation"
+        if w == "auto":
+            why = imagenet_missing("mobilenetv3small", size)
+            name = "representation" if why else "mobilenetv3small"
+            if why:
+                args.weights_note = (
+                    f"--weights auto: ImageNet weights for mobilenetv3small {why}; using the "
+                    "offline representation backbone instead"
+                )
+                print(f"note: {args.weights_note}", flush=True)
     if name not in BACKBONES:
         raise UserError(f"unknown backbone {args.backbone!r}: choose {', '.join(BACKBONES)} (or auto)")
-    args.backbone = name
-    w = args.weights.strip()
-    if w.lower() in ("auto", "imagenet", "none"):
-        w = w.lower()
-    if w == "auto" and name != "representation":
-        w = "imagenet"
-    args.weights = w
-    args.pretrained_note = None
-    check_weights(name, w)
+    args.backbone, args.weights = name, "imagenet" if w == "auto" and name in APPLICATIONS else w
+    check_weights(name, args.weights, size)
     if args.lr is None:
         args.lr = 1e-2 if name == "representation" else 1e-3
-    if args.lr <= 0:
-        raise UserError(f"--lr {args.lr} must be positive")
-    if args.unfreeze_blocks < 0:
-        raise UserError(f"--unfreeze-blocks {args.unfreeze_blocks} must be 0 or more")
     if not 0 < args.fine_tune_lr_factor <= 1:
         raise UserError(f"--fine-tune-lr-factor {args.fine_tune_lr_factor} must be in (0, 1]")
-    if args.images and not Path(args.images).expanduser().is_dir():
-        raise UserError(f"image folder not found: {Path(args.images).expanduser()}")
+    if name in APPLICATIONS and args.backbone_size and args.backbone_size < MIN_APPLICATION_SIZE:
+        raise UserError(
+            f"--backbone-size {args.backbone_size}: {name} takes inputs of at least "
+            f"{MIN_APPLICATION_SIZE}x{MIN_APPLICATION_SIZE}"
+        )
+    n = backbone_blocks(name, args.weights)
+    if args.unfreeze_blocks > n:
+        raise UserError(
+            f"--unfreeze-blocks {args.unfreeze_blocks}: the {name} backbone has {n} blocks "
+            f"(0 to {n}; {n} trains all of it)"
+        )
+    if args.images:
+        images.check_folder(args.images, "--images")
 
 
 def key(name: str) -> str:
@@ -410,19 +534,22 @@ def key(name: str) -> str:
 def main(argv=None):
     args = make_parser().parse_args(argv)
     resolve(args)
-    if args.quick:
-        args.epochs, args.fine_tune_epochs = min(args.epochs, 2), min(args.fine_tune_epochs, 2)
-        args.per_class, args.pretrain_epochs = min(args.per_class, 10), 1
-        args.seeds = 1
+    if args.quick:  # the small preset, for every flag the user did not type
+        for k, v in QUICK.items():
+            if not cli.given(argv, "--" + k.replace("_", "-")):
+                setattr(args, k, v)
     t0 = time.time()
     runtime.set_seed(args.seed)
     runtime.set_threads(args.threads)
     d = load_data(args)
     run = Run(CASE, args.out, tensorboard=args.tensorboard, overwrite=args.overwrite)
     info = runtime.backend_report()
-    print(f"{d.name}: {d.sizes[0]:,} train / {d.sizes[1]:,} val / {d.sizes[2]:,} test images "
-          f"{d.x_train.shape[1:]}, {d.n_classes} classes; backbone {args.backbone} ({args.weights}); "
-          f"backend {info['backend']}; writing {run.dir}", flush=True)
+    print(
+        f"{d.name}: {d.sizes[0]:,} train / {d.sizes[1]:,} val / {d.sizes[2]:,} test images "
+        f"{d.x_train.shape[1:]}, {d.n_classes} classes; backbone {args.backbone} ({args.weights}); "
+        f"backend {info['backend']}; writing {run.dir}",
+        flush=True,
+    )
     if args.backbone == "representation" and args.weights == "auto" and find_representation_backbone() is None:
         args.weights = str(pretrain_on_the_fly(d, args, run))
     seeds = list(range(args.seed, args.seed + args.seeds))
@@ -435,14 +562,31 @@ def main(argv=None):
             runtime.save_model(model, run.path("model.keras"))
             for stage in STAGES:
                 history[stage] = hists[stage]
-    classes = {"class_names": list(d.class_names), "image_size": int(d.x_train.shape[1]),
-               "input": f"uint8 RGB pixels, shape (n, {d.x_train.shape[1]}, {d.x_train.shape[2]}, 3), 0..255"}
+    classes = {
+        "class_names": list(d.class_names),
+        "image_size": int(d.x_train.shape[1]),
+        "input": f"uint8 RGB pixels, shape (n, {d.x_train.shape[1]}, {d.x_train.shape[2]}, 3), 0..255",
+    }
     run.write_json("classes.json", classes)
 
-    metrics = {**info, "case": CASE, "dataset": d.name, "n_train": d.sizes[0], "n_val": d.sizes[1],
-               "n_test": d.sizes[2], "seed": args.seed, "seeds": args.seeds, "backbone": args.backbone,
-               "weights": args.weights, "backbone_description": what, "backbone_size": bsize,
-               "image_size": classes["image_size"], "n_classes": d.n_classes, "class_names": classes["class_names"]}
+    metrics = {
+        **info,
+        "case": CASE,
+        "dataset": d.name,
+        "n_train": d.sizes[0],
+        "n_val": d.sizes[1],
+        "n_test": d.sizes[2],
+        "seed": args.seed,
+        "seeds": args.seeds,
+        "backbone": args.backbone,
+        "weights": args.weights,
+        "weights_note": args.weights_note,
+        "backbone_description": what,
+        "backbone_size": bsize,
+        "image_size": classes["image_size"],
+        "n_classes": d.n_classes,
+        "class_names": classes["class_names"],
+    }
     rows = []
     for stage in STAGES:
         k = key(stage)
@@ -455,14 +599,25 @@ def main(argv=None):
         metrics[f"{k}_backbone_weights_changed"] = first[stage]["backbone_weights_changed"]
         for c, name in enumerate(d.class_names):
             metrics[f"{k}_f1_{key(name)}"] = first[stage]["report"][name]["f1-score"]
-        pmf = lambda m, f="{:.4f}": (f.format(metrics[f"{k}_{m}"]) + (  # noqa: E731
-            f" ± {f.format(metrics[f'{k}_{m}_std'])}" if f"{k}_{m}_std" in metrics else ""))
-        rows.append({"stage": "head only (backbone frozen)" if stage == "frozen" else
-                     f"fine-tuned (top {args.unfreeze_blocks} block{'s' * (args.unfreeze_blocks != 1)}, "
-                     f"lr x{args.fine_tune_lr_factor:g})",
-                     "test accuracy": pmf("test_accuracy"), "macro-F1": pmf("macro_f1"),
-                     "trainable params": f"{first[stage]['trainable_params']:,}",
-                     "epochs": pmf("epochs_run", "{:.1f}"), "seconds": pmf("seconds", "{:.1f}")})
+        pmf = lambda m, f="{:.4f}": (
+            f.format(metrics[f"{k}_{m}"])
+            + (  # noqa: E731
+                f" ± {f.format(metrics[f'{k}_{m}_std'])}" if f"{k}_{m}_std" in metrics else ""
+            )
+        )
+        rows.append(
+            {
+                "stage": "head only (backbone frozen)"
+                if stage == "frozen"
+                else f"fine-tuned (top {args.unfreeze_blocks} block{'s' * (args.unfreeze_blocks != 1)}, "
+                f"lr x{args.fine_tune_lr_factor:g})",
+                "test accuracy": pmf("test_accuracy"),
+                "macro-F1": pmf("macro_f1"),
+                "trainable params": f"{first[stage]['trainable_params']:,}",
+                "epochs": pmf("epochs_run", "{:.1f}"),
+                "seconds": pmf("seconds", "{:.1f}"),
+            }
+        )
     metrics["model_parameters"] = model_params
     # the saved model (the first seed, fine-tuned): what `serve` reports
     metrics["test_accuracy"] = first["fine-tuned"]["test_accuracy"]
@@ -472,13 +627,28 @@ def main(argv=None):
     per_class = []
     for name in d.class_names:
         a, b = first["frozen"]["report"][name], first["fine-tuned"]["report"][name]
-        per_class.append({"class": name, "frozen P": a["precision"], "frozen R": a["recall"], "frozen F1": a["f1-score"],
-                          "fine-tuned P": b["precision"], "fine-tuned R": b["recall"],
-                          "fine-tuned F1": b["f1-score"], "support": int(b["support"])})
-    plots.confusion_matrices({f"{stage} (seed {seeds[0]})": first[stage]["confusion"] for stage in STAGES},
-                             run.path("confusion_matrix.png"), labels=list(d.class_names))
-    plots.learning_curves({"stage 1: head": history["frozen"], "stage 2: fine-tune": history["fine-tuned"]},
-                          run.path("learning_curves.png"), metrics=("loss", "accuracy"))
+        per_class.append(
+            {
+                "class": name,
+                "frozen P": a["precision"],
+                "frozen R": a["recall"],
+                "frozen F1": a["f1-score"],
+                "fine-tuned P": b["precision"],
+                "fine-tuned R": b["recall"],
+                "fine-tuned F1": b["f1-score"],
+                "support": int(b["support"]),
+            }
+        )
+    plots.confusion_matrices(
+        {f"{stage} (seed {seeds[0]})": first[stage]["confusion"] for stage in STAGES},
+        run.path("confusion_matrix.png"),
+        labels=list(d.class_names),
+    )
+    plots.learning_curves(
+        {"stage 1: head": history["frozen"], "stage 2: fine-tune": history["fine-tuned"]},
+        run.path("learning_curves.png"),
+        metrics=("loss", "accuracy"),
+    )
     run.write_history({"frozen": history["frozen"], "fine-tuned": history["fine-tuned"]})
     run.write_json("config.json", {**vars(args), "class_names": list(d.class_names)})
     metrics["seconds"] = round(time.time() - t0, 2)
@@ -499,11 +669,11 @@ def report(m, rows, per_class, args, seeds, d) -> str:
     spread = f"mean ± std over seeds {seeds}" if len(seeds) > 1 else f"seed {seeds[0]}"
     return f"""# Transfer learning
 
-- data: {m['dataset']}; {m['n_train']:,} train / {m['n_val']:,} validation / {m['n_test']:,} test images,
-  {m['n_classes']} classes, {m['image_size']}x{m['image_size']} pixels{' (quick run: a smoke test, not a result)' if args.quick else ''}
-- backbone: {m['backbone_description']}; it sees {m['backbone_size']}x{m['backbone_size']} inputs
-- model: {m['model_parameters']:,} parameters; takes raw uint8 pixels (`model.keras`; class names in `classes.json`)
-- backend: {m['backend']} (Keras {m['keras_version']}); {spread}; {m['seconds']} s
+- data: {m["dataset"]}; {m["n_train"]:,} train / {m["n_val"]:,} validation / {m["n_test"]:,} test images,
+  {m["n_classes"]} classes, {m["image_size"]}x{m["image_size"]} pixels{" (quick run: a smoke test, not a result)" if args.quick else ""}
+- backbone: {m["backbone_description"]}; it sees {m["backbone_size"]}x{m["backbone_size"]} inputs
+- model: {m["model_parameters"]:,} parameters; takes raw uint8 pixels (`model.keras`; class names in `classes.json`)
+- backend: {m["backend"]} (Keras {m["keras_version"]}); {spread}; {m["seconds"]} s
 
 Stage 1 trains the head with the backbone frozen (called with training=False: batch norm
 uses its pretrained statistics), Adam {args.lr:g}. Stage 2 unfreezes the top
@@ -512,7 +682,7 @@ the learning rate x{args.fine_tune_lr_factor:g}, and continues from the best sta
 Both: class-weighted loss, flips and shifts inside the model, early stopping on validation
 loss (patience {args.patience}, best weights restored), at most {args.epochs} / {args.fine_tune_epochs} epochs.
 Backbone weight arrays changed by stage 1 (checked, seed {seeds[0]}; batch-norm statistics
-included): {len(m['frozen_backbone_weights_changed'])} of {m['backbone_weight_arrays']}; by stage 2: {changed_list(m['fine_tuned_backbone_weights_changed'])}.
+included): {len(m["frozen_backbone_weights_changed"])} of {m["backbone_weight_arrays"]}; by stage 2: {changed_list(m["fine_tuned_backbone_weights_changed"])}.
 
 {markdown_table(rows, list(rows[0]))}
 
@@ -520,7 +690,7 @@ included): {len(m['frozen_backbone_weights_changed'])} of {m['backbone_weight_ar
 
 {markdown_table(per_class, list(per_class[0]), fmt="{:.3f}")}
 
-Macro-F1: frozen {m['frozen_macro_f1']:.4f}, fine-tuned {m['fine_tuned_macro_f1']:.4f}.
+Macro-F1: frozen {m["frozen_macro_f1"]:.4f}, fine-tuned {m["fine_tuned_macro_f1"]:.4f}.
 
 ![confusion matrices](confusion_matrix.png)
 

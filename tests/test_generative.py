@@ -6,8 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from conftest import backends_under_test, check, run_python, execute_notebook
+from conftest import backends_under_test, check, execute_notebook, run_python
 
 
 def test_kl_term_matches_its_closed_form_and_monte_carlo():
@@ -21,12 +20,12 @@ def test_kl_term_matches_its_closed_form_and_monte_carlo():
     got = ops.convert_to_numpy(kl_divergence(ops.convert_to_tensor(mu), ops.convert_to_tensor(log_var)))
     # KL(N(mu, S) || N(0, I)) = 1/2 (tr S + mu.mu - k - log det S), S = diag(exp(log_var))
     k = mu.shape[1]
-    closed = 0.5 * (np.exp(log_var).sum(1) + (mu ** 2).sum(1) - k - log_var.sum(1))
+    closed = 0.5 * (np.exp(log_var).sum(1) + (mu**2).sum(1) - k - log_var.sum(1))
     np.testing.assert_allclose(got, closed, rtol=1e-5)
     # and a Monte Carlo estimate of E_q[log q(z) - log p(z)] agrees to sampling error
     z = mu[0] + np.exp(0.5 * log_var[0]) * rng.normal(size=(400_000, k))
     log_q = -0.5 * (((z - mu[0]) ** 2) / np.exp(log_var[0]) + log_var[0] + np.log(2 * np.pi)).sum(1)
-    log_p = -0.5 * (z ** 2 + np.log(2 * np.pi)).sum(1)
+    log_p = -0.5 * (z**2 + np.log(2 * np.pi)).sum(1)
     assert abs((log_q - log_p).mean() - closed[0]) < 0.01
 
 
@@ -81,8 +80,12 @@ def test_same_weights_same_samples_on_every_backend(gan_checks):
 
 
 def test_quick_run_on_every_backend(backend, tmp_path):
-    p = check(run_python(["-m", "keras_cases.generative", "--quick", "--data", "digits",
-                          "--out", str(tmp_path), "-v", "0"], backend=backend))
+    p = check(
+        run_python(
+            ["-m", "keras_cases.generative", "--quick", "--data", "digits", "--out", str(tmp_path), "-v", "0"],
+            backend=backend,
+        )
+    )
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["backend"] == backend and m["vae_test_elbo"] < 0
     for k in ("vae_fd", "gan_fd", "fd_real_vs_real"):
@@ -90,8 +93,16 @@ def test_quick_run_on_every_backend(backend, tmp_path):
     h = pd.read_csv(tmp_path / "history.csv")
     vae_loss = h[h.model == "vae"]["loss"].to_numpy()
     assert vae_loss[-1] < vae_loss[0]  # the VAE learns
-    for name in ("vae.keras", "generator.keras", "report.md", "vae_samples.png", "vae_latent_map.png",
-                 "gan_samples.png", "gan_progress.png", "learning_curves.png"):
+    for name in (
+        "vae.keras",
+        "generator.keras",
+        "report.md",
+        "vae_samples.png",
+        "vae_latent_map.png",
+        "gan_samples.png",
+        "gan_progress.png",
+        "learning_curves.png",
+    ):
         assert (tmp_path / name).is_file(), name
     assert "frechet_distance" in p.stdout
 

@@ -1,19 +1,28 @@
 """The image-folder loader (data.images): any size and mode in, uint8 RGB out; a given
-train/test split; clear errors; the real CIFAR-10 JPEG folder, a few images per class."""
+train/test split; clear errors; cached arrays that are damaged are made again; the real
+CIFAR-10 JPEG folder, a few images per class."""
+
+import os
 
 import numpy as np
 import pytest
+from bad_input.images import bomb_png
+from conftest import SHARED_DATA
 from PIL import Image
 
-from conftest import SHARED_DATA
-
 from keras_cases import UserError
-from keras_cases.data import images
+from keras_cases.data import arrays, images
 
 # (mode, size, colour) per image: RGB, greyscale, RGBA, palette and 16-bit greyscale, of
 # different sizes; every image is one flat colour, so its pixels are known after resizing
-KINDS = [("RGB", (40, 30), (200, 10, 30)), ("L", (20, 20), 90), ("RGBA", (50, 50), (10, 220, 40, 128)),
-         ("P", (33, 17), None), ("I;16", (24, 24), 30000), ("RGB", (8, 64), (5, 5, 250))]
+KINDS = [
+    ("RGB", (40, 30), (200, 10, 30)),
+    ("L", (20, 20), 90),
+    ("RGBA", (50, 50), (10, 220, 40, 128)),
+    ("P", (33, 17), None),
+    ("I;16", (24, 24), 30000),
+    ("RGB", (8, 64), (5, 5, 250)),
+]
 
 
 def expected_rgb(mode, colour):
@@ -131,11 +140,51 @@ def test_bad_folders_are_user_errors(tmp_path, cache_home):
         images.load("imagenet")
 
 
+def test_a_damaged_cache_file_is_decoded_again(tmp_path, cache_home):
+    root = tmp_path / "pets"
+    make_folder(root)
+    first = images.load_folder(root, size=16)
+    (cached,) = (cache_home / "datasets" / "keras_cases_images").glob("pets-*.npz")
+    data = cached.read_bytes()
+    for broken in (data[: len(data) // 2], b"", b"PK\x03\x04 not a zip at all"):  # cut short, empty, garbage
+        cached.write_bytes(broken)
+        again = images.load_folder(root, size=16)
+        np.testing.assert_array_equal(again.x_train, first.x_train)
+        assert cached.read_bytes() == data  # and the cache is written whole again
+
+
+def test_a_damaged_mnist1d_cache_is_made_again(tmp_path, monkeypatch):
+    pytest.importorskip("mnist1d")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    first = arrays.load_mnist1d()
+    cached = tmp_path / "keras_home" / "datasets" / "mnist1d" / "mnist1d_default.npz"
+    cached.write_bytes(cached.read_bytes()[:1000])
+    again = arrays.load_mnist1d()
+    np.testing.assert_array_equal(again.x_train, first.x_train)
+    assert again.sizes == first.sizes == (3200, 800, 1000)
+
+
+def test_an_image_over_the_decompression_bomb_limit_is_refused_before_decoding(tmp_path, cache_home):
+    root = tmp_path / "pets"
+    make_folder(root)
+    (root / "owl" / "huge.png").write_bytes(bomb_png(20_000, 20_000))  # 400 MP declared, 60 bytes
+    with pytest.raises(UserError, match=r"huge\.png declares 400,000,000 pixels, over PIL's decompression-bomb"):
+        images.load_folder(root, size=16)
+    (root / "owl" / "huge.png").write_bytes(bomb_png(10_000, 10_000))  # over the limit, under twice it:
+    with pytest.raises(UserError, match="decompression-bomb"):  # PIL only warns; refused all the same
+        images.load_folder(root, size=16)
+    assert not (cache_home / "datasets" / "keras_cases_images").exists()  # nothing decoded, nothing cached
+
+
 def cifar_folder(monkeypatch):
+    """The CIFAR-10 JPEG copy: $KERAS_CASES_DATA_DIR first, else the shared datasets folder."""
     if images.cifar10_folder() is None:
         monkeypatch.setenv("KERAS_CASES_DATA_DIR", str(SHARED_DATA))
     folder = images.cifar10_folder()
-    assert folder is not None, "the CIFAR-10 JPEG copy (shared/datasets/cifar10_jpg) is missing"
+    assert folder is not None, (
+        f"the CIFAR-10 JPEG copy is missing: not in $KERAS_CASES_DATA_DIR "
+        f"({os.environ.get('KERAS_CASES_DATA_DIR')}) nor {SHARED_DATA}"
+    )
     return folder
 
 
@@ -171,5 +220,9 @@ def test_augmentation_is_identity_at_inference():
     x = np.random.default_rng(0).integers(0, 256, (4, 12, 12, 3)).astype("float32")
     aug = images.augmentation(flip=True, translate=0.1, rotate=0.05, contrast=0.1, seed=1)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(aug(x, training=False)), x)
-    assert [type(layer).__name__ for layer in aug.layers] == ["RandomFlip", "RandomTranslation",
-                                                             "RandomRotation", "RandomContrast"]
+    assert [type(layer).__name__ for layer in aug.layers] == [
+        "RandomFlip",
+        "RandomTranslation",
+        "RandomRotation",
+        "RandomContrast",
+    ]

@@ -6,8 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from conftest import check, run_python, execute_notebook
+from conftest import check, execute_notebook, run_python
 
 from keras_cases import UserError
 from keras_cases import regularization as reg
@@ -60,9 +59,18 @@ def test_quick_run_writes_every_artifact(tmp_path):
         assert 0.18 < m[k] <= 1.0, (k, m[k])
     assert m["l2_0.01_weight_norm"] < m["l2_0_weight_norm"]  # weight decay shrinks the weights
     assert m["early_epochs_run"] <= 4
-    for name in ("fit_curves.png", "bias_variance.png", "dropout_curves.png", "l2_sweep.png",
-                 "early_stopping.png", "history.csv", "report.md", "mlp_dropout0.keras",
-                 "mlp_dropout0.5.keras", "config.json"):
+    for name in (
+        "fit_curves.png",
+        "bias_variance.png",
+        "dropout_curves.png",
+        "l2_sweep.png",
+        "early_stopping.png",
+        "history.csv",
+        "report.md",
+        "mlp_dropout0.keras",
+        "mlp_dropout0.5.keras",
+        "config.json",
+    ):
         assert (tmp_path / name).is_file(), name
     report = (tmp_path / "report.md").read_text()
     assert "CIFAR-10" in report and all(f"({f})" in report for f in ("fit_curves.png", "l2_sweep.png"))

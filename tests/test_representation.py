@@ -8,16 +8,18 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from _image_runs import XLA_O0, run_everywhere, same_predictions_everywhere
 from conftest import backends_under_test, execute_notebook
 
 from keras_cases import UserError, cli
 from keras_cases import representation as rep
+from keras_cases.data import images
 
-
-SAVED = {"model.keras": (5, 28, 28, 1), "autoencoder_k32.keras": (5, 28, 28, 1),
-         "rotation_backbone.keras": (5, 32, 32, 3)}  # saved model -> the raw-pixel batch it predicts on
+SAVED = {
+    "model.keras": (5, 28, 28, 1),
+    "autoencoder_k32.keras": (5, 28, 28, 1),
+    "rotation_backbone.keras": (5, 32, 32, 3),
+}  # saved model -> the raw-pixel batch it predicts on
 BODY = """
     from keras_cases import representation
     assert representation.main(["--quick", "--out", str(here), "-v", "0"]) == 0
@@ -28,6 +30,14 @@ BODY = """
 def runs(tmp_path_factory):
     """<dir>/<backend>/: a quick run per backend, and predictions across backends."""
     return run_everywhere(tmp_path_factory.mktemp("representation"), BODY, SAVED)
+
+
+def chance_bar(n_test: int, n_classes: int, z: float = 4.0, largest_share: float = 0.0) -> float:
+    """Accuracy a model that learned nothing stays below: chance (1 / n_classes, or always
+    answering the largest class, `largest_share`) plus z binomial standard errors of n_test
+    guesses (z = 4: exceeded by luck with p < 1e-4)."""
+    p = max(1 / n_classes, largest_share)
+    return p + z * (p * (1 - p) / n_test) ** 0.5
 
 
 def test_parameter_counts_by_hand():
@@ -121,18 +131,42 @@ def test_quick_run_on_every_backend(backend, runs):
     assert m["backend"] == backend and m["parts"] == ["ae", "reuse", "rotation"]
     assert "MNIST" in m["dataset"] and "CIFAR-10" in m["dataset"]
     assert m["n_train"] == 1000 and m["mnist_n_test"] == 200 and m["cifar_n_pretext"] == 400
-    assert 0 < m["ae_k32_mse"] < 0.2 and 0 < m["pca_k32_mse"] < 0.05 and m["ae_k32_params"] == 419_120
+    assert m["ae_k32_params"] == 419_120
+    # the same 1,000 / 200 images the quick run used: its PCA is exact, and its autoencoder
+    # learnt more than the mean image (k = 0) or one principal component: an untrained one
+    # (sigmoid outputs near 0.5) scores about 0.2
+    mnist = images.load_mnist().subset(1000, 200, 200)
+    assert mnist.name == m["mnist_dataset"]
+    assert m["pca_k32_mse"] == pytest.approx(rep.pca_reconstruct(mnist.x_train, mnist.x_test, 32)[0], rel=1e-6)
+    mean_image = float(np.mean((rep.unit(mnist.x_test) - rep.unit(mnist.x_train).mean(0)) ** 2))
+    pca_1 = rep.pca_reconstruct(mnist.x_train, mnist.x_test, 1)[0]
+    assert m["ae_k32_mse"] < pca_1 < mean_image, (m["ae_k32_mse"], pca_1, mean_image)
+    # every classifier learns: chance is about 0.1 +- 0.021 on 200 test images
+    largest = np.bincount(mnist.y_test).max() / len(mnist.y_test)
     for v in ("random_frozen", "random_finetuned", "trained_frozen", "trained_finetuned"):
-        assert 0 <= m[f"reuse_{v}_test_accuracy"] <= 1, v
-    assert m["rotation_backbone_params"] == 93_920 and 0 <= m["rotation_test_accuracy"] <= 1
+        assert m[f"reuse_{v}_test_accuracy"] > chance_bar(m["mnist_n_test"], 10, largest_share=largest), v
+    # the pretext learns which way up an image is: chance is 0.25 on the balanced rotations
+    assert m["rotation_backbone_params"] == 93_920 and m["rotation_n_test"] == 1600
+    assert m["rotation_test_accuracy"] > chance_bar(m["rotation_n_test"], 4), m["rotation_test_accuracy"]
     # frozen weights stayed put (batch-norm statistics included); fine-tuned ones moved
     assert m["reuse_random_frozen_encoder_arrays_moved"] == m["reuse_trained_frozen_encoder_arrays_moved"] == 0
     assert m["reuse_trained_finetuned_encoder_arrays_moved"] == 4  # enc_hidden and code: kernel and bias
     assert m["transfer_frozen_pretrained_arrays_moved"] == 0
     assert m["transfer_finetuned_pretrained_arrays_moved"] == 2 * 5  # 2 blocks: kernel, gamma, beta, mean, var
-    for name in ("metrics.json", "history.csv", "model.keras", "report.md", "config.json", "autoencoder_k32.keras",
-                 "rotation_backbone.keras", "ae_vs_pca.png", "reconstructions.png", "reuse_curves.png",
-                 "transfer_curves.png", "rotation_curves.png"):
+    for name in (
+        "metrics.json",
+        "history.csv",
+        "model.keras",
+        "report.md",
+        "config.json",
+        "autoencoder_k32.keras",
+        "rotation_backbone.keras",
+        "ae_vs_pca.png",
+        "reconstructions.png",
+        "reuse_curves.png",
+        "transfer_curves.png",
+        "rotation_curves.png",
+    ):
         assert (d / name).is_file(), name
     report = (d / "report.md").read_text()
     assert "10,000-image official test split" in report  # offline MNIST is said to be the test split

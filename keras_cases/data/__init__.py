@@ -148,14 +148,15 @@ def _download(spec: RemoteFile) -> Path:
     if not spec.archive:
         return Path(
             keras.utils.get_file(
-                fname, spec.origin, file_hash=spec.sha256, hash_algorithm="sha256",
+                fname,
+                spec.origin,
+                file_hash=spec.sha256,
+                hash_algorithm="sha256",
                 cache_subdir=cache_subdir,
             )
         )
     got = Path(
-        keras.utils.get_file(
-            os.path.basename(spec.origin), spec.origin, extract=True, cache_subdir=cache_subdir
-        )
+        keras.utils.get_file(os.path.basename(spec.origin), spec.origin, extract=True, cache_subdir=cache_subdir)
     )
     root = got if got.is_dir() else got.parent
     for candidate in [root / fname, *root.rglob(fname)]:
@@ -175,14 +176,13 @@ def split_stratified(n_or_y, seed: int, val: float = 0.2, test: float = 0.2):
     y = np.asarray(n_or_y)
     idx = np.arange(len(y))
     rest, test_idx = train_test_split(idx, test_size=test, stratify=y, random_state=seed)
-    train_idx, val_idx = train_test_split(
-        rest, test_size=val / (1.0 - test), stratify=y[rest], random_state=seed
-    )
+    train_idx, val_idx = train_test_split(rest, test_size=val / (1.0 - test), stratify=y[rest], random_state=seed)
     return np.sort(train_idx), np.sort(val_idx), np.sort(test_idx)
 
 
-def require_splittable(y, what: str, val: float = 0.2, test: float = 0.2, min_rows: int = 1,
-                       names=("negatives", "positives")) -> None:
+def require_splittable(
+    y, what: str, val: float = 0.2, test: float = 0.2, min_rows: int = 1, names=("negatives", "positives")
+) -> None:
     """Refuse (UserError) labels `y` that `split_stratified(y, seed, val, test)` cannot split
     into train / validation / test parts that each hold every class and `min_rows` rows.
 
@@ -198,16 +198,20 @@ def require_splittable(y, what: str, val: float = 0.2, test: float = 0.2, min_ro
     rows = max(math.ceil(min_rows / smallest - 1e-9), per_class * max(len(classes), 2))
     split = "/".join(f"{round(100 * f)}" for f in (1.0 - val - test, val, test))
     if len(y) < rows:
-        raise UserError(f"{what}: too few rows ({len(y)}): need at least {rows} for a stratified "
-                        f"{split} train/validation/test split")
+        raise UserError(
+            f"{what}: too few rows ({len(y)}): need at least {rows} for a stratified "
+            f"{split} train/validation/test split"
+        )
     if len(classes) < 2:
         raise UserError(f"{what}: every row has the same label ({classes[0]!r}); a classifier needs two classes")
     low = int(np.argmin(counts))
     if counts[low] < per_class:
         c = classes[low]
         name = names[int(c)] if len(names) == 2 and len(classes) == 2 and c in (0, 1) else f"examples of class {c!r}"
-        raise UserError(f"{what}: too few {name} ({counts[low]} of {len(y)} rows): need at least "
-                        f"{per_class} of each class for a stratified {split} train/validation/test split")
+        raise UserError(
+            f"{what}: too few {name} ({counts[low]} of {len(y)} rows): need at least "
+            f"{per_class} of each class for a stratified {split} train/validation/test split"
+        )
 
 
 def batches(x, y, batch_size: int, seed: int, sample_weight=None, shuffle: bool = True):

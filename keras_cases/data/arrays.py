@@ -59,13 +59,21 @@ class ArrayData:
     def sizes(self) -> tuple[int, int, int]:
         return len(self.y_train), len(self.y_val), len(self.y_test)
 
-    def subset(self, n_train: int, n_val: int | None = None, n_test: int | None = None) -> "ArrayData":
+    def subset(self, n_train: int, n_val: int | None = None, n_test: int | None = None) -> ArrayData:
         """The first rows of each split (a smaller, still fixed, problem for quick runs)."""
         n_val = n_train // 4 if n_val is None else n_val
         n_test = n_val if n_test is None else n_test
-        return ArrayData(self.name, self.x_train[:n_train], self.y_train[:n_train],
-                         self.x_val[:n_val], self.y_val[:n_val], self.x_test[:n_test],
-                         self.y_test[:n_test], self.n_classes, self.class_names)
+        return ArrayData(
+            self.name,
+            self.x_train[:n_train],
+            self.y_train[:n_train],
+            self.x_val[:n_val],
+            self.y_val[:n_val],
+            self.x_test[:n_test],
+            self.y_test[:n_test],
+            self.n_classes,
+            self.class_names,
+        )
 
 
 def _finish(name, x, y, test=None, val=0.2) -> ArrayData:
@@ -78,8 +86,7 @@ def _finish(name, x, y, test=None, val=0.2) -> ArrayData:
     else:
         from sklearn.model_selection import train_test_split
 
-        tr, va = train_test_split(np.arange(len(y)), test_size=val, stratify=y,
-                                  random_state=SPLIT_SEED)
+        tr, va = train_test_split(np.arange(len(y)), test_size=val, stratify=y, random_state=SPLIT_SEED)
         tr, va = np.sort(tr), np.sort(va)
         xt = np.asarray(test[0], dtype="float32")
         yt = np.asarray(test[1]).astype("int64").ravel()
@@ -89,9 +96,14 @@ def _finish(name, x, y, test=None, val=0.2) -> ArrayData:
 
 def load_mnist1d() -> ArrayData:
     path = keras_cache_dir() / "mnist1d" / "mnist1d_default.npz"
+    d = None
     if path.is_file():
-        d = dict(np.load(path))
-    else:
+        try:  # a cache file cut short or damaged is made again, not an error
+            with np.load(path, allow_pickle=False) as z:
+                d = {k: z[k] for k in ("x", "y", "x_test", "y_test")}
+        except Exception:
+            d = None
+    if d is None:
         try:
             from mnist1d.data import get_dataset_args, make_dataset
         except ImportError:
@@ -105,8 +117,9 @@ def load_mnist1d() -> ArrayData:
             os.replace(tmp, path)
         except OSError:
             pass
-    return _finish("MNIST-1D (mnist1d default recipe: 4,000 train + 1,000 test)",
-                   d["x"], d["y"], test=(d["x_test"], d["y_test"]))
+    return _finish(
+        "MNIST-1D (mnist1d default recipe: 4,000 train + 1,000 test)", d["x"], d["y"], test=(d["x_test"], d["y_test"])
+    )
 
 
 def load_digits() -> ArrayData:
@@ -124,7 +137,7 @@ def read_idx(path) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 8:
         raise UserError(f"{path} is not an unsigned-byte IDX file")
     ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
         raise UserError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {data.size}")
@@ -145,32 +158,66 @@ def load_mnist() -> ArrayData:
             import keras
 
             (x, y), (xt, yt) = keras.datasets.mnist.load_data()
-            return _finish("MNIST (keras.datasets: 60,000 train + 10,000 test)", x / 255.0, y,
-                           test=(xt / 255.0, yt), val=0.1)
+            return _finish(
+                "MNIST (keras.datasets: 60,000 train + 10,000 test)", x / 255.0, y, test=(xt / 255.0, yt), val=0.1
+            )
         except Exception as e:  # network errors come in many types
             print(f"note: full MNIST unavailable ({type(e).__name__}); using the 10,000-image test split")
     return load_mnist_test_split()
 
 
-def load_npz(path) -> ArrayData:
-    p = Path(path).expanduser()
+def _read_npz(p: Path) -> dict:
+    """Every array of an .npz file; a file that is no readable .npz (cut short, not a zip,
+    pickled objects) is a UserError naming it."""
+    if p.is_dir():
+        raise UserError(f"{p} is a folder, not an .npz data file")
     if not p.is_file():
         raise UserError(f"data file not found: {p} (or use one of: {', '.join(DATASETS)})")
     try:
-        d = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise UserError(f"{p} could not be read as .npz: {e}")
-    missing = [k for k in ("x", "y") if k not in d.files]
-    if missing:
-        raise UserError(f"{p} has no array named {' or '.join(missing)} (found: {', '.join(d.files) or 'none'})")
-    x, y = d["x"], d["y"]
-    if len(x) != len(y) or x.ndim not in (2, 3) or y.ndim != 1:
-        raise UserError(f"{p}: x must be (n, length) or (n, height, width) and y (n,); got {x.shape} and {y.shape}")
+        z = np.load(p, allow_pickle=False)
+        if isinstance(z, np.ndarray):  # a .npy file
+            raise UserError(f"{p} holds one .npy array, not an .npz archive with arrays x and y")
+        with z:
+            return {k: z[k] for k in z.files}
+    except UserError:
+        raise
+    except Exception as e:  # zipfile.BadZipFile, EOFError, zlib.error, ValueError (pickles), OSError
+        raise UserError(
+            f"{p} could not be read as .npz ({type(e).__name__}): it is no numpy.savez archive, or it "
+            "is damaged or cut short; save it again with numpy.savez(path, x=..., y=...)"
+        )
+
+
+def _check_arrays(p: Path, x, y, what: str = "") -> None:
+    if x.ndim not in (2, 3) or y.ndim != 1 or len(x) != len(y):
+        raise UserError(
+            f"{p}: x{what} must be (n, length) or (n, height, width) and y{what} (n,); got {x.shape} and {y.shape}"
+        )
     if not (np.issubdtype(x.dtype, np.number) and np.issubdtype(y.dtype, np.integer)):
-        raise UserError(f"{p}: x must be numeric and y integer class labels")
-    if y.min() < 0 or np.bincount(y).min() < 5:
+        raise UserError(f"{p}: x{what} must be numeric and y{what} integer class labels")
+    if not np.isfinite(x).all():
+        raise UserError(f"{p}: x{what} holds NaN or infinite values")
+
+
+def load_npz(path) -> ArrayData:
+    p = Path(path).expanduser()
+    d = _read_npz(p)
+    missing = [k for k in ("x", "y") if k not in d]
+    if missing:
+        raise UserError(f"{p} has no array named {' or '.join(missing)} (found: {', '.join(d) or 'none'})")
+    x, y = d["x"], d["y"]
+    _check_arrays(p, x, y)
+    if len(y) == 0 or y.min() < 0 or np.bincount(y).min() < 5:
         raise UserError(f"{p}: labels must be 0..k-1 with at least 5 examples per class")
-    test = (d["x_test"], d["y_test"]) if {"x_test", "y_test"} <= set(d.files) else None
+    test = None
+    if {"x_test", "y_test"} <= set(d):
+        test = (d["x_test"], d["y_test"])
+        _check_arrays(p, *test, what="_test")
+        if test[0].shape[1:] != x.shape[1:] or len(test[1]) == 0 or not 0 <= test[1].min() <= test[1].max() <= y.max():
+            raise UserError(
+                f"{p}: x_test must be examples shaped like x ({x.shape[1:]}) with y_test labels "
+                f"in 0..{y.max()}; got {test[0].shape} and labels {sorted(set(test[1].tolist()))[:5]}"
+            )
     return _finish(str(p), x, y, test=test)
 
 

@@ -20,7 +20,11 @@ pixels: what `serve` receives from an uploaded image.
              images are split 60/20/20 stratified with a fixed seed.
 
 Decoding a folder happens once: the arrays are cached as `.npz` in the Keras cache, keyed
-by the folder's path, file list and the size, so a changed folder is decoded again.
+by the folder's path, file list and the size, so a changed folder is decoded again (and a
+damaged cache file too). A folder's mistakes are one-line errors before anything is decoded
+where they can be: not there, a file, no class sub-folders, one class, an empty class, too
+few images, more pixels than fit in memory, an image whose header declares more pixels than
+PIL's decompression-bomb limit; an image that cannot be decoded is named.
 
 `augmentation()` builds the Keras preprocessing layers (flip, translation, rotation,
 contrast) that every backend runs; `Augmented` does flips and padded crops in NumPy for
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +45,10 @@ from keras_cases.data import data_dir, keras_cache_dir, split_stratified
 from keras_cases.data.arrays import SPLIT_SEED, ArrayData
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_VAL = 5000
 DATASETS = ("cifar10", "mnist", "digits")
+NATIVE_SIZE = {"cifar10": 32, "mnist": 28, "digits": 8}  # side length of each named dataset's images
 
 
 def _offline() -> bool:
@@ -60,14 +65,44 @@ def _image_files(d: Path) -> list[Path]:
     return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def check_folder(path, flag: str = "--images") -> Path:
+    """An image folder named on the command line, checked before any data loads: it exists
+    and is a folder (its contents are checked by `scan_folder`)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"{flag} {p}: image folder not found")
+    if not p.is_dir():
+        raise UserError(f"{flag} {p} is a file, not an image folder (one sub-folder of images per class)")
+    return p
+
+
+def check_source(name: str, flag: str = "--data") -> int | None:
+    """`--data NAME|DIR` checked before loading: the images' side length for a named dataset,
+    None for a folder (its images are resized to --image-size)."""
+    if name in NATIVE_SIZE:
+        return NATIVE_SIZE[name]
+    if os.sep in name or "/" in name or Path(name).expanduser().exists():
+        check_folder(name, flag)
+        return None
+    raise UserError(f"{flag} {name!r}: unknown dataset; choose {', '.join(DATASETS)} or give an image folder")
+
+
 def scan_folder(root: Path, classes: list[str] | None = None) -> tuple[list[str], list[Path], np.ndarray]:
     """(class names, image files, labels) of a folder with one sub-folder per class."""
     dirs = _class_dirs(root)
     if classes is None:
         classes = [d.name for d in dirs]
+        if not classes:
+            loose = _image_files(root)
+            raise UserError(
+                f"{root} holds {len(loose)} images but no class sub-folders: put each class's images in {root}/<class>/"
+                if loose
+                else f"{root} holds no images: expected {root}/<class>/*.jpg|png|... (one sub-folder per class)"
+            )
         if len(classes) < 2:
-            raise UserError(f"{root} needs one sub-folder per class (at least 2); found "
-                            f"{len(classes)}: {', '.join(classes) or 'none'}")
+            raise UserError(
+                f"{root} needs one sub-folder per class (at least 2); found {len(classes)}: {', '.join(classes)}"
+            )
     else:
         missing = sorted(set(d.name for d in dirs) - set(classes))
         if missing:
@@ -76,7 +111,7 @@ def scan_folder(root: Path, classes: list[str] | None = None) -> tuple[list[str]
     for k, name in enumerate(classes):
         d = root / name
         found = _image_files(d) if d.is_dir() else []
-        if classes is not None and not found and d.is_dir():
+        if not found and d.is_dir():
             raise UserError(f"class folder {d} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         files += found
         labels += [k] * len(found)
@@ -85,22 +120,60 @@ def scan_folder(root: Path, classes: list[str] | None = None) -> tuple[list[str]
     return classes, files, np.asarray(labels, "int64")
 
 
+def open_image(path):
+    """PIL's image of `path`, its header read and nothing decoded yet; an image whose header
+    declares more pixels than PIL's decompression-bomb limit (Image.MAX_IMAGE_PIXELS) is a
+    UserError, not a warning or a huge allocation."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            found = re.search(r"\((\d+) pixels\)", str(e))
+            size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+            raise UserError(
+                f"{path} declares {size}, over PIL's decompression-bomb limit of "
+                f"{Image.MAX_IMAGE_PIXELS:,} (Image.MAX_IMAGE_PIXELS): shrink it or remove it"
+            )
+
+
 def decode(files: list[Path], size: int) -> np.ndarray:
     """uint8 (n, size, size, 3); a file that cannot be decoded is an error naming it (an
     image silently dropped would shift a class's share without anyone noticing)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    check_memory(len(files), size)
     out = np.empty((len(files), size, size, 3), np.uint8)
     for i, f in enumerate(files):
         try:
-            with Image.open(f) as im:
+            with open_image(f) as im:
                 im = im.convert("RGB")
                 if im.size != (size, size):
                     im = im.resize((size, size), Image.BILINEAR)
                 out[i] = np.asarray(im)
-        except (UnidentifiedImageError, OSError, ValueError) as e:
+        except UserError:
+            raise
+        except Exception as e:  # PIL raises many kinds for broken files (OSError, SyntaxError, EOFError, ...)
             raise UserError(f"{f} is not a readable image ({type(e).__name__}); remove it or fix it")
     return out
+
+
+def check_memory(n: int, size: int, channels: int = 3) -> None:
+    """Refuse `n` images of size x size before allocating more than half the machine's memory."""
+    need = n * size * size * channels
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > total // 2:
+        raise UserError(
+            f"{n:,} images of {size}x{size} need {need / 2**30:,.1f} GiB, more than half this "
+            f"machine's {total / 2**30:,.1f} GiB: use a smaller --image-size"
+        )
 
 
 def _cache_key(parts: list[Path], size: int) -> str:
@@ -115,9 +188,10 @@ def _cache_key(parts: list[Path], size: int) -> str:
 def _cached_decode(files: list[Path], size: int, tag: str) -> np.ndarray:
     path = keras_cache_dir() / "keras_cases_images" / f"{tag}-{_cache_key(files, size)}.npz"
     if path.is_file():
-        try:
-            return np.load(path)["x"]
-        except (OSError, ValueError, KeyError):
+        try:  # a cache file cut short or damaged is decoded again, not an error
+            with np.load(path, allow_pickle=False) as z:
+                return z["x"]
+        except Exception:
             pass
     x = decode(files, size)
     try:  # write-then-rename: concurrent runs never read half a file
@@ -136,6 +210,12 @@ def load_folder(root, size: int = 64, name: str | None = None, val: float = 0.1)
     if not root.is_dir():
         raise UserError(f"image folder not found: {root}")
     train_dir, test_dir = root / "train", root / "test"
+    if train_dir.is_dir() != test_dir.is_dir():
+        have, lack = ("train", "test") if train_dir.is_dir() else ("test", "train")
+        raise UserError(
+            f"{root} has a {have}/ folder but no {lack}/ folder: give both (each with one "
+            "sub-folder per class), or one sub-folder per class and no split"
+        )
     if train_dir.is_dir() and test_dir.is_dir():
         classes, f_tr, y_tr = scan_folder(train_dir)
         _, f_te, y_te = scan_folder(test_dir, classes)
@@ -143,7 +223,9 @@ def load_folder(root, size: int = 64, name: str | None = None, val: float = 0.1)
         x_te = _cached_decode(f_te, size, root.name + "-test")
         counts = np.bincount(y_tr, minlength=len(classes))
         if counts.min() < 2:
-            raise UserError(f"class {classes[int(counts.argmin())]!r} has {counts.min()} training images; need at least 2")
+            raise UserError(
+                f"class {classes[int(counts.argmin())]!r} has {counts.min()} training images; need at least 2"
+            )
         from sklearn.model_selection import train_test_split
 
         tr, va = train_test_split(np.arange(len(y_tr)), test_size=val, stratify=y_tr, random_state=SPLIT_SEED)
@@ -153,13 +235,16 @@ def load_folder(root, size: int = 64, name: str | None = None, val: float = 0.1)
         classes, files, y = scan_folder(root)
         counts = np.bincount(y, minlength=len(classes))
         if counts.min() < 5:
-            raise UserError(f"class {classes[int(counts.argmin())]!r} has {counts.min()} images; need at least 5 "
-                            "for a train/validation/test split")
+            raise UserError(
+                f"class {classes[int(counts.argmin())]!r} has {counts.min()} images; need at least 5 "
+                "for a train/validation/test split"
+            )
         x = _cached_decode(files, size, root.name)
         tr, va, te = split_stratified(y, SPLIT_SEED, val=0.2, test=0.2)
         parts = (x[tr], y[tr], x[va], y[va], x[te], y[te])
-    return ArrayData(name or f"image folder {root} ({size}x{size})", *parts,
-                     n_classes=len(classes), class_names=tuple(classes))
+    return ArrayData(
+        name or f"image folder {root} ({size}x{size})", *parts, n_classes=len(classes), class_names=tuple(classes)
+    )
 
 
 # --- named datasets --------------------------------------------------------------------
@@ -185,31 +270,56 @@ def load_cifar10() -> ArrayData:
 
             (x, y), (xt, yt) = keras.datasets.cifar10.load_data()
             y, yt = y.ravel().astype("int64"), yt.ravel().astype("int64")
-            return ArrayData("CIFAR-10 (keras.datasets: 50,000 train + 10,000 test)",
-                             *_split_val(x, y, CIFAR10_VAL), xt, yt, 10, CIFAR10_CLASSES)
+            return ArrayData(
+                "CIFAR-10 (keras.datasets: 50,000 train + 10,000 test)",
+                *_split_val(x, y, CIFAR10_VAL),
+                xt,
+                yt,
+                10,
+                CIFAR10_CLASSES,
+            )
         except Exception as e:  # network errors come in many types
             if folder is None:
-                raise UserError(f"CIFAR-10 could not be downloaded ({type(e).__name__}: {e}); put the JPEG copy "
-                                "at $KERAS_CASES_DATA_DIR/cifar10_jpg/{train,test}/<class>/ or pass --images DIR")
+                raise UserError(
+                    f"CIFAR-10 could not be downloaded ({type(e).__name__}: {e}); put the JPEG copy "
+                    "at $KERAS_CASES_DATA_DIR/cifar10_jpg/{train,test}/<class>/ or pass --images DIR"
+                )
     if folder is None:
-        raise UserError("CIFAR-10 not found: offline and neither the Keras cache (~/.keras/datasets/"
-                        "cifar-10-batches-py) nor $KERAS_CASES_DATA_DIR/cifar10_jpg/ holds it")
+        raise UserError(
+            "CIFAR-10 not found: offline and neither the Keras cache (~/.keras/datasets/"
+            "cifar-10-batches-py) nor $KERAS_CASES_DATA_DIR/cifar10_jpg/ holds it"
+        )
     classes, f_tr, y = scan_folder(folder / "train")
     if tuple(classes) != CIFAR10_CLASSES:
         raise UserError(f"{folder}/train should hold the 10 CIFAR-10 class folders; found {', '.join(classes)}")
     _, f_te, yt = scan_folder(folder / "test", classes)
     x = _cached_decode(f_tr, 32, "cifar10_jpg-train")
     xt = _cached_decode(f_te, 32, "cifar10_jpg-test")
-    return ArrayData(f"CIFAR-10 JPEG copy ({folder}: {len(y):,} train + {len(yt):,} test)",
-                     *_split_val(x, y, CIFAR10_VAL), xt, yt, 10, CIFAR10_CLASSES)
+    return ArrayData(
+        f"CIFAR-10 JPEG copy ({folder}: {len(y):,} train + {len(yt):,} test)",
+        *_split_val(x, y, CIFAR10_VAL),
+        xt,
+        yt,
+        10,
+        CIFAR10_CLASSES,
+    )
 
 
 def _as_uint8_images(d: ArrayData, scale: float) -> ArrayData:
     def img(x):
         return np.clip(np.rint(x * scale), 0, 255).astype(np.uint8)[..., None]
 
-    return ArrayData(d.name, img(d.x_train), d.y_train, img(d.x_val), d.y_val, img(d.x_test), d.y_test,
-                     d.n_classes, tuple(str(i) for i in range(d.n_classes)))
+    return ArrayData(
+        d.name,
+        img(d.x_train),
+        d.y_train,
+        img(d.x_val),
+        d.y_val,
+        img(d.x_test),
+        d.y_test,
+        d.n_classes,
+        tuple(str(i) for i in range(d.n_classes)),
+    )
 
 
 def load_mnist() -> ArrayData:
@@ -232,6 +342,8 @@ def load(name: str, size: int = 64) -> ArrayData:
     p = Path(name).expanduser()
     if p.is_dir():
         return load_folder(p, size)
+    if p.exists():
+        check_folder(p, "--data")
     if os.sep in name or p.suffix:
         raise UserError(f"image folder not found: {p}")
     raise UserError(f"unknown dataset {name!r}: choose {', '.join(DATASETS)} or give an image folder")
@@ -240,12 +352,22 @@ def load(name: str, size: int = 64) -> ArrayData:
 def per_class(d: ArrayData, n: int) -> ArrayData:
     """The first n images of each class in every split (a small problem that keeps every
     class, for quick runs)."""
+
     def pick(y):
         return np.sort(np.concatenate([np.flatnonzero(y == k)[:n] for k in range(d.n_classes)]))
 
     a, b, c = pick(d.y_train), pick(d.y_val), pick(d.y_test)
-    return ArrayData(d.name + f" [{n} per class]", d.x_train[a], d.y_train[a], d.x_val[b], d.y_val[b],
-                     d.x_test[c], d.y_test[c], d.n_classes, d.class_names)
+    return ArrayData(
+        d.name + f" [{n} per class]",
+        d.x_train[a],
+        d.y_train[a],
+        d.x_val[b],
+        d.y_val[b],
+        d.x_test[c],
+        d.y_test[c],
+        d.n_classes,
+        d.class_names,
+    )
 
 
 def cifar10_per_class(n: int) -> ArrayData:
@@ -266,9 +388,17 @@ def cifar10_per_class(n: int) -> ArrayData:
 
     a, b, c = pick(tr, y), pick(va, y), pick(np.arange(len(yt)), yt)
     files = lambda fs, idx: [fs[i] for i in idx]  # noqa: E731
-    return ArrayData(f"CIFAR-10 JPEG copy ({folder}: {len(y):,} train + {len(yt):,} test) [{n} per class]",
-                     decode(files(f_tr, a), 32), y[a], decode(files(f_tr, b), 32), y[b],
-                     decode(files(f_te, c), 32), yt[c], 10, CIFAR10_CLASSES)
+    return ArrayData(
+        f"CIFAR-10 JPEG copy ({folder}: {len(y):,} train + {len(yt):,} test) [{n} per class]",
+        decode(files(f_tr, a), 32),
+        y[a],
+        decode(files(f_tr, b), 32),
+        y[b],
+        decode(files(f_te, c), 32),
+        yt[c],
+        10,
+        CIFAR10_CLASSES,
+    )
 
 
 # --- augmentation ------------------------------------------------------------------------
@@ -321,7 +451,7 @@ def augmented_batches(x, y, batch_size: int, seed: int, pad: int = 4, flip: bool
             return -(-len(y) // batch_size)
 
         def __getitem__(self, i):
-            idx = self.order[i * batch_size:(i + 1) * batch_size]
+            idx = self.order[i * batch_size : (i + 1) * batch_size]
             rng = np.random.default_rng([seed, self.epoch, i])
             xb = flip_crop(x[idx], rng, pad=pad, flip=flip)
             return (xb, y[idx]) if sample_weight is None else (xb, y[idx], sample_weight[idx])
@@ -357,39 +487,80 @@ class ImagePredictor:
     metrics.json): what `serve` uses for the image cases. Instances are {"image": base64}
     (JSON) or raw image bytes (`POST /predict/image`)."""
 
-    def __init__(self, run_dir, case: str):
+    FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # what an upload may be (PIL names)
+    MAX_PIXELS = 4096 * 4096  # checked on the header, before anything is decoded
 
-        from keras_cases.runs import load_model, load_run, read_json
+    def __init__(self, run_dir, case: str):
+        from keras_cases.runs import load_model, load_run, read_json, run_case
 
         self.case = case
         self.dir = load_run(run_dir, ("model.keras",))
+        if (self.dir / "run.json").exists() and run_case(self.dir) != case:
+            raise UserError(f"{self.dir} is a {run_case(self.dir)} run, not a {case} run")
         self.metrics = read_json(self.dir / "metrics.json")
         self.model = load_model(self.dir / "model.keras")
-        shape = self.model.input_shape
-        if len(shape) != 4 or shape[1] is None:
+        shape, out = self.model.input_shape, self.model.output_shape
+        if not (isinstance(shape, tuple) and len(shape) == 4 and shape[1] and shape[2] and shape[3] in (1, 3)):
             raise UserError(f"{self.dir / 'model.keras'} does not take fixed-size images (input {shape})")
+        if not (isinstance(out, tuple) and len(out) == 2 and out[1]):
+            raise UserError(f"{self.dir / 'model.keras'} is not a classifier (output {out})")
         self.size, self.channels = (shape[1], shape[2]), shape[3]
-        n = self.model.output_shape[-1]
-        names = self.metrics.get("class_names") or [str(i) for i in range(n)]
+        names = self.metrics.get("class_names") or [str(i) for i in range(out[1])]
+        if not isinstance(names, list) or len(names) != out[1]:
+            raise UserError(f'{self.dir / "metrics.json"}: "class_names" should list the model\'s {out[1]} classes')
         self.class_names = [str(c) for c in names]
 
     def fields(self) -> list[dict]:
         return [{"name": "image", "kind": "image", "example": ""}]
 
+    def outputs(self) -> dict:
+        """What `predict` returns per instance, for the API schema (see serve.output_model)."""
+        top = {"class": tuple(self.class_names), "probability": float}
+        return {**top, "top": [top]}
+
     def predict_pixels(self, x: np.ndarray, top: int = 3) -> list[dict]:
         logits = np.asarray(self.model.predict_on_batch(x.astype("uint8")), "float64")
+        if not np.isfinite(logits).all():
+            raise UserError("the model gave no finite score for this image")
         if np.any(logits < 0) or not np.allclose(logits.sum(1), 1, atol=1e-3):  # logits -> probabilities
             logits = np.exp(logits - logits.max(1, keepdims=True))
             logits /= logits.sum(1, keepdims=True)
+        logits = np.clip(logits, 0.0, 1.0)
         out = []
         for p in logits:
             order = np.argsort(-p)[:top]
-            out.append({"class": self.class_names[order[0]], "probability": float(p[order[0]]),
-                        "top": [{"class": self.class_names[k], "probability": float(p[k])} for k in order]})
+            out.append(
+                {
+                    "class": self.class_names[order[0]],
+                    "probability": float(p[order[0]]),
+                    "top": [{"class": self.class_names[k], "probability": float(p[k])} for k in order],
+                }
+            )
         return out
 
+    def decode(self, data: bytes) -> np.ndarray:
+        """One upload as pixels: a known format whose header says at most MAX_PIXELS, else a
+        UserError (PIL's decompression-bomb warning is an error here too)."""
+        import io
+        import warnings
+
+        from PIL import Image
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            try:
+                with Image.open(io.BytesIO(data), formats=self.FORMATS) as im:  # the header only
+                    w, h = im.size
+                if w * h > self.MAX_PIXELS:
+                    raise UserError(f"the image is {w}x{h} pixels, over the limit of {self.MAX_PIXELS:,}")
+                return decode_bytes(data, self.size, self.channels)
+            except UserError:
+                raise
+            except Exception as e:  # PIL raises many kinds for broken files (SyntaxError, EOFError, ...)
+                raise UserError(f"the upload is not a readable {'/'.join(self.FORMATS)} image ({type(e).__name__})")
+
     def predict_bytes(self, data: bytes) -> list[dict]:
-        return self.predict_pixels(decode_bytes(data, self.size, self.channels)[None])
+        return self.predict_pixels(self.decode(data)[None])
 
     def predict(self, instances: list[dict]) -> list[dict]:
         import base64
@@ -405,7 +576,7 @@ class ImagePredictor:
             except (binascii.Error, ValueError):
                 raise UserError(f"instances.{i}.image: not base64 (send the image file's bytes base64-encoded)")
             try:
-                xs.append(decode_bytes(raw, self.size, self.channels))
+                xs.append(self.decode(raw))
             except UserError as e:
                 raise UserError(f"instances.{i}.image: {e}")
         return self.predict_pixels(np.stack(xs))
@@ -413,7 +584,13 @@ class ImagePredictor:
     def info(self) -> dict:
         m = self.metrics
         keys = [k for k in ("test_accuracy", "test_macro_f1", "macro_f1", "accuracy") if isinstance(m.get(k), float)]
-        return {"case": self.case, "model": self.model.name, "params": self.model.count_params(),
-                "input": f"{self.size[0]}x{self.size[1]}x{self.channels} image", "classes": self.class_names,
-                "dataset": m.get("dataset"), "trained_on_backend": m.get("backend"),
-                "metrics": {k: m[k] for k in keys}}
+        return {
+            "case": self.case,
+            "model": self.model.name,
+            "params": self.model.count_params(),
+            "input": f"{self.size[0]}x{self.size[1]}x{self.channels} image",
+            "classes": self.class_names,
+            "dataset": m.get("dataset"),
+            "trained_on_backend": m.get("backend"),
+            "metrics": {k: m[k] for k in keys},
+        }
