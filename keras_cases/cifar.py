@@ -35,6 +35,7 @@ validation / 10,000 test.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -44,9 +45,9 @@ import numpy as np
 from keras import layers
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import tensorboard
-from keras_cases.data import batches, images
-from keras_cases.runs import Run, command, markdown_table
+from keras_cases.callbacks import EpochClock, resumable, tensorboard
+from keras_cases.data import batches, images, resumable_epochs
+from keras_cases.runs import Run, command, markdown_table, write_text
 
 CASE = "cifar"
 # --quick, where the user did not type the flag: a small net on 100 images per class, three
@@ -177,27 +178,6 @@ def accuracy(model, x, y, tta: bool) -> float:
 
 
 # --- training -----------------------------------------------------------------------------
-class Clock(keras.callbacks.Callback):
-    """Wall-clock seconds since training began at each epoch end; stops training once the
-    budget (seconds) is spent."""
-
-    def __init__(self, budget: float | None = None):
-        super().__init__()
-        self.budget, self.seconds = budget, []
-
-    def on_train_begin(self, logs=None):
-        self.t0 = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.t0)
-        if logs is not None:
-            logs["wall_seconds"] = self.seconds[-1]
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.budget is not None and time.perf_counter() - self.t0 > self.budget:
-            self.model.stop_training = True
-
-
 def one_hot(y, k):
     return np.eye(k, dtype="float32")[y]
 
@@ -205,7 +185,7 @@ def one_hot(y, k):
 def training_data(r: Recipe, d, seed: int):
     y = one_hot(d.y_train, d.n_classes)
     if r.augment:
-        return images.augmented_batches(d.x_train, y, r.batch_size, seed)
+        return resumable_epochs(images.augmented_batches(d.x_train, y, r.batch_size, seed))
     return batches(d.x_train, y, r.batch_size, seed)
 
 
@@ -231,21 +211,33 @@ def plan_epochs(r: Recipe, d, seed: int, budget_s: float, n_steps: int = 20) -> 
     return max(1, int(0.9 * budget_s / epoch)), epoch
 
 
-def train(r: Recipe, d, seed: int, epochs: int, budget_s: float | None = None, verbose: int = 2, extra_callbacks=()):
+def train(
+    r: Recipe,
+    d,
+    seed: int,
+    epochs: int,
+    budget_s: float | None = None,
+    verbose: int = 2,
+    extra_callbacks=(),
+    name: str | None = None,
+):
     """Train the recipe for `epochs` (the schedule ends there), stopping early only if the
-    wall-clock budget runs out. Returns (model, history dict)."""
+    wall-clock budget runs out (a resumed fit has only what was left of it). `name` (unique
+    in the run; default recipe_seed<seed>) names its checkpoint for --resume. Returns
+    (model, history dict)."""
     keras.utils.set_random_seed(seed)
     model = build_model(r, d.x_train.shape[1:], d.n_classes)
     initialise(model, r, seed, d.x_train)
     data = training_data(r, d, seed)
     compile_model(model, r, epochs * len(data))
-    clock = Clock(budget_s)
+    clock = EpochClock(budget_s)
+    name = name or f"recipe_seed{seed}"
     hist = model.fit(
         data,
         epochs=epochs,
         verbose=verbose,
         validation_data=(d.x_val, one_hot(d.y_val, d.n_classes)),
-        callbacks=[clock, *extra_callbacks, *tensorboard(f"recipe_seed{seed}")],
+        callbacks=resumable(name, [clock, *extra_callbacks, *tensorboard(name)], data),
     )
     h = dict(hist.history)
     h["wall_seconds"] = clock.seconds
@@ -365,7 +357,7 @@ def ablation(base: Recipe, d, seeds, epochs: int, verbose: int, ingredients=tupl
                 continue
             r = replace(base, **change)
             t = time.perf_counter()
-            model, _ = train(r, d, s, epochs, verbose=0)
+            model, _ = train(r, d, s, epochs, verbose=0, name=f"ablation_{name.replace(' ', '_')}_seed{s}")
             secs.append(time.perf_counter() - t)
             accs.append(accuracy(model, d.x_val, d.y_val, tta=r.tta))
             if name == "full recipe":
@@ -462,7 +454,13 @@ def main(argv=None):
         elif args.epochs:
             epochs = args.epochs
         else:
-            epochs, per_epoch = plan_epochs(r, d, args.seed, budget)
+            plan = run.dir / "checkpoints" / "budget_plan.json"  # a resumed run keeps its schedule
+            if run.resumed and plan.is_file():
+                epochs, per_epoch = json.loads(plan.read_text())
+            else:
+                epochs, per_epoch = plan_epochs(r, d, args.seed, budget)
+                plan.parent.mkdir(parents=True, exist_ok=True)
+                write_text(plan, json.dumps([epochs, per_epoch]))
             print(
                 f"budget {args.budget_minutes:g} min: one epoch takes ~{per_epoch:.0f} s -> {epochs} epochs", flush=True
             )

@@ -24,7 +24,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import scalar_logger, tensorboard
+from keras_cases.callbacks import resumable, scalar_logger, tensorboard
 from keras_cases.data import arrays, batches, images
 from keras_cases.evaluation import frechet_distance
 from keras_cases.runs import Run, command, markdown_table
@@ -120,12 +120,14 @@ def build_vae(shape, latent_dim, seed=0):
 def train_vae(x_tr, x_val, args, latent_dim):
     vae, encoder, decoder = build_vae(x_tr.shape[1:], latent_dim, seed=args.seed)
     runtime.init_weights(vae, args.seed)
+    data = batches(x_tr, x_tr, args.batch_size, args.seed)
+    stop = keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)
     hist = vae.fit(
-        batches(x_tr, x_tr, args.batch_size, args.seed),
+        data,
         validation_data=(x_val, x_val),
         epochs=args.epochs,
         verbose=args.verbose,
-        callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True), *tensorboard("vae")],
+        callbacks=resumable(f"vae_latent{latent_dim}_seed{args.seed}", [stop, *tensorboard("vae")], data),
     )
     return vae, encoder, decoder, hist.history
 
@@ -226,11 +228,13 @@ def feature_extractor(d, x_tr, x_val, args):
     clf = keras.Model(inputs, layers.Dense(d.n_classes, activation="softmax")(layers.ReLU()(feats)))
     runtime.init_weights(clf, args.seed + 7)
     clf.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    data = batches(x_tr, d.y_train, 128, args.seed)
     clf.fit(
-        batches(x_tr, d.y_train, 128, args.seed),
+        data,
         validation_data=(x_val, d.y_val),
         epochs=2 if args.quick else 8,
         verbose=0,
+        callbacks=resumable(f"feature_classifier_seed{args.seed}", [], data),
     )
     acc = float(clf.evaluate(x_val, d.y_val, verbose=0)[1])
     extractor = keras.Model(inputs, feats)

@@ -34,7 +34,7 @@ import numpy as np
 from keras import layers
 
 from keras_cases import cli, plots, runtime
-from keras_cases.callbacks import tensorboard
+from keras_cases.callbacks import resumable, tensorboard
 from keras_cases.data import arrays, batches, images
 from keras_cases.evaluation import mean_std, pm  # noqa: F401  (re-exported for tests and notebooks)
 from keras_cases.runs import command, markdown_table
@@ -166,12 +166,14 @@ def fit_classifier(model, d, args, seed, epochs, early_stopping=False, lr=1e-3):
         if early_stopping
         else []
     )
+    name = f"{model.name}{'_early' if early_stopping else ''}_seed{seed}"
+    data = batches(d.x_train, d.y_train, args.batch_size, seed)
     hist = model.fit(
-        batches(d.x_train, d.y_train, args.batch_size, seed),
+        data,
         validation_data=(d.x_val, d.y_val),
         epochs=epochs,
         verbose=args.verbose,
-        callbacks=cbs + tensorboard(f"{model.name}{'_early' if early_stopping else ''}_seed{seed}"),
+        callbacks=resumable(name, cbs + tensorboard(name), data),
     ).history
     acc = lambda x, y: float(model.evaluate(x, y, verbose=0, batch_size=512)[1])  # noqa: E731
     kernels = [w for w in model.trainable_weights if len(w.shape) >= 2]

@@ -38,8 +38,8 @@ import numpy as np
 from keras import layers
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import tensorboard
-from keras_cases.data import batches, images
+from keras_cases.callbacks import resumable, tensorboard
+from keras_cases.data import batches, images, resumable_epochs
 from keras_cases.runs import command, markdown_table
 
 CASE = "representation"
@@ -102,6 +102,12 @@ class EpochTimes(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self.t)
+
+    def resume_state(self) -> dict:  # a resumed fit keeps the epochs timed before the stop
+        return {"seconds": list(self.seconds)}
+
+    def resume_from(self, state: dict) -> None:
+        self.seconds = list(state["seconds"])
 
 
 def eval_batch(n_val: int) -> int:
@@ -169,14 +175,19 @@ def train_autoencoder(ae, d, args, seed, name="autoencoder"):
     with the test MSE (pixels in [0, 1])."""
     restart(ae, seed)
     timer = EpochTimes()
+    data = batches(d.x_train, unit(d.x_train), args.batch_size, seed)
     hist = ae.fit(
-        batches(d.x_train, unit(d.x_train), args.batch_size, seed),
+        data,
         validation_data=(d.x_val, unit(d.x_val)),
         validation_batch_size=eval_batch(len(d.x_val)),
         epochs=args.epochs,
         verbose=args.verbose,
         shuffle=False,
-        callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True), timer, *tensorboard(name)],
+        callbacks=resumable(
+            name,
+            [keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True), timer, *tensorboard(name)],
+            data,
+        ),
     ).history
     mse = float(
         ae.evaluate(
@@ -228,7 +239,11 @@ def compile_classifier(model, lr=1e-3):
 
 def train_classifier(model, x, y, d, args, seed, epochs, augmented=False, name="classifier"):
     """Fit a compiled classifier (already `restart`ed) on (x, y); validation and test on d."""
-    data = images.augmented_batches(x, y, args.batch_size, seed) if augmented else batches(x, y, args.batch_size, seed)
+    data = (
+        resumable_epochs(images.augmented_batches(x, y, args.batch_size, seed))
+        if augmented
+        else batches(x, y, args.batch_size, seed)
+    )
     timer = EpochTimes()
     hist = model.fit(
         data,
@@ -236,7 +251,7 @@ def train_classifier(model, x, y, d, args, seed, epochs, augmented=False, name="
         validation_batch_size=eval_batch(len(d.x_val)),
         epochs=epochs,
         verbose=args.verbose,
-        callbacks=[timer, *tensorboard(name)],
+        callbacks=resumable(name, [timer, *tensorboard(name)], data),
         shuffle=False,
     ).history
     test = float(model.evaluate(d.x_test, d.y_test, verbose=0, batch_size=eval_batch(len(d.x_val)))[1])
@@ -279,7 +294,7 @@ def rotation_batches(x, batch_size: int, seed: int):
             self.epoch += 1
             self.order = np.random.default_rng([seed, self.epoch]).permutation(len(x))
 
-    return _Rotations()
+    return resumable_epochs(_Rotations())
 
 
 def conv_block(x, width: int, i: int):
@@ -324,12 +339,13 @@ def pretrain_rotation(x_unlabelled, x_val, args, seed, widths=WIDTHS, epochs=Non
     model = compile_classifier(build_conv_classifier(backbone, 4, "rotation_net"), lr=2e-3)
     runtime.init_weights(model, seed)
     timer = EpochTimes()
+    data = rotation_batches(x_unlabelled, args.batch_size, seed)
     hist = model.fit(
-        rotation_batches(x_unlabelled, args.batch_size, seed),
+        data,
         validation_data=rotations(x_val),
         validation_batch_size=eval_batch(4 * len(x_val)),
         epochs=epochs or args.pretext_epochs,
-        callbacks=[timer, *tensorboard("rotation_pretext")],
+        callbacks=resumable(f"rotation_pretext_seed{seed}", [timer, *tensorboard("rotation_pretext")], data),
         shuffle=False,
         verbose=args.verbose if verbose is None else verbose,
     ).history

@@ -51,7 +51,7 @@ import numpy as np
 from keras import layers
 
 from keras_cases import UserError, cli, plots, runtime
-from keras_cases.callbacks import tensorboard
+from keras_cases.callbacks import resumable, tensorboard
 from keras_cases.data import batches, images, keras_cache_dir
 from keras_cases.runs import Run, command, markdown_table
 
@@ -329,16 +329,15 @@ def trainable_count(model) -> int:
 def fit_stage(model, d, args, seed, lr, epochs, sw, name="stage"):
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     t = time.time()  # shuffle=False: the batches are shuffled in NumPy (see representation.py)
+    data = batches(d.x_train, d.y_train, args.batch_size, seed, sample_weight=sw)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)
     hist = model.fit(
-        batches(d.x_train, d.y_train, args.batch_size, seed, sample_weight=sw),
+        data,
         validation_data=(d.x_val, d.y_val),
         epochs=epochs,
         verbose=args.verbose,
         shuffle=False,
-        callbacks=[
-            *tensorboard(name),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True),
-        ],
+        callbacks=resumable(name, [*tensorboard(name), stop], data),  # name: <stage>_seed<seed>
     ).history
     return hist, time.time() - t
 

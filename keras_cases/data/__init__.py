@@ -252,3 +252,16 @@ def batches(x, y, batch_size: int, seed: int, sample_weight=None, shuffle: bool 
             self.order = np.asarray(state["order"])
 
     return _Batches()
+
+
+def resumable_epochs(data):
+    """Give a PyDataset whose order and augmentation follow only its `epoch` counter
+    (images.augmented_batches) the resume_state()/resume_from() that `Resumable` saves."""
+
+    def resume_from(state: dict) -> None:
+        data.epoch = state["epoch"] - 1
+        data.on_epoch_end()  # counts up to state["epoch"] and draws that epoch's order
+
+    data.resume_state = lambda: {"epoch": data.epoch}
+    data.resume_from = resume_from
+    return data
