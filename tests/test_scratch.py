@@ -209,10 +209,14 @@ def test_notebook_runs(tmp_path):
 
 # --- the command, and Keras on every backend (from the --quick run) ---------------
 def test_bad_input_is_one_line_and_exit_2(capsys):
-    for argv in (["--hidden", "8,x"], ["--check-backends", "theano"], ["--lr", "-1"]):
+    for argv in (["--hidden", "8,x"], ["--check-backends", "theano"]):
         assert cli.run(case.main, argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: "), err
+    with pytest.raises(SystemExit) as e:  # argparse's own range check: usage line + one error line
+        cli.run(case.main, ["--lr", "-1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and err[-1].endswith("--lr: '-1' must be a finite number above 0"), err
 
 
 def test_quick_run_writes_every_artifact(quick_run):
