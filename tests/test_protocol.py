@@ -72,7 +72,18 @@ def test_churn_cross_validation_is_paired_and_scores_every_model_per_fold(tmp_pa
     )
     m = json.loads((tmp_path / "cv" / "metrics.json").read_text())
     auc = m["summaries"]["roc_auc"]
-    assert set(auc["models"]) == {"improved MLP", "baseline MLP", "logistic regression", "gradient boosting"}
+    assert set(auc["models"]) == {
+        "improved MLP",
+        "improved MLP, log1p",
+        "improved MLP, encoding chosen on validation",
+        "baseline MLP",
+        "logistic regression",
+        "logistic regression, log1p",
+        "gradient boosting",
+    }
+    chosen = auc["models"]["improved MLP, encoding chosen on validation"]["folds"]
+    plain, log = auc["models"]["improved MLP"]["folds"], auc["models"]["improved MLP, log1p"]["folds"]
+    assert all(c in (a, b) for c, a, b in zip(chosen, plain, log))  # per fold, one of the two
     for name, v in auc["models"].items():
         assert len(v["folds"]) == 2
         # a broken pipeline (leaky or shuffled labels, untrained model) cannot score like this
@@ -80,6 +91,7 @@ def test_churn_cross_validation_is_paired_and_scores_every_model_per_fold(tmp_pa
     pairs = {(r["model"], r["reference"]) for r in auc["paired"]}
     assert ("improved MLP", "logistic regression") in pairs and ("improved MLP", "gradient boosting") in pairs
     assert ("gradient boosting", "logistic regression") not in pairs  # each pair once
+    assert ("improved MLP, encoding chosen on validation", "gradient boosting") in pairs
     row = [r for r in auc["paired"] if r["model"] == "improved MLP" and r["reference"] == "logistic regression"][0]
     folds = auc["models"]
     assert row["diff"] == pytest.approx(
