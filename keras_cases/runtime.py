@@ -249,10 +249,7 @@ def set_seed(seed: int) -> None:
 # about 1.1x (median) on TensorFlow but nothing reliable on JAX (0.91-1.18x over five runs).
 # Keras on PyTorch accepts only 1. Everything else keeps Keras' default of 1: the conv nets
 # are compute-bound (benchmarks/cifar.py), where steps_per_execution was not measured.
-STEPS_PER_EXECUTION = {
-    "dense": {"jax": 32, "tensorflow": 32},
-    "text": {"tensorflow": 32},
-}
+STEPS_PER_EXECUTION = {"dense": {"jax": 32, "tensorflow": 32}, "text": {"tensorflow": 32}}
 
 
 def steps_per_execution(workload: str) -> int:

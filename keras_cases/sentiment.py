@@ -28,22 +28,10 @@ import numpy as np
 
 from keras_cases import UserError, cli
 from keras_cases.data import REGISTRY, data_dir, keras_cache_dir, locate
-from keras_cases.data.text import (
-    TextData,
-    binary_labels,
-    clean_rows,
-    decode_imdb,
-    read_tab_file,
-    read_text_csv,
-)
+from keras_cases.data.text import TextData, binary_labels, clean_rows, decode_imdb, read_tab_file, read_text_csv
 from keras_cases.evaluation import parse_objective
 from keras_cases.runs import command
-from keras_cases.text_models import (
-    Predictor,
-    add_text_flags,
-    predict_main,
-    run_experiment,
-)
+from keras_cases.text_models import Predictor, add_text_flags, predict_main, run_experiment
 
 CASE = "sentiment"
 DEFAULT_OBJECTIVE = "f1"

@@ -20,21 +20,10 @@ from __future__ import annotations
 
 from keras_cases import cli
 from keras_cases.data import locate
-from keras_cases.data.text import (
-    TextData,
-    binary_labels,
-    clean_rows,
-    read_tab_file,
-    read_text_csv,
-)
+from keras_cases.data.text import TextData, binary_labels, clean_rows, read_tab_file, read_text_csv
 from keras_cases.evaluation import parse_objective
 from keras_cases.runs import command
-from keras_cases.text_models import (
-    Predictor,
-    add_text_flags,
-    predict_main,
-    run_experiment,
-)
+from keras_cases.text_models import Predictor, add_text_flags, predict_main, run_experiment
 
 CASE = "spam"
 DEFAULT_OBJECTIVE = "precision>=0.98"

@@ -43,16 +43,7 @@ from keras_cases.evaluation import (
     summarize,
 )
 from keras_cases.layers import PositionEmbedding
-from keras_cases.runs import (
-    Run,
-    atomic,
-    load_model,
-    load_run,
-    markdown_table,
-    output_file,
-    read_json,
-    run_case,
-)
+from keras_cases.runs import Run, atomic, load_model, load_run, markdown_table, output_file, read_json, run_case
 
 NEURAL = ("lstm", "gru", "bilstm", "conv1d", "transformer")
 TFIDF = "tfidf_logreg"

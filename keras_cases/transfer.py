@@ -343,12 +343,7 @@ def fit_stage(model, d, args, seed, lr, epochs, sw, name="stage"):
 
 
 def score(model, d) -> dict:
-    from sklearn.metrics import (
-        accuracy_score,
-        classification_report,
-        confusion_matrix,
-        f1_score,
-    )
+    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
     p = model.predict(d.x_test, verbose=0, batch_size=256)
     pred = p.argmax(1)

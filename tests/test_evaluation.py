@@ -4,13 +4,7 @@ import numpy as np
 import pytest
 
 from keras_cases import UserError
-from keras_cases.evaluation import (
-    binary_metrics,
-    choose_threshold,
-    confusion_at,
-    parse_objective,
-    summarize,
-)
+from keras_cases.evaluation import binary_metrics, choose_threshold, confusion_at, parse_objective, summarize
 
 # 5 positives, 5 negatives; the worked answers are in the comments of each case.
 Y = np.array([0, 0, 0, 0, 1, 0, 1, 1, 1, 1])

@@ -23,14 +23,7 @@ import keras
 import numpy as np
 
 from keras_cases import UserError, cli
-from keras_cases.architecture import (
-    SHAPES,
-    Spec,
-    build_model,
-    compile_model,
-    count_params,
-    shape_ratios,
-)
+from keras_cases.architecture import SHAPES, Spec, build_model, compile_model, count_params, shape_ratios
 from keras_cases.data.arrays import load
 from tuning.search import BudgetHyperModel, check_args, parser, run_search
 

@@ -148,11 +148,7 @@ def _download(spec: RemoteFile) -> Path:
     if not spec.archive:
         return Path(
             keras.utils.get_file(
-                fname,
-                spec.origin,
-                file_hash=spec.sha256,
-                hash_algorithm="sha256",
-                cache_subdir=cache_subdir,
+                fname, spec.origin, file_hash=spec.sha256, hash_algorithm="sha256", cache_subdir=cache_subdir
             )
         )
     got = Path(

@@ -42,21 +42,8 @@ from keras_cases.callbacks import resumable, tensorboard
 from keras_cases.data import batches
 from keras_cases.evaluation import mean_std  # noqa: F401
 from keras_cases.rnn import figures
-from keras_cases.rnn.cells import (
-    GatedGRUCell,
-    GatedLSTMCell,
-    HiddenProbeCell,
-    SpectralRadius,
-    hidden_state_gradients,
-)
-from keras_cases.rnn.tasks import (
-    SERIES_CLASSES,
-    CopyTask,
-    Sizes,
-    Split,
-    load_copy,
-    load_series,
-)
+from keras_cases.rnn.cells import GatedGRUCell, GatedLSTMCell, HiddenProbeCell, SpectralRadius, hidden_state_gradients
+from keras_cases.rnn.tasks import SERIES_CLASSES, CopyTask, Sizes, Split, load_copy, load_series
 from keras_cases.runs import command, markdown_table
 
 CASE = "rnn"

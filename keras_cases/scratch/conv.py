@@ -20,10 +20,7 @@ class Conv2D(Layer):
         super().__init__()
         rng = rng if rng is not None else np.random.default_rng(0)
         k = kernel_size
-        self.params = {
-            "kernel": INITIALIZERS[init]((k, k, in_channels, filters), rng),
-            "bias": np.zeros(filters),
-        }
+        self.params = {"kernel": INITIALIZERS[init]((k, k, in_channels, filters), rng), "bias": np.zeros(filters)}
 
     def out_size(self, x):
         kh, kw = self.params["kernel"].shape[:2]

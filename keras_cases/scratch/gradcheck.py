@@ -25,18 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from keras_cases.scratch.conv import Conv2D
-from keras_cases.scratch.layers import (
-    BatchNorm,
-    Dense,
-    Flatten,
-    Linear,
-    Network,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Tanh,
-    mlp,
-)
+from keras_cases.scratch.layers import BatchNorm, Dense, Flatten, Linear, Network, ReLU, Sigmoid, Softmax, Tanh, mlp
 from keras_cases.scratch.losses import MSE, BinaryCrossEntropy, CategoricalCrossEntropy
 from keras_cases.scratch.rnn import SimpleRNN
 

@@ -24,13 +24,7 @@ import numpy as np
 from keras_cases import runtime
 from keras_cases.scratch import gradcheck, optimizers, worked_example
 from keras_cases.scratch.conv import Conv2D
-from keras_cases.scratch.layers import (
-    ACTIVATIONS,
-    INITIALIZERS,
-    BatchNorm,
-    Dense,
-    Flatten,
-)
+from keras_cases.scratch.layers import ACTIVATIONS, INITIALIZERS, BatchNorm, Dense, Flatten
 from keras_cases.scratch.rnn import SimpleRNN
 
 STEPS = 10

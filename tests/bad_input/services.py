@@ -120,11 +120,7 @@ BUILDERS = {
     "missing_folder_csv": lambda ctx: ctx.tmp / "no_such_folder" / "out.csv",
     "missing_folder_export": lambda ctx: ctx.tmp / "no_such_folder" / "export",
     "csv_missing_columns": lambda ctx: _file(ctx, "few_columns.csv", b"tenure,contract\n5,Month-to-month\n"),
-    "csv_non_numeric": lambda ctx: _churn_csv(
-        ctx,
-        "non_numeric.csv",
-        lambda r: r.update(tenure="long"),
-    ),
+    "csv_non_numeric": lambda ctx: _churn_csv(ctx, "non_numeric.csv", lambda r: r.update(tenure="long")),
     "csv_infinite": lambda ctx: _churn_csv(ctx, "infinite.csv", lambda r: r.update(monthly_charges="inf")),
     "csv_empty": lambda ctx: _file(ctx, "empty.csv", b""),
     "csv_header_only": lambda ctx: _file(ctx, "header_only.csv", b"tenure,contract\n"),
