@@ -219,7 +219,7 @@ class Resumable(keras.callbacks.History):
             return
         import json
 
-        from keras_cases.runs import _jsonable, atomic, write_text
+        from keras_cases.runs import jsonable, atomic, write_text
 
         self.dir.mkdir(parents=True, exist_ok=True)
         with atomic(self.dir / "latest.weights.h5") as tmp:
@@ -242,7 +242,7 @@ class Resumable(keras.callbacks.History):
         write_text(
             self.dir / "state.json",
             json.dumps(
-                _jsonable(
+                jsonable(
                     {
                         "epoch": epoch,
                         "finished": finished,

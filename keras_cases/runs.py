@@ -17,11 +17,12 @@ import pandas as pd
 from keras_cases import UserError
 
 
-def _jsonable(o):
+def jsonable(o):
+    """`o` with NumPy values, paths and tuples turned into what json.dumps takes."""
     if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
+        return {str(k): jsonable(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
+        return [jsonable(v) for v in o]
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, np.generic):
@@ -193,7 +194,7 @@ class Run:
 
     def write_json(self, name: str, obj) -> Path:
         p = self.path(name)
-        write_text(p, json.dumps(_jsonable(obj), indent=2) + "\n")
+        write_text(p, json.dumps(jsonable(obj), indent=2) + "\n")
         return p
 
     def write_history(self, history: dict, name: str = "history.csv") -> Path:
