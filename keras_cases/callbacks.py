@@ -219,7 +219,7 @@ class Resumable(keras.callbacks.History):
             return
         import json
 
-        from keras_cases.runs import jsonable, atomic, write_text
+        from keras_cases.runs import atomic, jsonable, write_text
 
         self.dir.mkdir(parents=True, exist_ok=True)
         with atomic(self.dir / "latest.weights.h5") as tmp:
