@@ -9,6 +9,8 @@ from keras_cases import BACKENDS, UserError
 
 
 class CaseParser(argparse.ArgumentParser):
+    quick: dict = {}  # the --quick preset: {dest: value or callable(value) -> value}
+
     """An ArgumentParser that also applies `--distribute` once the command line is parsed.
 
     Every case calls `make_parser().parse_args(argv)` before it builds a model, which is
@@ -29,6 +31,8 @@ class CaseParser(argparse.ArgumentParser):
         elif hasattr(ns, "overwrite"):  # refuse an unusable --out before any data is loaded
             runs.check_out(getattr(ns, "out", None), ns.overwrite)
             runs.ARGV[:] = argv
+        if getattr(ns, "quick", False):
+            self.apply_quick(ns, argv)
         if hasattr(ns, "mlflow"):
             from keras_cases import tracking
 
@@ -57,9 +61,22 @@ class CaseParser(argparse.ArgumentParser):
                 )
         return ns
 
+    def apply_quick(self, ns, argv):
+        """Clamp every flag of the --quick preset that the user did not type (a callable
+        preset value maps the current value, e.g. `lambda v: min(v, 2)`)."""
+        flags = {a.dest: a.option_strings for a in self._actions}
+        for dest, value in self.quick.items():
+            if not any(given(argv, f) for f in flags.get(dest, ()) if f.startswith("--")):
+                setattr(ns, dest, value(getattr(ns, dest)) if callable(value) else value)
 
-def parser(prog: str, description: str, epochs: int, batch_size: int, threads: int = 0) -> argparse.ArgumentParser:
+
+def parser(
+    prog: str, description: str, epochs: int, batch_size: int, threads: int = 0, quick: dict | None = None
+) -> argparse.ArgumentParser:
+    """The shared parser; `quick` is the case's --quick preset: {dest: value or callable},
+    applied after parsing to the flags the user did not type."""
     p = CaseParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.quick = dict(quick or {})
     g = p.add_argument_group("shared by every case study")
     g.add_argument("--epochs", type=positive_int, default=epochs, help="(maximum) training epochs")
     g.add_argument("--batch-size", type=positive_int, default=batch_size, help="minibatch size")

@@ -115,7 +115,12 @@ def summarize_run(run_id: str, d: Path) -> dict:
 
 
 def headline(m: dict) -> dict:
-    """The headline test metrics of a run: `accuracy` or `test_accuracy`, and so on."""
+    """The headline test metrics of a run: its `headline` block (written by Run.finish), else,
+    for runs from before it, `accuracy` or `test_accuracy`, and so on."""
+    block = m.get("headline")
+    if isinstance(block, dict):
+        numbers = {str(k)[:60]: _number(v) for k, v in block.items()}
+        return {k: v for k, v in numbers.items() if v is not None}
     out = {}
     for k in HEADLINE:
         v = _number(m.get(k, m.get(f"test_{k}")))
@@ -163,6 +168,7 @@ def _cell(v) -> str:
 
 def index_page(runs: list[dict]) -> str:
     metric_cols = [k for k in HEADLINE if any(k in r["metrics"] for r in runs)]
+    metric_cols += sorted({k for r in runs for k in r["metrics"]} - set(HEADLINE))
     cols = ["case", "status", "created", "backend", "dataset", "seed", "seeds", "seconds", *metric_cols]
     head = "<th></th>" + "".join(f'<th data-col="{c}">{c}</th>' for c in cols)
     rows = []

@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,7 @@ class Run:
             timespec="seconds"
         )
         self.argv = list(ARGV)
+        self.t0 = time.time()
         self.resumed = resuming is not None
         self.status = "running"
         self.write_json("run.json", self._record(**({"resumed": True} if self.resumed else {})))
@@ -192,6 +194,38 @@ class Run:
     def path(self, name: str) -> Path:
         return self.dir / name
 
+    def finish(
+        self,
+        metrics: dict,
+        sections,
+        *,
+        title: str,
+        headline: dict | None = None,
+        history: dict | None = None,
+        config: dict | None = None,
+        data: str | None = None,
+        notes: list[str] = (),
+    ) -> dict:
+        """End a case's run: history.csv (if `history`), config.json (the parsed flags unless
+        `config`), metrics.json (with the backend, the wall time and a `headline` block of the
+        case's headline test metrics) and report.md: one shared header, then `sections`
+        (strings, or (title, text) pairs that become `## title` sections). Returns metrics."""
+        from keras_cases import runtime
+
+        metrics = {**runtime.backend_report(), **metrics}
+        metrics.setdefault("case", self.case)
+        metrics["seconds"] = round(time.time() - self.t0, 2)
+        if headline is not None:
+            metrics["headline"] = {k: v for k, v in headline.items() if v is not None}
+        if history:
+            self.write_history(history)
+        self.write_json("config.json", config if config is not None else (vars(PARAMS[0]) if PARAMS else {}))
+        self.write_json("metrics.json", metrics)
+        body = [s if isinstance(s, str) else f"## {s[0]}\n\n{s[1]}" for s in sections]
+        self.write_text("report.md", "\n\n".join([report_header(title, metrics, data, notes), *body]).rstrip() + "\n")
+        print(f"wrote {self.dir}/ ({', '.join(sorted(p.name for p in self.dir.iterdir() if p.is_file()))})", flush=True)
+        return metrics
+
     def write_json(self, name: str, obj) -> Path:
         p = self.path(name)
         write_text(p, json.dumps(jsonable(obj), indent=2) + "\n")
@@ -214,6 +248,31 @@ class Run:
         p = self.path(name)
         write_text(p, text)
         return p
+
+
+def report_header(title: str, m: dict, data: str | None = None, notes=()) -> str:
+    """The opening every report shares: data and split, backend and devices, seeds, wall time."""
+    split = ", ".join(
+        f"{m[k]:,} {name}" for k, name in (("n_train", "train"), ("n_val", "validation"), ("n_test", "test")) if k in m
+    )
+    data = data or m.get("dataset")
+    seed, n = m.get("seed"), m.get("seeds", 1) or 1
+    lines = [f"# {title}", ""]
+    if data or split:
+        lines.append(f"- data: {data or ''}{'; ' if data and split else ''}{split}")
+    devices = ", ".join(m.get("devices") or [])
+    dist = f", {m['distribution']}" if m.get("distribution", "none") != "none" else ""
+    lines.append(
+        f"- backend: {m.get('backend')} (Keras {m.get('keras_version')}, {m.get('backend')} "
+        f"{m.get('framework_version')}), devices {devices}{dist}"
+    )
+    if seed is not None:
+        lines.append(f"- seed{'s' if n > 1 else ''}: {seed if n == 1 else f'{seed}..{seed + n - 1}'}")
+    lines.append(f"- wall time: {m.get('seconds')} s")
+    if m.get("quick"):
+        lines.append("- quick run: small data and few epochs, a smoke test, not a result")
+    lines += [f"- {note}" for note in notes]
+    return "\n".join(lines)
 
 
 @contextlib.contextmanager
