@@ -110,13 +110,24 @@ def checkpoint_to(root) -> None:
 
 
 class EpochClock(keras.callbacks.Callback):
-    """Wall-clock seconds since training began, at each epoch end (also logged as
-    `wall_seconds`); with `budget` (seconds) training stops once it is spent. A resumed fit
-    carries on from the seconds already spent (see `Resumable`)."""
+    """The one epoch timer: wall-clock seconds since training began at each epoch end
+    (`seconds`, logged as `wall_seconds`) and each epoch's own seconds (`epoch_seconds`,
+    logged too when `log_epoch`; the first includes compilation); with `budget` (seconds)
+    training stops once it is spent. A resumed fit carries on from the seconds already spent
+    (see `Resumable`)."""
 
-    def __init__(self, budget: float | None = None):
+    def __init__(self, budget: float | None = None, log_epoch: bool = False):
         super().__init__()
-        self.budget, self.seconds, self.spent = budget, [], 0.0
+        self.budget, self.seconds, self.spent, self.log_epoch = budget, [], 0.0, log_epoch
+
+    @property
+    def epoch_seconds(self) -> list[float]:
+        return [b - a for a, b in zip([0.0, *self.seconds[:-1]], self.seconds)]
+
+    @property
+    def total(self) -> float:
+        """Seconds of the whole fit so far, resumed parts included."""
+        return self.seconds[-1] if self.seconds else self.spent
 
     def elapsed(self) -> float:
         import time
@@ -132,6 +143,8 @@ class EpochClock(keras.callbacks.Callback):
         self.seconds.append(self.elapsed())
         if logs is not None:
             logs["wall_seconds"] = self.seconds[-1]
+            if self.log_epoch:
+                logs["epoch_seconds"] = self.epoch_seconds[-1]
 
     def on_train_batch_end(self, batch, logs=None):
         if self.budget is not None and self.elapsed() > self.budget:
