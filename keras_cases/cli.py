@@ -84,6 +84,14 @@ def parser(
     g.add_argument(
         "--seeds", type=positive_int, default=1, help="repeat with seeds seed..seed+N-1 and report mean and std"
     )
+    _run_flags(g)
+    g.add_argument("--quick", action="store_true", help="a small smoke run (under a minute on 2 CPU cores)")
+    _backend_flags(g, threads)
+    return p
+
+
+def _run_flags(g) -> None:
+    """Where a run goes, what it may replace, where else it is tracked, and resuming it."""
     g.add_argument(
         "--out", default=None, help="run directory (default runs/<case>/<UTC timestamp>/); must be new or empty"
     )
@@ -111,7 +119,16 @@ def parser(
         "it was started with: each model's training goes on from its last "
         "finished epoch (what was already trained is restored, not redone)",
     )
-    g.add_argument("--quick", action="store_true", help="a small smoke run (under a minute on 2 CPU cores)")
+    g.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard logs to <run>/tensorboard/<model> "
+        "(view with: tensorboard --logdir <run>/tensorboard)",
+    )
+
+
+def _backend_flags(g, threads: int) -> None:
+    """Which backend, how many threads and devices, how much fit prints."""
     g.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -124,12 +141,6 @@ def parser(
         type=nonnegative_int,
         default=threads,
         help="CPU threads for the backend's ops (0: the framework's default)",
-    )
-    g.add_argument(
-        "--tensorboard",
-        action="store_true",
-        help="also write TensorBoard logs to <run>/tensorboard/<model> "
-        "(view with: tensorboard --logdir <run>/tensorboard)",
     )
     g.add_argument(
         "--distribute",
@@ -148,7 +159,6 @@ def parser(
         default=2,
         help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch",
     )
-    return p
 
 
 def _number(text: str, cast, ok, rule: str, what: str = "a number"):
