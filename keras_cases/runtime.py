@@ -359,6 +359,43 @@ def value_and_grad(fn, variables):
     return float(to_np(loss)), [np.asarray(to_np(g)) for g in grads]
 
 
+def input_gradient(fn, x):
+    """Per-example scores `fn(x)` (shape (n,)) and the gradient of their sum w.r.t. the input
+    array `x`, as NumPy arrays, with the active backend's own autodiff (jax.value_and_grad,
+    tf.GradientTape, torch.autograd). Since example i's score depends only on x[i], row i of
+    the gradient is d score_i / d x[i]. `fn` calls models in inference mode."""
+    import keras
+
+    name = backend()
+    to_np = keras.ops.convert_to_numpy
+    if name == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def total(t):
+            s = fn(t)
+            return jnp.sum(s), s
+
+        (_, scores), grad = jax.value_and_grad(total, has_aux=True)(jnp.asarray(x))
+    elif name == "tensorflow":
+        import tensorflow as tf
+
+        t = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            scores = fn(t)
+            total = tf.reduce_sum(scores)
+        grad = tape.gradient(total, t)
+    else:
+        import torch
+
+        t = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)
+        with torch.enable_grad():
+            scores = fn(t)
+            (grad,) = torch.autograd.grad(scores.sum(), t)
+    return np.asarray(to_np(scores)), np.asarray(to_np(grad))
+
+
 def saved_model_predict(path, x) -> np.ndarray:
     """Run an exported TensorFlow SavedModel (model.export(..., "tf_saved_model")) on x."""
     try:
