@@ -17,6 +17,7 @@ CASES = [
     ("forecast", "electricity demand forecasting vs seasonal-naive and linear baselines"),
     ("regularization", "over/underfitting, dropout, L2, early stopping, bias-variance"),
     ("generative", "a convolutional VAE and a DCGAN on MNIST / digits / CIFAR-10, on every backend"),
+    ("textgen", "a miniature GPT on real text vs an n-gram and a character LSTM, in bits per byte; sampling"),
 ]
 
 

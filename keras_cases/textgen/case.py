@@ -182,6 +182,13 @@ def samples_section(model, corpus, args) -> str:
 
 @command
 def main(argv=None):
+    import sys
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["sample"]:
+        from keras_cases.textgen.sample import sample_main
+
+        return sample_main(argv[1:])
     args = make_parser().parse_args(argv)
     kinds = check_args(args)
     corpus = load_corpus(args)
