@@ -11,7 +11,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_cases import cli
-from keras_cases.rnn import case, cells
+from keras_cases.rnn import case, cells, gradients, models
 from keras_cases.rnn.tasks import CopyTask
 
 out = sys.argv[1]
@@ -105,10 +105,10 @@ for kind, gate, block, ref in OPEN:
 # and the last step's against its closed form: dL/dh_T = W_dense (p - onehot(y))
 task = CopyTask(6, 2, 4)
 xs, ys = task.data(8, 0)
-for kind in case.KINDS:
-    res[f"grad_{kind}"] = case.probe_gradients(task, kind, 8, xs, ys, seed=0).tolist()
-probe = case.build_copy_model(task, "lstm", 8, probe=True)
-case.init_model(probe, 0, "chrono", task.steps)
+for kind in models.KINDS:
+    res[f"grad_{kind}"] = gradients.probe_gradients(task, kind, 8, xs, ys, seed=0).tolist()
+probe = models.build_copy_model(task, "lstm", 8, probe=True)
+models.init_model(probe, 0, "chrono", task.steps)
 p = np_(probe([xs, np.zeros((len(xs), task.steps, 8), "float32")]))[:, -1]
 w_dense = np_(probe.get_layer("symbol").kernel)
 closed = np.linalg.norm((p - np.eye(task.alphabet)[ys[:, -1]]) @ w_dense.T, axis=-1).mean()
