@@ -9,14 +9,14 @@ import pytest
 from conftest import check, execute_notebook, run_python
 
 from keras_cases import UserError
-from keras_cases import forecast as fc
+from keras_cases.forecast import baselines, case, data, models, windows
 
 
 def test_windows_have_the_right_shapes_and_values():
     n, L, H = 100, 7, 3
     values = np.stack([np.arange(n), 100 + np.arange(n)], axis=1).astype("float64")
     starts = np.array([7, 20, 97])
-    x, y = fc.make_windows(values, values[:, 0], starts, L, H)
+    x, y = windows.make_windows(values, values[:, 0], starts, L, H)
     assert x.shape == (3, L, 2) and y.shape == (3, H)
     np.testing.assert_array_equal(x[1, :, 0], np.arange(13, 20))  # the L steps before t = 20
     np.testing.assert_array_equal(x[1, :, 1], 100 + np.arange(13, 20))
@@ -26,9 +26,9 @@ def test_windows_have_the_right_shapes_and_values():
 
 def test_split_is_chronological_without_leakage():
     n, L, H = 1000, 48, 12
-    split = fc.chronological_split(n)
+    split = windows.chronological_split(n)
     assert split.train_end == 700 and split.val_end == 850
-    parts = {p: fc.window_starts(split, p, L, H, stride=1) for p in ("train", "val", "test")}
+    parts = {p: windows.window_starts(split, p, L, H, stride=1) for p in ("train", "val", "test")}
     target_rows = {p: (s.min(), s.max() + H - 1) for p, s in parts.items()}
     assert target_rows["train"][1] < split.train_end <= target_rows["val"][0]
     assert target_rows["val"][1] < split.val_end <= target_rows["test"][0]
@@ -41,20 +41,20 @@ def test_seasonal_naive_and_mase_on_a_hand_made_series():
     season = 4
     y = np.array([1.0, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6, 4, 5, 6, 7])
     # forecast origin t = 8, horizon 6: y[8 + h - 4] for h < 4, then y[8 + h - 8]
-    np.testing.assert_array_equal(fc.seasonal_naive(y, [8], 6, season)[0], [2, 3, 4, 5, 2, 3])
+    np.testing.assert_array_equal(baselines.seasonal_naive(y, [8], 6, season)[0], [2, 3, 4, 5, 2, 3])
     # in-sample seasonal-naive MAE on the first 12 rows: every step is +1 over one season
-    assert fc.mase_scale(y, 12, season) == pytest.approx(1.0)
-    assert fc.mase_scale(np.array([0, 0, 0, 0, 0, 0, 3, 0.0]), 8, 2) == pytest.approx(3 / 6)
-    m = fc.forecast_metrics(np.array([[4.0, 5, 6, 7]]), np.array([[3.0, 4, 5, 6]]), scale=0.5)
+    assert baselines.mase_scale(y, 12, season) == pytest.approx(1.0)
+    assert baselines.mase_scale(np.array([0, 0, 0, 0, 0, 0, 3, 0.0]), 8, 2) == pytest.approx(3 / 6)
+    m = baselines.forecast_metrics(np.array([[4.0, 5, 6, 7]]), np.array([[3.0, 4, 5, 6]]), scale=0.5)
     assert m == {"mae": 1.0, "rmse": 1.0, "mase": 2.0}
     with pytest.raises(UserError):
-        fc.seasonal_naive(y, [2], 2, season)  # not a season of history yet
+        baselines.seasonal_naive(y, [2], 2, season)  # not a season of history yet
 
 
 def test_scaler_is_fit_on_training_rows_only():
     values = np.concatenate([np.zeros((70, 2)), 1000 * np.ones((30, 2))])
     values[:70, 0] = np.arange(70)
-    scaler = fc.fit_scaler(values, 70)
+    scaler = windows.fit_scaler(values, 70)
     assert scaler.mean[0] == pytest.approx(34.5) and scaler.std[0] == pytest.approx(np.arange(70).std())
     assert scaler.mean[1] == 0 and scaler.std[1] == 1  # constant on train: left unscaled
     z = scaler.transform(values)
@@ -63,7 +63,7 @@ def test_scaler_is_fit_on_training_rows_only():
 
 
 def test_elecdemand_loads_with_calendar_features():
-    s = fc.load_elecdemand()
+    s = data.load_elecdemand()
     assert s.values.shape == (17520, 7) and s.columns[:3] == ["demand", "temperature", "work_day"]
     assert s.step == pd.Timedelta("30min") and s.time[48] == pd.Timestamp("2014-01-02")
 
@@ -76,12 +76,12 @@ def test_quick_run_on_every_backend(backend, tmp_path):
         )
     )
     m = json.loads((tmp_path / "metrics.json").read_text())
-    assert m["backend"] == backend and m["best_model"] in fc.MODELS
+    assert m["backend"] == backend and m["best_model"] in models.MODELS
     for k in ("keras_version", "dataset", "n_train", "n_val", "n_test", "seconds", "seed"):
         assert k in m, k
     assert set(m["models"]) == {"naive_day", "seasonal_naive", "ridge", "lstm", "conv1d", "transformer"}
     best = m["models"][m["best_model"]]
-    assert best["val_mae"] == min(m["models"][k]["val_mae"] for k in fc.MODELS)  # chosen on validation
+    assert best["val_mae"] == min(m["models"][k]["val_mae"] for k in models.MODELS)  # chosen on validation
     assert m["mase"] == best["test_mase"] and np.isfinite(m["mase"]) and m["mase"] > 0
     for name in (
         "lstm.keras",
@@ -96,7 +96,7 @@ def test_quick_run_on_every_backend(backend, tmp_path):
     ):
         assert (tmp_path / name).is_file(), name
     h = pd.read_csv(tmp_path / "history.csv")
-    assert set(h.model) == set(fc.MODELS) and "val_loss" in h
+    assert set(h.model) == set(models.MODELS) and "val_loss" in h
     assert "forecasts.png" in (tmp_path / "report.md").read_text() and "test_mase" in p.stdout
 
 
@@ -158,27 +158,27 @@ def csv_files(tmp_path_factory):
 def test_bad_csv_is_one_line_and_exit_code_2(csv_files, args, message, capsys):
     from keras_cases import cli
 
-    code = cli.run(fc.main, [a.format(d=csv_files) for a in args] + ["--out", str(csv_files / "run")])
+    code = cli.run(case.main, [a.format(d=csv_files) for a in args] + ["--out", str(csv_files / "run")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and message in err, err
     assert len(err.strip().splitlines()) == 1
 
 
 def test_own_csv_series_loads_and_windows(csv_files):
-    [s] = fc.load_csv(csv_files / "good.csv", "when", "load", "temp")
+    [s] = data.load_csv(csv_files / "good.csv", "when", "load", "temp")
     assert s.columns[:2] == ["load", "temp"] and s.step == pd.Timedelta("1h")
-    assert fc.default_geometry(s.step) == (168, 24, 168)
+    assert data.default_geometry(s.step) == (168, 24, 168)
 
 
 def test_several_series_load_wide_and_long(csv_files):
     good = pd.read_csv(csv_files / "wide.csv")
-    a, b = fc.load_csv(csv_files / "wide.csv", "when", "load, load2", "temp")
+    a, b = data.load_csv(csv_files / "wide.csv", "when", "load, load2", "temp")
     assert (a.key, b.key) == ("load", "load2") and a.columns[1] == b.columns[1] == "temp"
     np.testing.assert_allclose(a.target, good["load"])
     np.testing.assert_allclose(b.target, good["load2"])
     np.testing.assert_allclose(a.values[:, 1], b.values[:, 1])  # the shared feature
     # long format: rows of each site gathered and put in time order, lengths may differ
-    a, b = fc.load_csv(csv_files / "long.csv", "when", "load", "temp", series_column="site")
+    a, b = data.load_csv(csv_files / "long.csv", "when", "load", "temp", series_column="site")
     assert (a.key, b.key) == ("a", "b") and len(a.target) == len(good) and len(b.target) == len(good) - 24 * 7
     np.testing.assert_allclose(a.target, good["load"])
     np.testing.assert_allclose(b.target, good["load2"].iloc[24 * 7 :])
@@ -213,21 +213,21 @@ def test_several_series_at_once_one_global_model(csv_files, tmp_path):
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["n_series"] == 2 and set(m["series"]) == {"a", "b"}
     # each series' baseline is computed on that series alone (no window crosses series) ...
-    args = fc.make_parser().parse_args([])
-    for key, s in zip("ab", fc.load_csv(csv_files / "long.csv", "when", "load", None, series_column="site")):
-        prep = fc.prepare(s, args)
-        truth = fc.make_windows(s.target[:, None], s.target, prep["starts"]["test"], 168, 24)[1]
-        naive = fc.seasonal_naive(s.target, prep["starts"]["test"], 24, 168)
-        scale = fc.mase_scale(s.target, prep["split"].train_end, 168)
-        want = fc.forecast_metrics(truth, naive, scale)["mase"]
+    args = case.make_parser().parse_args([])
+    for key, s in zip("ab", data.load_csv(csv_files / "long.csv", "when", "load", None, series_column="site")):
+        prep = windows.prepare(s, args)
+        truth = windows.make_windows(s.target[:, None], s.target, prep["starts"]["test"], 168, 24)[1]
+        naive = baselines.seasonal_naive(s.target, prep["starts"]["test"], 24, 168)
+        scale = baselines.mase_scale(s.target, prep["split"].train_end, 168)
+        want = baselines.forecast_metrics(truth, naive, scale)["mase"]
         assert m["series"][key]["seasonal_naive"]["test_mase"] == pytest.approx(want)
     # ... and the table is the mean over series
     for name in ("seasonal_naive", "ridge", "conv1d"):
         mean = np.mean([m["series"][k][name]["test_mase"] for k in "ab"])
         assert m["models"][name]["test_mase"] == pytest.approx(mean)
     assert m["n_test"] == sum(
-        len(fc.prepare(s, args)["starts"]["test"])
-        for s in fc.load_csv(csv_files / "long.csv", "when", "load", None, series_column="site")
+        len(windows.prepare(s, args)["starts"]["test"])
+        for s in data.load_csv(csv_files / "long.csv", "when", "load", None, series_column="site")
     )
     report = (tmp_path / "report.md").read_text()
     assert "2 series" in report and "Test MASE per series" in report and (tmp_path / "forecasts.png").is_file()

@@ -10,12 +10,12 @@ import pytest
 from conftest import check, execute_notebook, run_python
 
 from keras_cases import UserError, cli
-from keras_cases import sequences as sq
+from keras_cases.sequences import case, changepoint, data, models
 
 
 @pytest.fixture(scope="module")
 def changes():
-    return sq.changepoint_data(20000, np.random.default_rng(0))
+    return data.changepoint_data(20000, np.random.default_rng(0))
 
 
 def test_changepoint_generator_statistics(changes):
@@ -46,48 +46,48 @@ def test_changepoint_generator_statistics(changes):
 
 
 def test_changepoint_generator_is_seeded_and_extrapolation_range_holds():
-    a = sq.changepoint_data(50, np.random.default_rng(3))
-    b = sq.changepoint_data(50, np.random.default_rng(3))
-    c = sq.changepoint_data(50, np.random.default_rng(4))
+    a = data.changepoint_data(50, np.random.default_rng(3))
+    b = data.changepoint_data(50, np.random.default_rng(3))
+    c = data.changepoint_data(50, np.random.default_rng(4))
     np.testing.assert_array_equal(a.x, b.x)
     assert not np.array_equal(a.x, c.x)
-    ex = sq.changepoint_data(4000, np.random.default_rng(5), length=150, change_range=(120, 140))
+    ex = data.changepoint_data(4000, np.random.default_rng(5), length=150, change_range=(120, 140))
     t = ex.change[ex.has_change]
     assert ex.x.shape[1] == 150 and t.min() == 120 and t.max() == 139
     assert len(np.unique(t)) == 20
     # the splits of a run come from distinct streams
-    draws = {s: sq.data_rng(0, "changepoint", s).random() for s in sq.SPLITS}
-    assert len(set(draws.values())) == len(sq.SPLITS)
+    draws = {s: data.data_rng(0, "changepoint", s).random() for s in data.SPLITS}
+    assert len(set(draws.values())) == len(data.SPLITS)
     with pytest.raises(UserError, match="does not fit"):
-        sq.changepoint_data(5, np.random.default_rng(0), length=50, change_range=(40, 60))
+        data.changepoint_data(5, np.random.default_rng(0), length=50, change_range=(40, 60))
 
 
 @pytest.mark.parametrize("task", ["a", "b"])
 def test_query_generator_pads_apart_from_digits_and_balances_labels(task):
-    q = sq.query_data(8000, np.random.default_rng(1), task)
+    q = data.query_data(8000, np.random.default_rng(1), task)
     valid = np.arange(q.tokens.shape[1])[None, :] < q.lengths[:, None]
     assert q.tokens.shape == (8000, 20) and q.lengths.min() == 5 and q.lengths.max() == 20
-    assert np.all(q.tokens[~valid] == sq.PAD)  # padding only after the end ...
+    assert np.all(q.tokens[~valid] == data.PAD)  # padding only after the end ...
     assert np.all((q.tokens[valid] >= 1) & (q.tokens[valid] <= 10))  # ... and never a digit's token
     assert set(np.unique(q.tokens[valid]) - 1) == set(range(10))  # every digit 0..9 occurs
     assert abs(q.y.mean() - 0.5) < 0.02  # balanced: the majority baseline is ~0.5
     assert q.query.min() == 0 and q.query.max() == (9 if task == "a" else 8)
-    truth = [sq.answer(sq.digits_of(q.tokens[i], q.lengths[i]), int(q.query[i, 0]), task) for i in range(8000)]
+    truth = [data.answer(data.digits_of(q.tokens[i], q.lengths[i]), int(q.query[i, 0]), task) for i in range(8000)]
     np.testing.assert_array_equal(q.y, np.array(truth, "float32"))
     if task == "b":  # most negatives ask about a digit that is there, just not followed by q+1
         neg = np.flatnonzero(q.y == 0)
-        seen = [sq.answer(sq.digits_of(q.tokens[i], q.lengths[i]), int(q.query[i, 0]), "a") for i in neg]
+        seen = [data.answer(data.digits_of(q.tokens[i], q.lengths[i]), int(q.query[i, 0]), "a") for i in neg]
         assert np.mean(seen) > 0.5
-    assert sq.answer([3, 1, 2, 7], 1, "b") and not sq.answer([2, 1, 7], 1, "b") and sq.answer([0, 9], 9, "a")
-    np.testing.assert_array_equal(q.tokens, sq.query_data(8000, np.random.default_rng(1), task).tokens)
+    assert data.answer([3, 1, 2, 7], 1, "b") and not data.answer([2, 1, 7], 1, "b") and data.answer([0, 9], 9, "a")
+    np.testing.assert_array_equal(q.tokens, data.query_data(8000, np.random.default_rng(1), task).tokens)
 
 
 def test_bayes_detector_is_calibrated_and_beats_the_base_rate():
-    d = sq.changepoint_data(300, np.random.default_rng(7), length=60)
-    p = sq.bayes_posterior(d.x, change_range=(1, 60))
+    d = data.changepoint_data(300, np.random.default_rng(7), length=60)
+    p = data.bayes_posterior(d.x, change_range=(1, 60))
     assert p.shape == d.y.shape and np.all((p >= 0) & (p <= 1)) and np.all(p[:, 0] == 0)
     assert abs(p.mean() - d.y.mean()) < 0.02  # a posterior's average is the base rate
-    s = sq.changepoint_scores(p, d)
+    s = changepoint.changepoint_scores(p, d)
     assert s["accuracy"] > 0.85 > 1 - d.y.mean() + 0.2
 
 
@@ -97,28 +97,28 @@ def test_detectors_are_causal_and_a_same_padded_conv_is_not():
 
     from keras_cases import runtime
 
-    x = sq.changepoint_data(8, np.random.default_rng(2), length=40).x
-    for build in sq.CHANGEPOINT_MODELS.values():
+    x = data.changepoint_data(8, np.random.default_rng(2), length=40).x
+    for build in models.CHANGEPOINT_MODELS.values():
         model = build()
         runtime.init_weights(model, 0)
         for t in (0, 17, 38):
-            assert sq.leak(model, x, t) < 1e-6, (model.name, t)
-        assert sq.leak(model, x, 17, seed=1) < 1e-6
+            assert models.leak(model, x, t) < 1e-6, (model.name, t)
+        assert models.leak(model, x, 17, seed=1) < 1e-6
     inputs = keras.Input((None, 10))
     leaky = keras.Model(inputs, layers.Conv1D(1, 3, padding="same")(inputs)[..., 0])
     runtime.init_weights(leaky, 0)
-    assert sq.leak(leaky, x, 17) > 1e-3  # the check can fail
+    assert models.leak(leaky, x, 17) > 1e-3  # the check can fail
 
 
 def test_summary_ignores_padding():
     from keras_cases import runtime
 
-    model = sq.build_query_model()
+    model = models.build_query_model()
     runtime.init_weights(model, 0)
     digits = np.array([[4, 1, 10, 3, 3, 7]], "int32")  # tokens: digits 3, 0, 9, 2, 2, 6
     q = np.array([[2]], "int32")
     bare = model.predict({"tokens": digits, "query": q}, verbose=0)
-    padded = np.concatenate([digits, np.full((1, 14), sq.PAD, "int32")], 1)
+    padded = np.concatenate([digits, np.full((1, 14), data.PAD, "int32")], 1)
     np.testing.assert_allclose(model.predict({"tokens": padded, "query": q}, verbose=0), bare, rtol=1e-5, atol=1e-6)
 
 
@@ -126,11 +126,11 @@ def test_one_compiled_model_serves_every_seed():
     class Args:
         batch_size, patience, epochs, verbose = 32, 1, 2, 0
 
-    tr = sq.changepoint_data(64, np.random.default_rng(0), length=20)
-    va = sq.changepoint_data(32, np.random.default_rng(1), length=20)
-    model = sq.build_cnn()
-    fresh = sq.compile_once(model, 3e-3)
-    runs = [sq.fit(model, fresh, tr.x, tr.y, (va.x, va.y), Args, s)["loss"] for s in (0, 1, 0)]
+    tr = data.changepoint_data(64, np.random.default_rng(0), length=20)
+    va = data.changepoint_data(32, np.random.default_rng(1), length=20)
+    model = models.build_cnn()
+    fresh = models.compile_once(model, 3e-3)
+    runs = [models.fit(model, fresh, tr.x, tr.y, (va.x, va.y), Args, s)["loss"] for s in (0, 1, 0)]
     np.testing.assert_allclose(runs[2], runs[0], rtol=1e-6)  # weights and Adam state start afresh
     assert not np.allclose(runs[1], runs[0])
 
@@ -144,15 +144,15 @@ def test_changepoint_models_learn():
         batch_size, patience, epochs, verbose = 32, 3, 6, 0
 
     tr, va, te = (
-        sq.changepoint_data(n, np.random.default_rng(s), length=24) for n, s in ((384, 0), (128, 1), (256, 2))
+        data.changepoint_data(n, np.random.default_rng(s), length=24) for n, s in ((384, 0), (128, 1), (256, 2))
     )
     majority = max(te.y.mean(), 1 - te.y.mean())
-    for build in sq.CHANGEPOINT_MODELS.values():
+    for build in models.CHANGEPOINT_MODELS.values():
         model = build()
-        sq.fit(model, sq.compile_once(model, 3e-3), tr.x, tr.y, (va.x, va.y), Args, 0)
-        trained = sq.changepoint_scores(np.asarray(model.predict(te.x, verbose=0)), te)["accuracy"]
+        models.fit(model, models.compile_once(model, 3e-3), tr.x, tr.y, (va.x, va.y), Args, 0)
+        trained = changepoint.changepoint_scores(np.asarray(model.predict(te.x, verbose=0)), te)["accuracy"]
         runtime.init_weights(model, 0)
-        untrained = sq.changepoint_scores(np.asarray(model.predict(te.x, verbose=0)), te)["accuracy"]
+        untrained = changepoint.changepoint_scores(np.asarray(model.predict(te.x, verbose=0)), te)["accuracy"]
         assert untrained < majority + 0.01 < majority + 0.05 < trained, (model.name, untrained, trained)
 
 
@@ -169,7 +169,7 @@ def test_changepoint_models_learn():
     ],
 )
 def test_bad_flag_value_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
-    code = cli.run(sq.main, args + ["--out", str(tmp_path / "run")])
+    code = cli.run(case.main, args + ["--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and message in err, err
     assert len(err.strip().splitlines()) == 1
@@ -184,7 +184,8 @@ def test_quick_run_writes_every_artifact(backend, tmp_path):
     assert m["backend"] == backend and m["seeds"] == 1
     for k in ("keras_version", "dataset", "n_train", "n_test", "seconds", "seed"):
         assert k in m, k
-    assert all(not isinstance(v, dict) for v in m.values())  # flat
+    assert all(not isinstance(v, dict) for k, v in m.items() if k != "headline")  # flat, but for Run.finish's block
+    assert m["headline"] == {"accuracy": m[f"{m['model']}_test_accuracy"]}
     h = pd.read_csv(tmp_path / "history.csv")
     for name in ("lstm", "cnn"):
         assert m[f"changepoint_{name}_causal_leak"] < 1e-5, name
