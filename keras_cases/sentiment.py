@@ -31,7 +31,8 @@ from keras_cases.data import REGISTRY, data_dir, keras_cache_dir, locate
 from keras_cases.data.text import TextData, binary_labels, clean_rows, decode_imdb, read_tab_file, read_text_csv
 from keras_cases.evaluation import parse_objective
 from keras_cases.runs import command
-from keras_cases.text_models import Predictor, add_text_flags, predict_main, run_experiment
+from keras_cases.text_models.experiment import QUICK, add_text_flags, run_experiment
+from keras_cases.text_models.predict import Predictor, predict_main
 
 CASE = "sentiment"
 DEFAULT_OBJECTIVE = "f1"
@@ -104,15 +105,26 @@ def load_data(data="auto", csv=None, text_column=None, label_column=None, positi
     return load_sentences() if data == "sentences" else load_imdb()
 
 
+def quick_sample(data: TextData) -> TextData:
+    """--quick on a large dataset (IMDB): a seeded random 5,000 texts; small data is kept whole."""
+    if len(data.texts) <= QUICK_TEXTS:
+        return data
+    keep = np.sort(np.random.default_rng(0).choice(len(data.texts), QUICK_TEXTS, replace=False))
+    return TextData(
+        [data.texts[i] for i in keep], data.y[keep], f"{data.dataset}, random {QUICK_TEXTS} (--quick)", data.labels
+    )
+
+
 def load_predictor(run_dir) -> Predictor:
     """A saved sentiment run that scores raw text (for `predict` and `python -m keras_cases serve`)."""
     return Predictor(run_dir, CASE)
 
 
 def make_parser():
+    # small models: one thread is fastest on a busy CPU
     p = cli.parser(
-        "python -m keras_cases.sentiment", __doc__.split("\n\n")[0], epochs=15, batch_size=64, threads=1
-    )  # small models: one thread is fastest on a busy CPU
+        "python -m keras_cases.sentiment", __doc__.split("\n\n")[0], epochs=15, batch_size=64, threads=1, quick=QUICK
+    )
     d = p.add_argument_group("data")
     d.add_argument(
         "--data",
@@ -136,14 +148,9 @@ def main(argv=None):
         return predict_main(CASE, argv[1:])
     args = make_parser().parse_args(argv)
     parse_objective(args.objective)  # a bad --objective is refused before any data loads
-    if args.quick:
-        args.epochs = min(args.epochs, 2)
     data = load_data(args.data, args.csv, args.text_column, args.label_column, args.positive)
-    if args.quick and len(data.texts) > QUICK_TEXTS:  # IMDB: a 5,000-review sample
-        keep = np.sort(np.random.default_rng(0).choice(len(data.texts), QUICK_TEXTS, replace=False))
-        data = TextData(
-            [data.texts[i] for i in keep], data.y[keep], f"{data.dataset}, random {QUICK_TEXTS} (--quick)", data.labels
-        )
+    if args.quick:
+        data = quick_sample(data)
     blurb = (
         f"The recurrent, convolutional and attention networks of the spam case against "
         f"TF-IDF + logistic regression on {data.dataset}. Each model's decision threshold "

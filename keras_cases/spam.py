@@ -23,7 +23,8 @@ from keras_cases.data import locate
 from keras_cases.data.text import TextData, binary_labels, clean_rows, read_tab_file, read_text_csv
 from keras_cases.evaluation import parse_objective
 from keras_cases.runs import command
-from keras_cases.text_models import Predictor, add_text_flags, predict_main, run_experiment
+from keras_cases.text_models.experiment import QUICK, add_text_flags, run_experiment
+from keras_cases.text_models.predict import Predictor, predict_main
 
 CASE = "spam"
 DEFAULT_OBJECTIVE = "precision>=0.98"
@@ -53,9 +54,10 @@ def load_predictor(run_dir) -> Predictor:
 
 
 def make_parser():
+    # small models: one thread is fastest on a busy CPU (torch: 12x)
     p = cli.parser(
-        "python -m keras_cases.spam", __doc__.split("\n\n")[0], epochs=15, batch_size=64, threads=1
-    )  # small models: one thread is fastest on a busy CPU (torch: 12x)
+        "python -m keras_cases.spam", __doc__.split("\n\n")[0], epochs=15, batch_size=64, threads=1, quick=QUICK
+    )
     d = p.add_argument_group("data")
     d.add_argument(
         "--data",
@@ -79,8 +81,6 @@ def main(argv=None):
         return predict_main(CASE, argv[1:])
     args = make_parser().parse_args(argv)
     parse_objective(args.objective)  # a bad --objective is refused before any data loads
-    if args.quick:
-        args.epochs = min(args.epochs, 2)
     data = load_data(args.data, args.csv, args.text_column, args.label_column, args.positive)
     run_experiment(CASE, "SMS spam", data, args, __doc__.split("\n\n")[1].replace("\n", " "))
     return 0

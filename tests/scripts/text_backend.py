@@ -9,7 +9,10 @@ import pandas as pd
 
 from keras_cases import cli, runtime, spam
 from keras_cases.data.text import Vocabulary
-from keras_cases.text_models import NEURAL, Predictor, build_model, compile_model, score, train
+from keras_cases.text_models import NEURAL
+from keras_cases.text_models.models import build_model, compile_model
+from keras_cases.text_models.predict import Predictor
+from keras_cases.text_models.training import score, train
 
 run, fit = Path(sys.argv[1]), sys.argv[2] == "train"
 runtime.set_threads(1)  # as the cases do: small models, busy CPU
