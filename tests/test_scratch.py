@@ -229,6 +229,7 @@ def test_quick_run_writes_every_artifact(quick_run):
         assert k in m, k
     assert m["backend"] == backends_under_test()[0] and m["n_train"] + m["n_test"] == 300
     assert m["gradcheck_passed"] is True
+    assert m["headline"]["accuracy"] == m["circles_test_accuracy"]
     assert m["circles_test_accuracy"] > 0.9 and m["blobs_test_accuracy"] > 0.9
     assert m["keras_export_max_abs_diff"] < 1e-12
     with open(out / "training.gif", "rb") as f:

@@ -10,7 +10,12 @@ Short modules, one idea each (micrograd / CS231n style):
 - `conv`        a 2-D convolution forward / backward
 - `gradcheck`   centered finite differences and the shared list of gradient cases
 - `keras_check` the same cases against Keras on the active backend (imports Keras)
-- `case`        the case study: `python -m keras_cases.scratch`
+- `checks`      the case's gradient check: the Keras checks of every backend (one process
+                each), their pass/fail summary, the network exported to Keras
+- `report`      the case's report: comparison and gradient-check tables, sections
+- `figures`     the case's matplotlib figures
+- `worked_example` the classic 2-2-1 example, one SGD step
+- `case`        the case study: `python -m keras_cases.scratch` (data, models, training, main)
 
 Importing this package does not import Keras.
 """

@@ -1,0 +1,147 @@
+"""The churn models: a baseline and an improved MLP (functional Keras), their training, and
+the scikit-learn references the networks are measured against."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_cases import runtime
+from keras_cases.callbacks import ThresholdTuner, resumable, tensorboard
+from keras_cases.data import batches
+from keras_cases.evaluation import binary_metrics, choose_threshold, class_weights
+
+
+# --- networks -----------------------------------------------------------------------
+def build_baseline(n_features: int) -> keras.Model:
+    inputs = keras.Input((n_features,), name="features")
+    x = keras.layers.Dense(32, activation="relu")(inputs)
+    x = keras.layers.Dense(16, activation="relu")(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="churn")(x)
+    return keras.Model(inputs, outputs, name="baseline_mlp")
+
+
+def build_model(n_features: int, width: int = 64, dropout: float = 0.3) -> keras.Model:
+    inputs = keras.Input((n_features,), name="features")
+    x = keras.layers.Dense(width, activation="relu")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Dropout(dropout)(x)
+    x = keras.layers.Dense(width // 2, activation="relu")(x)
+    x = keras.layers.Dropout(dropout)(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="churn")(x)
+    return keras.Model(inputs, outputs, name="improved_mlp")
+
+
+def compile_model(model, learning_rate=1e-3):
+    """Adam, binary cross-entropy, ROC-AUC; 32 steps per compiled call on JAX and TensorFlow
+    (measured: `runtime.STEPS_PER_EXECUTION`), one on PyTorch."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(name="auc")],
+        steps_per_execution=runtime.steps_per_execution("dense"),
+    )
+    return model
+
+
+# --- training -----------------------------------------------------------------------
+def train(
+    model,
+    x_tr,
+    y_tr,
+    x_val,
+    y_val,
+    *,
+    epochs,
+    batch_size,
+    seed,
+    verbose,
+    objective=None,
+    weighted=False,
+    patience=10,
+    extra_callbacks=(),
+):
+    """Fit with NumPy-shuffled batches; returns (history dict, ThresholdTuner or None).
+    `extra_callbacks` run after the case's own (e.g. the benchmark's time-to-quality watch)."""
+    runtime.init_weights(model, seed)
+    data = batches(x_tr, y_tr, batch_size, seed, class_weights(y_tr) if weighted else None)
+    callbacks, tuner = [], None
+    if objective is not None:
+        callbacks += [
+            keras.callbacks.EarlyStopping("val_auc", mode="max", patience=patience, restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(
+                "val_auc", mode="max", factor=0.5, patience=max(patience // 3, 1), min_lr=1e-5
+            ),
+        ]
+        tuner = ThresholdTuner(x_val, y_val, objective)
+        callbacks.append(tuner)  # after EarlyStopping: it re-chooses on the restored weights
+    callbacks += [*extra_callbacks, *tensorboard(f"{model.name}_seed{seed}")]
+    hist = model.fit(
+        data,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        verbose=verbose,
+        callbacks=resumable(f"{model.name}_seed{seed}", callbacks, data),
+    )
+    return hist.history, tuner
+
+
+def improved(n_features: int) -> keras.Model:
+    """The improved MLP, compiled with its learning rate."""
+    return compile_model(build_model(n_features), learning_rate=3e-3)
+
+
+def fit_improved(model, xs, ys, args, objective, seed):
+    """Train the improved MLP on (train, validation, ...) parts: class weights, early stopping
+    on validation ROC-AUC and the threshold chosen on validation. Returns (history, threshold)."""
+    fit = dict(epochs=args.epochs, batch_size=args.batch_size, seed=seed, verbose=args.verbose)
+    hist, tuner = train(
+        model, xs[0], ys[0], xs[1], ys[1], objective=objective, weighted=True, patience=args.patience, **fit
+    )
+    return hist, tuner.threshold
+
+
+def run_seed(seed, xs, ys, args, objective):
+    """Train baseline and improved MLPs for one seed; returns everything the report needs."""
+    (x_tr, x_val, x_te), (y_tr, y_val, y_te) = xs, ys
+    runtime.set_seed(seed)
+    fit = dict(epochs=args.epochs, batch_size=args.batch_size, seed=seed, verbose=args.verbose)
+    base = compile_model(build_baseline(x_tr.shape[1]))
+    print(f"[seed {seed}] baseline MLP ({base.count_params()} parameters)")
+    base_hist, _ = train(base, x_tr, y_tr, x_val, y_val, **fit)
+    model = improved(x_tr.shape[1])
+    print(f"[seed {seed}] improved MLP ({model.count_params()} parameters), objective {objective}")
+    hist, threshold = fit_improved(model, xs, ys, args, objective, seed)
+    p_base = base.predict(x_te, verbose=0).ravel()
+    p = model.predict(x_te, verbose=0).ravel()
+    return {
+        "metrics": {**binary_metrics(y_te, p, threshold), "baseline": binary_metrics(y_te, p_base, 0.5)},
+        "model": model,
+        "history": {"baseline": base_hist, "improved": hist},
+        "p_test": p,
+        "p_test_baseline": p_base,
+        "p_val": model.predict(x_val, verbose=0).ravel(),
+        "threshold": threshold,
+        "epochs_trained": len(hist["loss"]),
+    }
+
+
+# --- the scikit-learn references ----------------------------------------------------
+def logistic_regression(x_tr, y_tr, x_val, y_val, x_te, objective):
+    """The scikit-learn reference on the same features, threshold chosen the same way."""
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(max_iter=2000, class_weight="balanced").fit(x_tr, y_tr)
+    t, _ = choose_threshold(y_val, lr.predict_proba(x_val)[:, 1], objective)
+    return lr.predict_proba(x_te)[:, 1], t
+
+
+def hist_gradient_boosting(x_tr, y_tr, x_val, y_val, x_te, objective, seed):
+    """The tree-ensemble reference: HistGradientBoosting with early stopping on its own
+    internal split of the training fold, threshold chosen on validation like the others."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    hgb = HistGradientBoostingClassifier(learning_rate=0.05, max_iter=500, early_stopping=True, random_state=seed).fit(
+        x_tr, y_tr
+    )
+    t, _ = choose_threshold(y_val, hgb.predict_proba(x_val)[:, 1], objective)
+    return hgb.predict_proba(x_te)[:, 1], t
