@@ -4,6 +4,7 @@ subprocess each, see _image_runs.py) with frozen weights that stay put, saved mo
 backends, the notebook."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,19 +12,17 @@ import pytest
 from _image_runs import XLA_O0, run_everywhere, same_predictions_everywhere
 from conftest import backends_under_test, execute_notebook
 
-from keras_cases import UserError, cli
-from keras_cases import representation as rep
-from keras_cases.data import images
+from keras_cases import UserError, backbones, cli
+from keras_cases.data import batches, images
+from keras_cases.representation import autoencoders, case, common, reuse, rotation
 
 SAVED = {
     "model.keras": (5, 28, 28, 1),
     "autoencoder_k32.keras": (5, 28, 28, 1),
     "rotation_backbone.keras": (5, 32, 32, 3),
 }  # saved model -> the raw-pixel batch it predicts on
-BODY = """
-    from keras_cases import representation
-    assert representation.main(["--quick", "--out", str(here), "-v", "0"]) == 0
-"""
+QUICK = str(Path(__file__).parent / "scripts" / "representation_quick.py")  # run as a file in a subprocess
+BODY = f"    import runpy\n    runpy.run_path({QUICK!r})['run'](here, out, extra)\n"
 
 
 @pytest.fixture(scope="module")
@@ -42,20 +41,20 @@ def chance_bar(n_test: int, n_classes: int, z: float = 4.0, largest_share: float
 
 def test_parameter_counts_by_hand():
     # 8x8 images (d = 64), hidden 5, code 3: (64*5 + 5) + (5*3 + 3) + (3*5 + 5) + (5*64 + 64)
-    ae, encoder = rep.build_autoencoder(3, (8, 8, 1), hidden=5)
+    ae, encoder = autoencoders.build_autoencoder(3, (8, 8, 1), hidden=5)
     assert encoder.count_params() == 325 + 18
-    assert ae.count_params() == 325 + 18 + 20 + 384 == 747 == rep.autoencoder_params(3, 64, 5)
-    assert rep.autoencoder_params(32) == 419_120  # the k=32 MNIST autoencoder of part a
-    clf, _ = rep.build_encoder_classifier(3, (8, 8, 1), 10, frozen=True, hidden=5)
+    assert ae.count_params() == 325 + 18 + 20 + 384 == 747 == autoencoders.autoencoder_params(3, 64, 5)
+    assert autoencoders.autoencoder_params(32) == 419_120  # the k=32 MNIST autoencoder of part a
+    clf, _ = reuse.build_encoder_classifier(3, (8, 8, 1), 10, frozen=True, hidden=5)
     # + batch norm on the 3-d code (gamma, beta, mean, variance) + softmax layer 3 x 10 + 10;
     # frozen: only gamma, beta and the softmax layer train
     assert clf.count_params() == 343 + 4 * 3 + 40 and sum(np.prod(w.shape) for w in clf.trainable_weights) == 6 + 40
     # conv blocks (4, 8) on RGB: 3x3x3x4 kernel + 4 x 4 batch-norm values, then 3x3x4x8 + 4 x 8
-    backbone = rep.build_backbone((4, 8), size=16)
-    assert backbone.count_params() == (108 + 16) + (288 + 32) == rep.backbone_params((4, 8)) == 444
+    backbone = backbones.build_backbone((4, 8), size=16)
+    assert backbone.count_params() == (108 + 16) + (288 + 32) == backbones.backbone_params((4, 8)) == 444
     assert backbone.output_shape == (None, 4, 4, 8)
-    assert rep.backbone_params(rep.WIDTHS) == 93_920
-    model, _ = rep.transfer_model((4, 8), 10, k=1, frozen=True, size=16)
+    assert backbones.backbone_params(backbones.WIDTHS) == 93_920
+    model, _ = rotation.transfer_model((4, 8), 10, k=1, frozen=True, size=16)
     assert model.count_params() == 444 + 8 * 10 + 10
     # frozen block 1: trainable = block 2 (kernel, gamma, beta) + the softmax layer
     assert sum(np.prod(w.shape) for w in model.trainable_weights) == 288 + 16 + 90
@@ -65,7 +64,7 @@ def test_pca_baseline_sanity():
     rng = np.random.default_rng(0)
     basis = rng.normal(size=(6, 16))  # 4x4 images on a 6-dimensional subspace (+ rounding to uint8)
     x = np.clip(np.rint(127 + 20 * rng.normal(size=(300, 6)) @ basis), 0, 255).astype(np.uint8).reshape(300, 4, 4, 1)
-    mses = [rep.pca_reconstruct(x[:200], x[200:], k)[0] for k in (1, 2, 4, 6, 16)]
+    mses = [autoencoders.pca_reconstruct(x[:200], x[200:], k)[0] for k in (1, 2, 4, 6, 16)]
     assert all(a > b for a, b in zip(mses, mses[1:]))  # more components, lower error
     assert mses[-1] < 1e-12  # every component: exact
     assert mses[3] < 1e-4 < mses[2]  # 6 components hold all but the rounding noise
@@ -74,7 +73,7 @@ def test_pca_baseline_sanity():
 
     flat = x[:200].reshape(200, -1) / 255.0
     ev = PCA().fit(flat).explained_variance_  # normalised by n - 1
-    mse, recon = rep.pca_reconstruct(x[:200], x[:200], 3)
+    mse, recon = autoencoders.pca_reconstruct(x[:200], x[:200], 3)
     assert mse == pytest.approx(ev[3:].sum() * 199 / 200 / 16, rel=1e-6)
     assert recon.shape == (200, 4, 4, 1)
 
@@ -82,11 +81,11 @@ def test_pca_baseline_sanity():
 def test_rotations_label_each_quarter_turn():
     x = np.zeros((2, 4, 4, 1), np.uint8)
     x[:, 0, 0] = 255  # a bright top-left pixel
-    xr, yr = rep.rotations(x)
+    xr, yr = backbones.rotations(x)
     assert xr.shape == (8, 4, 4, 1) and list(yr) == [0, 0, 1, 1, 2, 2, 3, 3]
     corners = [tuple(np.argwhere(im[..., 0] == 255)[0]) for im in xr[::2]]
     assert corners == [(0, 0), (3, 0), (3, 3), (0, 3)]  # 90 degrees counter-clockwise each
-    data = rep.rotation_batches(np.repeat(x, 5, axis=0), batch_size=8, seed=0)
+    data = backbones.rotation_batches(np.repeat(x, 5, axis=0), batch_size=8, seed=0)
     xb, yb = data[0]
     assert len(data) == 5 and xb.shape == (8, 4, 4, 1) and np.array_equal(np.bincount(yb), [2, 2, 2, 2])
 
@@ -97,16 +96,16 @@ def test_a_restarted_model_trains_like_a_fresh_one():
     y = rng.integers(0, 3, 40)
 
     def trained(model, seed):
-        rep.restart(model, seed)
-        model.fit(rep.batches(x, y, 20, seed), epochs=2, verbose=0, shuffle=False)
+        common.restart(model, seed)
+        model.fit(batches(x, y, 20, seed), epochs=2, verbose=0, shuffle=False)
         return [np.array(w) for w in model.get_weights()]
 
-    used, _ = rep.build_encoder_classifier(4, (8, 8, 1), 3, hidden=6)
-    rep.compile_classifier(used)
+    used, _ = reuse.build_encoder_classifier(4, (8, 8, 1), 3, hidden=6)
+    common.compile_classifier(used)
     first = trained(used, 5)  # moves the weights and the optimizer state ...
     again = trained(used, 1)  # ... which a restart forgets
-    fresh, _ = rep.build_encoder_classifier(4, (8, 8, 1), 3, hidden=6)
-    rep.compile_classifier(fresh)
+    fresh, _ = reuse.build_encoder_classifier(4, (8, 8, 1), 3, hidden=6)
+    common.compile_classifier(fresh)
     for a, b in zip(again, trained(fresh, 1)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not np.allclose(first[0], again[0])
@@ -114,12 +113,16 @@ def test_a_restarted_model_trains_like_a_fresh_one():
 
 
 def test_bad_arguments_are_one_line_errors(capsys):
-    assert rep.parse_parts("c, ae,a") == ["a", "c"]
-    with pytest.raises(UserError, match="unknown part 'x'"):
-        rep.parse_parts("a,x")
-    assert cli.run(rep.main, ["--bottlenecks", "2,big"]) == 2
+    assert case.parse_studies("c, ae,a", []) == ["a", "c"]
+    with pytest.raises(UserError, match="--studies: unknown study 'x'"):
+        case.parse_studies("a,x", [])
+    # the old spelling still works, and its errors name it
+    assert case.make_parser().parse_args(["--parts", "rotation"]).studies == "rotation"
+    with pytest.raises(UserError, match="--parts: unknown part 'x'"):
+        case.parse_studies("a,x", ["--parts", "a,x"])
+    assert cli.run(case.main, ["--bottlenecks", "2,big"]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
-    assert cli.run(rep.main, ["--transfer-blocks", "9"]) == 2
+    assert cli.run(case.main, ["--transfer-blocks", "9"]) == 2
     assert "the backbone has 3 blocks" in capsys.readouterr().err
 
 
@@ -128,7 +131,7 @@ def test_quick_run_on_every_backend(backend, runs):
     m = json.loads((d / "metrics.json").read_text())
     for k in ("backend", "keras_version", "dataset", "n_train", "n_test", "seconds", "seed"):
         assert k in m, k
-    assert m["backend"] == backend and m["parts"] == ["ae", "reuse", "rotation"]
+    assert m["backend"] == backend and m["studies"] == m["parts"] == ["ae", "reuse", "rotation"]
     assert "MNIST" in m["dataset"] and "CIFAR-10" in m["dataset"]
     assert m["n_train"] == 1000 and m["mnist_n_test"] == 200 and m["cifar_n_pretext"] == 400
     assert m["ae_k32_params"] == 419_120
@@ -137,9 +140,9 @@ def test_quick_run_on_every_backend(backend, runs):
     # (sigmoid outputs near 0.5) scores about 0.2
     mnist = images.load_mnist().subset(1000, 200, 200)
     assert mnist.name == m["mnist_dataset"]
-    assert m["pca_k32_mse"] == pytest.approx(rep.pca_reconstruct(mnist.x_train, mnist.x_test, 32)[0], rel=1e-6)
-    mean_image = float(np.mean((rep.unit(mnist.x_test) - rep.unit(mnist.x_train).mean(0)) ** 2))
-    pca_1 = rep.pca_reconstruct(mnist.x_train, mnist.x_test, 1)[0]
+    assert m["pca_k32_mse"] == pytest.approx(autoencoders.pca_reconstruct(mnist.x_train, mnist.x_test, 32)[0], rel=1e-6)
+    mean_image = float(np.mean((common.unit(mnist.x_test) - common.unit(mnist.x_train).mean(0)) ** 2))
+    pca_1 = autoencoders.pca_reconstruct(mnist.x_train, mnist.x_test, 1)[0]
     assert m["ae_k32_mse"] < pca_1 < mean_image, (m["ae_k32_mse"], pca_1, mean_image)
     # every classifier learns: chance is about 0.1 +- 0.021 on 200 test images
     largest = np.bincount(mnist.y_test).max() / len(mnist.y_test)
@@ -190,5 +193,5 @@ def test_notebook_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", XLA_O0)  # the kernel compiles faster (JAX)
     _, out = execute_notebook("representation.ipynb", tmp_path)
     m = json.loads((out / "metrics.json").read_text())
-    assert m["parts"] == ["ae"] and "ae_k32_mse" in m and "pca_k32_mse" in m
+    assert m["studies"] == ["ae"] and "ae_k32_mse" in m and "pca_k32_mse" in m
     assert (out / "reconstructions.png").is_file()

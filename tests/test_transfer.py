@@ -5,6 +5,7 @@ frozen backbone that really does not change during the head stage, a model saved
 backend predicting the same on another, the notebook."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,55 +14,12 @@ import pytest
 from _image_runs import XLA_O0, run_everywhere, same_predictions_everywhere, write_colour_folder
 from conftest import backends_under_test, check, execute_notebook, run_python
 
-from keras_cases import cli
-from keras_cases import representation as rep
-from keras_cases import transfer as tr
+from keras_cases import backbones, cli, evaluation, runtime
+from keras_cases.transfer import bases, case, training
 
 SAVED = {"model.keras": (5, 32, 32, 3), "pretrained_backbone.keras": (5, 32, 32, 3)}
-BODY = """
-    from keras_cases import transfer
-    # cwd is the output folder: no runs/representation, so the backbone is pretrained on the fly
-    # (--backbone named: with ImageNet weights in ~/.keras/models, auto would take MobileNetV3)
-    assert transfer.main(["--quick", "--backbone", "representation", "--out", str(here), "-v", "0"]) == 0
-    if extra != "extra":
-        return
-    # keras.applications backbones (cheap to build on torch, not on JAX): block names, a
-    # weights file, and ResNet50's RGB conversion
-    res = {}
-    m = keras.applications.MobileNetV3Small(include_top=False, weights=None, input_shape=(32, 32, 3))
-    pattern = transfer.APPLICATIONS["mobilenetv3small"][2]
-    groups = transfer.blocks(m, pattern)
-    res["mobilenet_blocks"] = [k for k, _ in groups]
-    res["mobilenet_last_block"] = [layer.name for layer in groups[-1][1]]
-    res["mobilenet_top_non_bn_params"] = int(sum(np.prod(w.shape) for layer in groups[-1][1]
-                                                 if type(layer).__name__ != "BatchNormalization" for w in layer.weights))
-    transfer.init_random(m, 3)
-    m.save_weights(out / "mobilenet.weights.h5")
-    base, pre = transfer.application("mobilenetv3small", str(out / "mobilenet.weights.h5"), 32, 0)
-    res["mobilenet_file_weights_loaded"] = all(np.array_equal(a, b) for a, b in zip(m.get_weights(), base.get_weights()))
-    model = transfer.build_model(base, pre, 32, 32, 10, 0)
-    res["mobilenet_model_params"], res["mobilenet_base_params"] = int(model.count_params()), int(base.count_params())
-    res["mobilenet_trainable"] = {u: (transfer.set_stage(model, base, "fine-tuned", pattern, u),
-                                      int(sum(np.prod(w.shape) for w in model.trainable_weights))) for u in (1, 2)}
-    # ResNet50 with its first kernel's input channels reversed, on RGB minus the mean, is
-    # the original network on caffe-preprocessed (BGR) input
-    r = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(32, 32, 3))
-    transfer.init_random(r, 4)
-    r.save_weights(out / "resnet.weights.h5")
-    base, pre = transfer.application("resnet50", str(out / "resnet.weights.h5"), 32, 0)
-    x = np.random.default_rng(5).integers(0, 256, (2, 32, 32, 3)).astype("float32")
-    ours = base.predict(keras.ops.convert_to_numpy(pre[0](x)), verbose=0)
-    ref = r.predict(keras.applications.resnet50.preprocess_input(x.copy()), verbose=0)
-    res["resnet_rgb_rel_diff"] = float(np.max(np.abs(ours - ref)) / (np.max(np.abs(ref)) + 1e-12))
-    e = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3))
-    res["n_blocks"] = {name: len(transfer.blocks(net, transfer.APPLICATIONS[name][2]))
-                       for name, net in (("mobilenetv3small", m), ("efficientnetb0", e), ("resnet50", r))}
-    json.dump(res, open(out / "apps.json", "w"))
-    # your own images: an imbalanced folder of three colours, read at 24x24 (resized to 32)
-    assert transfer.main(["--images", str(out / "colours"), "--image-size", "24", "--weights", "none",
-                          "--epochs", "3", "--fine-tune-epochs", "1", "--batch-size", "8",
-                          "--out", str(out / "folder"), "-v", "0"]) == 0
-"""
+QUICK = str(Path(__file__).parent / "scripts" / "transfer_quick.py")  # run as a file in a subprocess
+BODY = f"    import runpy\n    runpy.run_path({QUICK!r})['run'](here, out, extra)\n"
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +33,9 @@ def runs(tmp_path_factory):
 
 
 def small_model(image_size=16, n_classes=3, seed=0):
-    base = rep.build_backbone((4, 8), size=16)
-    rep.runtime.init_weights(base, 11)
-    return tr.build_model(base, [], image_size, 16, n_classes, seed), base
+    base = backbones.build_backbone((4, 8), size=16)
+    runtime.init_weights(base, 11)
+    return training.build_model(base, [], image_size, 16, n_classes, seed), base
 
 
 def trainable(model):
@@ -89,14 +47,14 @@ def test_parameter_counts_by_hand():
     model, base = small_model(image_size=24)  # a Resizing layer inside: no parameters
     assert model.count_params() == 444 + 27 == 471
     assert [layer.name for layer in model.layers][2:4] == ["resize", "rotation_backbone"]
-    pattern = tr.REPRESENTATION_BLOCKS
-    assert [k for k, _ in tr.blocks(base, pattern)] == ["block1", "block2"]
-    assert tr.set_stage(model, base, "frozen", pattern, 1) == [] and trainable(model) == 27
-    assert tr.set_stage(model, base, "fine-tuned", pattern, 1) == ["block2"]
+    pattern = bases.REPRESENTATION_BLOCKS
+    assert [k for k, _ in bases.blocks(base, pattern)] == ["block1", "block2"]
+    assert bases.set_stage(model, base, "frozen", pattern, 1) == [] and trainable(model) == 27
+    assert bases.set_stage(model, base, "fine-tuned", pattern, 1) == ["block2"]
     assert trainable(model) == 288 + 27  # block 2's kernel; its batch norm stays frozen
-    assert tr.set_stage(model, base, "fine-tuned", pattern, 2) == ["block1", "block2"]
+    assert bases.set_stage(model, base, "fine-tuned", pattern, 2) == ["block1", "block2"]
     assert trainable(model) == 108 + 288 + 27
-    assert tr.set_stage(model, base, "fine-tuned", pattern, 0) == [] and trainable(model) == 27
+    assert bases.set_stage(model, base, "fine-tuned", pattern, 0) == [] and trainable(model) == 27
 
 
 # layer names of the keras.applications backbones (Keras 3), in order, abridged
@@ -163,7 +121,7 @@ def test_blocks_of_keras_applications_by_name():
     }
     for name, names in APP_NAMES.items():
         layers = [SimpleNamespace(name=n, weights=[1] if n.endswith(WEIGHTED) or "conv" in n else []) for n in names]
-        groups = tr.blocks(SimpleNamespace(layers=layers), tr.APPLICATIONS[name][2])
+        groups = bases.blocks(SimpleNamespace(layers=layers), bases.APPLICATIONS[name][2])
         assert [k for k, _ in groups] == expected[name], name
         last = [layer.name for layer in groups[-1][1]]
         # the final 1x1 conv (MobileNetV3's conv_1, EfficientNet's top_conv) joins the last block
@@ -185,12 +143,12 @@ def test_real_keras_applications_blocks_weight_files_and_resnet_rgb(runs):
     assert r["mobilenet_trainable"]["2"][1] > n
     assert r["resnet_rgb_rel_diff"] < 1e-4
     # what --unfreeze-blocks is checked against before any data loads
-    assert r["n_blocks"] == {name: spec[3] for name, spec in tr.APPLICATIONS.items()}
+    assert r["n_blocks"] == {name: spec[3] for name, spec in bases.APPLICATIONS.items()}
 
 
 def test_class_weights_balance_the_classes():
     y = np.array([0] * 8 + [1] * 2)
-    w = tr.class_weights(y, 2)
+    w = evaluation.class_weights(y, 2)
     assert w[0] == pytest.approx(10 / 16) and w[-1] == pytest.approx(10 / 4)
     assert w[y == 0].sum() == pytest.approx(w[y == 1].sum())
 
@@ -219,11 +177,11 @@ def test_user_mistakes_are_one_line_errors(tmp_path, monkeypatch, capsys):
         (["--fine-tune-lr-factor", "3"], "must be in (0, 1]"),
     ]
     for argv, message in cases:
-        assert cli.run(tr.main, argv + ["--out", str(tmp_path / "run")]) == 2, argv
+        assert cli.run(case.main, argv + ["--out", str(tmp_path / "run")]) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and message in err and "\n" not in err, (argv, err)
     (tmp_path / "not_a_model.keras").write_text("nope")
-    assert cli.run(tr.main, ["--weights", str(tmp_path / "not_a_model.keras")]) == 2
+    assert cli.run(case.main, ["--weights", str(tmp_path / "not_a_model.keras")]) == 2
     assert "is not a Keras model file" in capsys.readouterr().err
 
 
