@@ -9,11 +9,12 @@ import pytest
 from conftest import check, execute_notebook, run_python
 
 from keras_cases import UserError
-from keras_cases import regularization as reg
+from keras_cases.regularization import polynomials as poly
+from keras_cases.regularization.case import parse_studies
 
 
 def test_degree_15_overfits_where_degree_3_does_not():
-    per = reg.study_fit(seeds=range(5))
+    per = poly.fit_errors(seeds=range(5))
     for s in range(5):
         assert per[15]["train_mse"][s] < per[3]["train_mse"][s] < per[1]["train_mse"][s]
         assert per[15]["test_mse"][s] > per[3]["test_mse"][s]  # overfit
@@ -25,22 +26,22 @@ def test_bias_variance_adds_up_on_a_known_truth():
     truth = lambda x: 2.0 * x - 1.0  # noqa: E731
     rng = np.random.default_rng(0)
     # a straight line fit to a straight line: no bias, variance ~ 2 sigma^2 / n on average
-    r1 = reg.bias_variance(truth, 1, n_train=20, noise=0.5, n_sets=400, rng=rng)
+    r1 = poly.bias_variance(truth, 1, n_train=20, noise=0.5, n_sets=400, rng=rng)
     assert r1["bias2"] < 0.01 * r1["variance"]
     assert r1["variance"] == pytest.approx(2 * 0.25 / 20, rel=0.25)
     # a constant fit to the line: bias^2 = mean over test x of (2x - 1)^2 on [0.02, 0.98]
     x = np.linspace(0.02, 0.98, 200)
-    r0 = reg.bias_variance(truth, 0, n_train=20, noise=0.5, n_sets=400, rng=rng)
+    r0 = poly.bias_variance(truth, 0, n_train=20, noise=0.5, n_sets=400, rng=rng)
     assert r0["bias2"] == pytest.approx(np.mean((2 * x - 1) ** 2), rel=0.05)
-    for r in (r0, r1, reg.bias_variance(reg.truth_biasvar, 6, 30, 0.3, 300, rng)):
+    for r in (r0, r1, poly.bias_variance(poly.truth_biasvar, 6, 30, 0.3, 300, rng)):
         assert r["sum"] == pytest.approx(r["bias2"] + r["variance"] + r["noise"])
         assert r["test_error"] == pytest.approx(r["sum"], rel=0.03)  # measured directly vs decomposition
 
 
 def test_unknown_study_is_a_user_error():
-    assert reg.parse_studies("a, biasvar,a") == ["a", "b"]
+    assert parse_studies("a, biasvar,a") == ["a", "b"]
     with pytest.raises(UserError, match="unknown study 'x'"):
-        reg.parse_studies("a,x")
+        parse_studies("a,x")
 
 
 def test_quick_run_writes_every_artifact(tmp_path):
