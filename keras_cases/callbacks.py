@@ -119,10 +119,7 @@ class EpochClock(keras.callbacks.Callback):
     def __init__(self, budget: float | None = None, log_epoch: bool = False):
         super().__init__()
         self.budget, self.seconds, self.spent, self.log_epoch = budget, [], 0.0, log_epoch
-
-    @property
-    def epoch_seconds(self) -> list[float]:
-        return [b - a for a, b in zip([0.0, *self.seconds[:-1]], self.seconds)]
+        self.epoch_seconds: list[float] = []  # each epoch from its begin to its end (no checkpointing)
 
     @property
     def total(self) -> float:
@@ -139,7 +136,15 @@ class EpochClock(keras.callbacks.Callback):
 
         self.t0 = time.perf_counter()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self.t_epoch = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        self.epoch_seconds.append(time.perf_counter() - self.t_epoch)
         self.seconds.append(self.elapsed())
         if logs is not None:
             logs["wall_seconds"] = self.seconds[-1]
@@ -151,12 +156,13 @@ class EpochClock(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def resume_state(self) -> dict:
-        return {"seconds": list(self.seconds)}
+        return {"seconds": list(self.seconds), "epoch_seconds": list(self.epoch_seconds)}
 
     def resume_from(self, state: dict) -> None:
         import time
 
         self.seconds = list(state["seconds"])
+        self.epoch_seconds = list(state.get("epoch_seconds", []))
         self.spent, self.t0 = (self.seconds[-1] if self.seconds else 0.0), time.perf_counter()
 
 
