@@ -6,6 +6,8 @@ Keras' safe_mode, plus its saved preprocessing):
 - `POST /predict`  `{"instances": [ {...}, ... ]}` -> `{"predictions": [...]}`; the
   instance schema is the one the model was trained on (OpenAPI docs at `/docs`)
 - `POST /predict/image` the raw bytes of one image file (image cases)
+- `POST /generate` `{"prompt": ..., "length": ..., "temperature": ..., "top_k": ..., "top_p": ...,
+  "seed": ...}` -> `{"prompt", "text"}` (textgen runs)
 - `GET /health`, `GET /model` (what it is, metrics, threshold, backend)
 - `GET /` a small page to try a prediction by hand
 
@@ -186,6 +188,8 @@ def create_app(run_dir, host: str = "127.0.0.1"):
 
     if hasattr(predictor, "predict_bytes"):
         _image_route(app, predictor, Predictions, off_loop)
+    if hasattr(predictor, "generate"):
+        _generate_route(app, predictor, off_loop)
 
     @app.get("/", response_class=HTMLResponse)
     async def page():
@@ -218,6 +222,36 @@ def _image_route(app, predictor, Predictions, off_loop):
         if not data:
             raise UserError("empty body: send the bytes of one image file")
         return {"predictions": await off_loop(predictor.predict_bytes, data)}
+
+
+def _generate_route(app, predictor, off_loop):
+    """POST /generate: continue a prompt, with the sampling settings in the body (textgen)."""
+    from typing import Annotated
+
+    from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+    from keras_cases.textgen.sample import MAX_GENERATE, MAX_PROMPT
+
+    # JSON Schema counts 77.0 as an integer; strict pydantic would not
+    Integer = Annotated[int, BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)]
+
+    class GenerateRequest(BaseModel):
+        model_config = ConfigDict(extra="ignore", strict=True)
+        prompt: str = Field(..., max_length=MAX_PROMPT, examples=["Are you free "])
+        length: Integer = Field(100, ge=1, le=MAX_GENERATE, description="bytes to generate at most")
+        temperature: float = Field(0.8, ge=0, le=5, allow_inf_nan=False, description="0: greedy")
+        top_k: Integer = Field(0, ge=0, le=257, description="keep the k most likely bytes (0: all)")
+        top_p: float = Field(0.95, gt=0, le=1, allow_inf_nan=False, description="nucleus mass")
+        seed: Integer = Field(0, ge=0, le=2**31 - 1)
+
+    class Generated(BaseModel):
+        prompt: str
+        text: str
+
+    @app.post("/generate", response_model=Generated)
+    async def generate(body: GenerateRequest):
+        args = (body.prompt, body.length, body.temperature, body.top_k, body.top_p, body.seed)
+        return {"prompt": body.prompt, "text": await off_loop(predictor.generate, *args)}
 
 
 def _page(predictor, info) -> str:

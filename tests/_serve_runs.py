@@ -58,3 +58,22 @@ def bomb_png(width=30_000, height=30_000) -> bytes:
         + chunk(b"IDAT", data)
         + chunk(b"IEND", b"")
     )
+
+
+def tiny_textgen_run(out):
+    """A finished textgen run in a second: an untrained miniature GPT (16 bytes of context)."""
+    import keras
+
+    from keras_cases.runtime import save_model
+    from keras_cases.textgen import models
+
+    out.mkdir(parents=True)
+    save_model(models.gpt(16, width=16, layers=1, heads=2, dropout=0.0), out / "model.keras")
+    (out / "textgen.json").write_text(json.dumps({"model": "transformer", "context": 16}))
+    (out / "run.json").write_text(
+        json.dumps({"case": "textgen", "created": "2025-01-01T00:00:00+00:00", "status": "complete"})
+    )
+    (out / "metrics.json").write_text(
+        json.dumps({"headline": {"bits_per_byte": 8.0}, "backend": keras.config.backend(), "dataset": "none"})
+    )
+    return out

@@ -1,5 +1,5 @@
-"""Schemathesis against both HTTP services: serve on a churn, a spam and an image (cifar)
-run, and the runs dashboard. Every built-in check is on (not_a_server_error, status code,
+"""Schemathesis against both HTTP services: serve on a churn, a spam, an image (cifar) and a
+textgen run, and the runs dashboard. Every built-in check is on (not_a_server_error, status code,
 content type, headers and response schema conformance, positive data accepted, negative
 data rejected, unsupported methods, ...); a fixed seed and a bounded number of examples
 per operation keep it reproducible and short.
@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 import schemathesis
-from _serve_runs import image_bytes, tiny_image_run
+from _serve_runs import image_bytes, tiny_image_run, tiny_textgen_run
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -54,6 +54,7 @@ def runs(tmp_path_factory):
     assert cli.run(churn.main, ["--quick", "-v", "0", "--out", str(root / "churn" / "a")]) == 0
     assert cli.run(spam.main, ["--quick", "-v", "0", "--model", "conv1d", "--out", str(root / "spam" / "a")]) == 0
     tiny_image_run(root / "cifar" / "a")
+    tiny_textgen_run(root / "textgen" / "a")
     (root / "broken").mkdir()
     (root / "broken" / "metrics.json").write_text("{not json")  # the dashboard lists it as broken
     return root
@@ -70,7 +71,7 @@ expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "413", "429"]
 """)
 
 
-@pytest.fixture(scope="module", params=["churn", "spam", "cifar", "dashboard"])
+@pytest.fixture(scope="module", params=["churn", "spam", "cifar", "textgen", "dashboard"])
 def api(request, runs):
     from keras_cases import dashboard, serve
 

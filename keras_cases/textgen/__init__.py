@@ -10,3 +10,10 @@
 
 Importing this package does not import Keras.
 """
+
+
+def load_predictor(run_dir):
+    """The served form of a run (`python -m keras_cases serve --run DIR`)."""
+    from keras_cases.textgen.sample import Generator
+
+    return Generator(run_dir)

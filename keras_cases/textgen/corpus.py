@@ -31,7 +31,8 @@ class Corpus:
 
 
 def encode(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype("int32")
+    # errors="replace": a lone surrogate (possible in JSON strings sent to serve) becomes "?"
+    return np.frombuffer(text.encode("utf-8", errors="replace"), dtype=np.uint8).astype("int32")
 
 
 def decode(tokens) -> str:

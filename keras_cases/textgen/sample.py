@@ -99,3 +99,49 @@ def sample_main(argv=None) -> int:
         )
         print(f"--- sample {i + 1}\n{args.prompt}{text}")
     return 0
+
+
+MAX_PROMPT = 2000  # characters a served prompt may have
+MAX_GENERATE = 400  # bytes a served request may ask for
+
+
+class Generator:
+    """A trained textgen run for `python -m keras_cases serve`: /predict continues each
+    instance's prompt with the default sampling settings; /generate takes the settings."""
+
+    case = "textgen"
+
+    def __init__(self, run_dir):
+        import keras_cases.layers  # noqa: F401  (registers PositionEmbedding for loading)
+        from keras_cases.runs import load_model, load_run, read_json
+
+        self.dir = load_run(run_dir, ("model.keras", "textgen.json"))
+        meta = read_json(self.dir / "textgen.json")
+        if not isinstance(meta.get("context"), int) or meta["context"] < 1:
+            raise UserError(f"{self.dir / 'textgen.json'} does not give the model's context length")
+        self.context, self.name = meta["context"], str(meta.get("model", "transformer"))
+        self.model = load_model(self.dir / "model.keras")
+        self.metrics = read_json(self.dir / "metrics.json")
+
+    def fields(self) -> list[dict]:
+        return [{"name": "prompt", "kind": "text", "example": "Are you free "}]
+
+    def outputs(self) -> dict:
+        return {"text": str}
+
+    def generate(self, prompt: str, length=100, temperature=0.8, top_k=0, top_p=0.95, seed=0) -> str:
+        return generate(self.model, prompt, length, self.context, temperature, top_k, top_p, seed)
+
+    def predict(self, instances: list[dict]) -> list[dict]:
+        return [{"text": self.generate(i["prompt"][:MAX_PROMPT], seed=n)} for n, i in enumerate(instances)]
+
+    def info(self) -> dict:
+        head = self.metrics.get("headline") if isinstance(self.metrics.get("headline"), dict) else {}
+        return {
+            "case": self.case,
+            "model": self.name,
+            "params": self.model.count_params(),
+            "context": self.context,
+            "dataset": self.metrics.get("dataset"),
+            "metrics": {k: v for k, v in head.items() if isinstance(v, (int, float))},
+        }
