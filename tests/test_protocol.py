@@ -63,6 +63,10 @@ def test_churn_cross_validation_is_paired_and_scores_every_model_per_fold(tmp_pa
                 "2",
                 "--repeats",
                 "1",
+                "--encodings",
+                "log1p,ple",
+                "--ensemble",
+                "2",
                 "-v",
                 "0",
                 "--out",
@@ -75,15 +79,20 @@ def test_churn_cross_validation_is_paired_and_scores_every_model_per_fold(tmp_pa
     assert set(auc["models"]) == {
         "improved MLP",
         "improved MLP, log1p",
+        "improved MLP, PLE",
+        "MLP ensemble of 2 (encoding chosen)",
         "improved MLP, encoding chosen on validation",
         "baseline MLP",
         "logistic regression",
         "logistic regression, log1p",
         "gradient boosting",
     }
-    chosen = auc["models"]["improved MLP, encoding chosen on validation"]["folds"]
-    plain, log = auc["models"]["improved MLP"]["folds"], auc["models"]["improved MLP, log1p"]["folds"]
-    assert all(c in (a, b) for c, a, b in zip(chosen, plain, log))  # per fold, one of the two
+    models = auc["models"]
+    chosen = models["improved MLP, encoding chosen on validation"]["folds"]
+    names = ["improved MLP", "improved MLP, log1p", "improved MLP, PLE", "MLP ensemble of 2 (encoding chosen)"]
+    assert all(c in [models[n]["folds"][i] for n in names] for i, c in enumerate(chosen))  # per fold, a candidate
+    p = m["protocol"]
+    assert p["encodings"] == ["plain", "log1p", "ple"] and sum(p["encoding_chosen_in_folds"].values()) == 2
     for name, v in auc["models"].items():
         assert len(v["folds"]) == 2
         # a broken pipeline (leaky or shuffled labels, untrained model) cannot score like this

@@ -69,16 +69,36 @@ def make_parser():
         "held-out fold scored once; paired intervals against the references",
     )
     c.add_argument("--repeats", type=cli.positive_int, default=3, help="repeats of the K folds (with --cv)")
+    c.add_argument(
+        "--encodings",
+        default="plain,log1p",
+        help="with --cv: the MLP's numeric encodings to choose from per fold on validation, "
+        "comma-separated: plain, log1p, quantile, ple (piecewise-linear; Gorishniy et al. 2022)",
+    )
+    c.add_argument(
+        "--ensemble",
+        type=cli.positive_int,
+        default=1,
+        metavar="N",
+        help="with --cv: also the average of N seeds of the chosen encoding's MLP, kept where it "
+        "scores higher on validation",
+    )
     return p
 
 
 @command
 def main(argv=None):
+    from keras_cases.churn.crossval import ENCODINGS
+
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "predict":
         return predict.main(argv[1:])
     args = make_parser().parse_args(argv)
     objective = parse_objective(args.objective)
+    args.encodings = [
+        "plain",
+        *[e for e in cli.parse_list(args.encodings, "--encodings", ENCODINGS, "encoding") if e != "plain"],
+    ]
     data = load_data(args.csv, args.target, args.positive)
     split = Split.of(data)
     if args.cv:

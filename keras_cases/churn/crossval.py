@@ -3,13 +3,22 @@ the references (`python -m keras_cases.churn --cv K --repeats R`)."""
 
 from __future__ import annotations
 
-from keras_cases import cli, protocol, runtime
+import numpy as np
+
+from keras_cases import cli, encodings, protocol, runtime
 from keras_cases.churn.data import CASE, SPLIT_SEED, log1p_numerics
 from keras_cases.churn.models import fit_improved, hist_gradient_boosting, improved, logistic_regression, run_seed
 from keras_cases.data.tabular import TabularPreprocessor
-from keras_cases.evaluation import binary_metrics
+from keras_cases.evaluation import binary_metrics, choose_threshold
 
 CHOSEN = "improved MLP, encoding chosen on validation"
+ENCODINGS = ("plain", "log1p", "quantile", "ple")  # keras_cases.encodings; log1p as the churn case defines it
+MLP_NAMES = {
+    "plain": "improved MLP",
+    "log1p": "improved MLP, log1p",
+    "quantile": "improved MLP, quantile",
+    "ple": "improved MLP, PLE",
+}
 REFERENCES = ("logistic regression", "logistic regression, log1p", "gradient boosting")
 HEADLINE = {  # metrics.json headline key: model
     "chosen_mlp_roc_auc": CHOSEN,
@@ -20,45 +29,76 @@ HEADLINE = {  # metrics.json headline key: model
 }
 
 
-def improved_mlp(xs, ys, args, objective, seed) -> tuple[dict, float]:
-    """The improved MLP alone: (test metrics at the validation threshold, validation ROC-AUC)."""
+def mlp_candidate(x, ys, args, objective, seeds) -> dict:
+    """The improved MLP on one encoding, averaged over `seeds` (a seed ensemble when there are
+    several; one network's threshold is its ThresholdTuner's, an ensemble's is chosen on its
+    averaged validation scores): validation ROC-AUC and test metrics."""
     from sklearn.metrics import roc_auc_score
 
-    runtime.set_seed(seed)
-    model = improved(xs[0].shape[1])
-    _, threshold = fit_improved(model, xs, ys, args, objective, seed)
-    val_auc = roc_auc_score(ys[1], model.predict(xs[1], verbose=0).ravel())
-    return binary_metrics(ys[2], model.predict(xs[2], verbose=0).ravel(), threshold), val_auc
+    p_val, p_test = np.zeros(len(ys[1])), np.zeros(len(ys[2]))
+    for seed in seeds:
+        runtime.set_seed(seed)
+        model = improved(x[0].shape[1])
+        _, threshold = fit_improved(model, x, ys, args, objective, seed)
+        p_val += model.predict(x[1], verbose=0).ravel() / len(seeds)
+        p_test += model.predict(x[2], verbose=0).ravel() / len(seeds)
+    if len(seeds) > 1:
+        threshold, _ = choose_threshold(ys[1], p_val, objective)
+    return {"val_auc": roc_auc_score(ys[1], p_val), "test": binary_metrics(ys[2], p_test, threshold)}
 
 
-def fold_scores(fold, data, args, objective) -> dict:
-    """Every model on one fold: preprocessing fit on the fold's training rows only. The
-    numeric encoding of the MLP (as is, or log1p) is chosen on the fold's validation part."""
-    from sklearn.metrics import roc_auc_score
-
+def encode(data, fold, name):
+    """(train, validation, test) features of one fold under one numeric encoding, preprocessing
+    (one-hot, standardising) fit on the fold's training rows only."""
     parts = (fold.train, fold.val, fold.test)
-    ys = tuple(data.y[i].astype("float32") for i in parts)
-    encoded = {}
-    for name, frame in (("plain", data.features), ("log1p", log1p_numerics(data.features, fold.train))):
-        pre = TabularPreprocessor.infer_and_fit(frame.iloc[fold.train])
-        encoded[name] = tuple(pre.transform(frame.iloc[i]) for i in parts)
-    xs, xl = encoded["plain"], encoded["log1p"]
-    r = run_seed(args.seed, xs, ys, args, objective)
-    plain_val = roc_auc_score(ys[1], r["p_val"])
-    log_test, log_val = improved_mlp(xl, ys, args, objective, args.seed)
-    chosen = log_test if log_val > plain_val else r["metrics"]
-    scores = {
-        "improved MLP": r["metrics"],
-        "improved MLP, log1p": log_test,
-        CHOSEN: {**chosen, "log1p": float(log_val > plain_val)},
-        "baseline MLP": r["metrics"]["baseline"],
-    }
-    for name, x in (("logistic regression", xs), ("logistic regression, log1p", xl)):
-        p, t = logistic_regression(x[0], ys[0], x[1], ys[1], x[2], objective)
-        scores[name] = binary_metrics(ys[2], p, t)
-    p_hgb, t_hgb = hist_gradient_boosting(xs[0], ys[0], xs[1], ys[1], xs[2], objective, args.seed)
-    scores["gradient boosting"] = binary_metrics(ys[2], p_hgb, t_hgb)
-    return scores
+    frame = (
+        log1p_numerics(data.features, fold.train)
+        if name == "log1p"
+        else encodings.ENCODINGS[name](data.features, fold.train)
+    )
+    pre = TabularPreprocessor.infer_and_fit(frame.iloc[fold.train])
+    return tuple(pre.transform(frame.iloc[i]) for i in parts)
+
+
+def fold_scores(fold, data, args, objective) -> tuple[dict, dict]:
+    """Every model on one fold, and what the protocol chose there. The MLP's numeric encoding
+    (each of --encodings) and, with --ensemble N, one network or the average of N seeds are
+    chosen on the fold's validation part; the held-out part only scores."""
+    from sklearn.metrics import roc_auc_score
+
+    ys = tuple(data.y[i].astype("float32") for i in (fold.train, fold.val, fold.test))
+    xs = {name: encode(data, fold, name) for name in args.encodings}
+    r = run_seed(args.seed, xs["plain"], ys, args, objective)
+    cands = {"plain": {"val_auc": roc_auc_score(ys[1], r["p_val"]), "test": r["metrics"]}}
+    for name in args.encodings[1:]:
+        cands[name] = mlp_candidate(xs[name], ys, args, objective, [args.seed])
+    best = max(cands, key=lambda k: cands[k]["val_auc"])
+    chosen, choice = cands[best]["test"], {"encoding": best, "ensemble": False}
+    scores = {MLP_NAMES[k]: {m: v for m, v in c["test"].items() if m != "baseline"} for k, c in cands.items()}
+    if args.ensemble > 1:
+        seeds = [args.seed + i for i in range(args.ensemble)]
+        ens = mlp_candidate(xs[best], ys, args, objective, seeds)
+        scores[f"MLP ensemble of {args.ensemble} (encoding chosen)"] = ens["test"]
+        if ens["val_auc"] > cands[best]["val_auc"]:
+            chosen, choice["ensemble"] = ens["test"], True
+    scores[CHOSEN] = {m: v for m, v in chosen.items() if m != "baseline"}
+    scores["baseline MLP"] = r["metrics"]["baseline"]
+    scores.update(references(xs, ys, objective, args.seed))
+    return scores, choice
+
+
+def references(xs, ys, objective, seed) -> dict:
+    """Logistic regression (plain and, when encoded, log1p numerics) and gradient boosting."""
+    out = {}
+    for name, key in (("logistic regression", "plain"), ("logistic regression, log1p", "log1p")):
+        if key in xs:
+            x = xs[key]
+            p, t = logistic_regression(x[0], ys[0], x[1], ys[1], x[2], objective)
+            out[name] = binary_metrics(ys[2], p, t)
+    x = xs["plain"]
+    p_hgb, t_hgb = hist_gradient_boosting(x[0], ys[0], x[1], ys[1], x[2], objective, seed)
+    out["gradient boosting"] = binary_metrics(ys[2], p_hgb, t_hgb)
+    return out
 
 
 def cross_validate(args, data, objective) -> int:
@@ -69,13 +109,16 @@ def cross_validate(args, data, objective) -> int:
         args,
         f"{data.dataset}: {len(data.y)} rows; {args.cv}-fold x {args.repeats} ({len(splits)} held-out folds)",
     )
-    per_fold = []
+    per_fold, choices = [], []
     for f in splits:
         print(f"fold {f.name}: {len(f.train)} train / {len(f.val)} validation / {len(f.test)} held out", flush=True)
-        per_fold.append(fold_scores(f, data, args, objective))
+        scores, choice = fold_scores(f, data, args, objective)
+        per_fold.append(scores)
+        choices.append(choice)
     n_train, n_test = len(splits[0].train) + len(splits[0].val), len(splits[0].test)
+    refs = [r for r in REFERENCES if r in per_fold[0]]
     summaries = {
-        m: protocol.summary({k: [s[k][m] for s in per_fold] for k in per_fold[0]}, REFERENCES, n_train, n_test, m)
+        m: protocol.summary({k: [s[k][m] for s in per_fold] for k in per_fold[0]}, refs, n_train, n_test, m)
         for m in ("roc_auc", "recall", "precision")
     }
     auc = {k: [s[k]["roc_auc"] for s in per_fold] for k in per_fold[0]}
@@ -90,7 +133,11 @@ def cross_validate(args, data, objective) -> int:
             "n_train": n_train,
             "n_test": n_test,
             "split_seed": SPLIT_SEED,
-            "log1p_chosen_in_folds": int(sum(f[CHOSEN]["log1p"] for f in per_fold)),
+            "encodings": list(args.encodings),
+            "encoding_chosen_in_folds": {e: sum(c["encoding"] == e for c in choices) for e in args.encodings},
+            "log1p_chosen_in_folds": sum(c["encoding"] == "log1p" for c in choices),
+            "ensemble": args.ensemble,
+            "ensemble_chosen_in_folds": sum(c["ensemble"] for c in choices),
         },
         "summaries": summaries,
         "objective": str(objective),
@@ -103,7 +150,7 @@ def cross_validate(args, data, objective) -> int:
         metrics,
         sections(summaries),
         title=f"Customer churn: {args.cv}-fold cross-validation x {args.repeats}",
-        headline={"roc_auc": means[CHOSEN], **{k: means[model] for k, model in HEADLINE.items()}},
+        headline={"roc_auc": means[CHOSEN], **{k: means[model] for k, model in HEADLINE.items() if model in means}},
         notes=notes(metrics),
     )
     for r in summaries["roc_auc"]["paired"]:
@@ -124,8 +171,15 @@ def notes(m) -> list[str]:
         f"and the\n  decision threshold, objective {m['objective']}); preprocessing fit per fold on its training "
         "rows; the\n  same folds for every model, so the differences are paired",
         f'the network the protocol chooses ("encoding chosen on validation"): per fold, the improved MLP on\n  the '
-        "numerics as they are or after log1p, whichever has the higher validation ROC-AUC (log1p chosen\n  in "
-        f"{p['log1p_chosen_in_folds']} of {p['folds']} folds)",
+        f"numeric encoding ({', '.join(p['encodings'])}) with the higher validation ROC-AUC (chosen per fold: "
+        + ", ".join(f"{e} {n}" for e, n in p["encoding_chosen_in_folds"].items())
+        + f" of {p['folds']})"
+        + (
+            f"; then one network or the average of {p['ensemble']} seeds, again on validation (the ensemble "
+            f"chosen in {p['ensemble_chosen_in_folds']} of {p['folds']} folds)"
+            if p["ensemble"] > 1
+            else ""
+        ),
         f"up to {m['epochs']} epochs",
     ]
 
