@@ -457,3 +457,34 @@ def test_dashboard_lists_status_and_broken_runs_and_escapes_names(tmp_path):
     page = c.get("/run/" + odd)
     assert page.status_code == 200 and "<img src=x" not in page.text and "&lt;img src=x" in page.text
     assert c.get("/run/churn/broken").status_code == 200
+
+
+def test_generate_continues_prompts_and_bounds_its_settings(tmp_path):
+    """POST /generate on a textgen run: greedy decoding is deterministic and starts where the
+    prompt ends; /predict continues each instance; settings outside their bounds are 422."""
+    from _serve_runs import tiny_textgen_run
+
+    from keras_cases import serve
+
+    c = client(serve.create_app(tiny_textgen_run(tmp_path / "textgen_run")))
+    body = {"prompt": "Are you ", "length": 12, "temperature": 0}
+    a, b = c.post("/generate", json=body), c.post("/generate", json={**body, "seed": 7})
+    assert a.status_code == 200 and a.json()["prompt"] == "Are you "
+    assert a.json()["text"] == b.json()["text"]  # greedy: the seed does not matter
+    sampled = [c.post("/generate", json={"prompt": "x", "length": 30, "seed": s}).json()["text"] for s in (1, 2)]
+    assert sampled[0] != sampled[1]  # an untrained model's samples differ by seed
+    assert len(c.post("/generate", json={"prompt": "", "length": 5, "stop": 0}).json()["text"].encode()) <= 5 * 3
+    r = c.post("/predict", json={"instances": [{"prompt": "hi"}, {"prompt": "yo"}]})
+    assert r.status_code == 200 and len(r.json()["predictions"]) == 2
+    for bad in (
+        {"prompt": "x", "length": 0},
+        {"prompt": "x", "length": 100_000},
+        {"prompt": "x", "top_p": 0},
+        {"prompt": "x", "temperature": -1},
+        {"prompt": "x", "top_k": 1000},
+        {"prompt": "x" * 5000},
+        {"length": 5},
+    ):
+        r = c.post("/generate", json=bad)
+        assert r.status_code == 422 and "detail" in r.json(), bad
+    assert '<textarea name="prompt"' in c.get("/").text
