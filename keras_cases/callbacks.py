@@ -109,6 +109,24 @@ def checkpoint_to(root) -> None:
     _names.clear()
 
 
+def checkpoint_dir(name: str):
+    """<run>/checkpoints/<name> for a fit or a training loop (a repeated name gets #2, #3, ...,
+    so the same order on resume gives the same names); None without a run directory."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    _names[safe] = _names.get(safe, 0) + 1
+    if _names[safe] > 1:
+        safe += f"#{_names[safe]}"
+    return None if _CHECKPOINTS is None else _CHECKPOINTS / safe
+
+
+def stop_if_asked(epochs_done: int) -> None:
+    """The test hook: Ctrl-C (KeyboardInterrupt) once `epochs_done` reaches
+    $KERAS_CASES_STOP_AFTER_EPOCHS, after that epoch's checkpoint is written."""
+    stop_after = os.environ.get(STOP_AFTER_ENV)
+    if stop_after and epochs_done == int(stop_after):
+        raise KeyboardInterrupt(f"{STOP_AFTER_ENV}={stop_after}")
+
+
 class EpochClock(keras.callbacks.Callback):
     """The one epoch timer: wall-clock seconds since training began at each epoch end
     (`seconds`, logged as `wall_seconds`) and each epoch's own seconds (`epoch_seconds`,
@@ -179,11 +197,7 @@ class Resumable(keras.callbacks.History):
 
     def __init__(self, name: str, guarded=(), data=None):
         super().__init__()
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        _names[safe] = _names.get(safe, 0) + 1
-        if _names[safe] > 1:  # the same fit order on resume gives the same names
-            safe += f"#{_names[safe]}"
-        self.dir = None if _CHECKPOINTS is None else _CHECKPOINTS / safe
+        self.dir = checkpoint_dir(name)
         self.guarded, self.data = list(guarded), data
 
     def on_train_begin(self, logs=None):
@@ -199,8 +213,8 @@ class Resumable(keras.callbacks.History):
         self.epoch = list(range(state["epoch"]))
         for cb, s in zip(self.guarded, state["guarded"]):
             self._restore(cb, s)
-        _set_rng_state(state["rng"])  # Keras shuffles the order of batches with it
-        for sg, value in zip(_seed_generators(self.model), state["seeds"]):
+        set_rng_state(state["rng"])  # Keras shuffles the order of batches with it
+        for sg, value in zip(seed_generators(self.model), state["seeds"]):
             sg.state.assign(value)  # dropout masks go on as if never stopped
         if self.data is not None and state.get("data"):
             self.data.resume_from(state["data"])
@@ -209,9 +223,8 @@ class Resumable(keras.callbacks.History):
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
         self._save(epoch + 1, finished=False)
-        stop_after = os.environ.get(STOP_AFTER_ENV)
-        if stop_after and self.dir is not None and epoch + 1 == int(stop_after):
-            raise KeyboardInterrupt(f"{STOP_AFTER_ENV}={stop_after}")
+        if self.dir is not None:
+            stop_if_asked(epoch + 1)
 
     def on_train_end(self, logs=None):
         self._save(len(self.epoch), finished=True)
@@ -251,9 +264,9 @@ class Resumable(keras.callbacks.History):
                 arrays.update({f"{i}_{j}": np.asarray(w) for j, w in enumerate(bw)})
                 s["best_weights"] = len(bw)
             guarded.append(s)
-        rng = _rng_state()
+        rng = rng_state()
         arrays["numpy_rng"] = rng["numpy"][1]
-        seeds = _seed_generators(self.model)
+        seeds = seed_generators(self.model)
         arrays.update({f"seed_{i}": keras.ops.convert_to_numpy(sg.state.value) for i, sg in enumerate(seeds)})
         rng["numpy"][1] = None
         with atomic(self.dir / "guarded.npz") as tmp:
@@ -297,13 +310,13 @@ class Resumable(keras.callbacks.History):
             cb.best_weights = s.get("best_weights")
 
 
-def _seed_generators(model) -> list:
+def seed_generators(model) -> list:
     """The model's keras.random.SeedGenerators (dropout, noise layers): their state is not in
     the weights file."""
     return [sg for layer in model._flatten_layers() for sg in getattr(layer, "_seed_generators", [])]
 
 
-def _rng_state() -> dict:
+def rng_state() -> dict:
     """Python's and NumPy's global random state (Keras draws the order of a PyDataset's
     batches and new layers' seeds from them), as JSON plus one array."""
     import random
@@ -318,7 +331,7 @@ def _rng_state() -> dict:
     }
 
 
-def _set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict) -> None:
     import random
 
     version, internal, gauss = state["python"]

@@ -10,34 +10,12 @@ KERAS_CASES_STOP_AFTER_EPOCHS test hook as a fit does."""
 from __future__ import annotations
 
 import json
-import os
 
 import keras
 import numpy as np
 
-from keras_cases import callbacks
-from keras_cases.callbacks import STOP_AFTER_ENV, _rng_state, _seed_generators, _set_rng_state
+from keras_cases.callbacks import checkpoint_dir, rng_state, seed_generators, set_rng_state, stop_if_asked
 from keras_cases.runs import atomic, jsonable
-
-
-def checkpoint_dir(name: str):
-    """<run>/checkpoints/<name> (a repeated name gets #2, #3, ...), named as Resumable names a
-    fit's; None without a run directory (library use: nothing is written)."""
-    # to move into keras_cases/callbacks.py (public), with Resumable.__init__ calling it
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    callbacks._names[safe] = callbacks._names.get(safe, 0) + 1
-    if callbacks._names[safe] > 1:  # the same order on resume gives the same names
-        safe += f"#{callbacks._names[safe]}"
-    return None if callbacks._CHECKPOINTS is None else callbacks._CHECKPOINTS / safe
-
-
-def stop_if_asked(epochs_done: int) -> None:
-    """The test hook: Ctrl-C (KeyboardInterrupt) once `epochs_done` reaches
-    $KERAS_CASES_STOP_AFTER_EPOCHS, after that epoch's checkpoint is written."""
-    # to move into keras_cases/callbacks.py (public), with Resumable.on_epoch_end calling it
-    stop_after = os.environ.get(STOP_AFTER_ENV)
-    if stop_after and epochs_done == int(stop_after):
-        raise KeyboardInterrupt(f"{STOP_AFTER_ENV}={stop_after}")
 
 
 def _state_variables(models, optimizers) -> list:
@@ -45,7 +23,7 @@ def _state_variables(models, optimizers) -> list:
     states, then the optimizers' variables (iterations and moments; build them first)."""
     out = []
     for m in models:
-        out += [*m.weights, *(sg.state for sg in _seed_generators(m))]
+        out += [*m.weights, *(sg.state for sg in seed_generators(m))]
     for opt in optimizers:
         out += list(opt.variables)
     return out
@@ -72,7 +50,7 @@ class LoopCheckpoint:
             v.assign(arrays[f"v{i}"])
         loop_rng.bit_generator.state = state["loop_rng"]
         state["rng"]["numpy"][1] = arrays["numpy_rng"]
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         state["extra"] = {k: list(arrays[f"extra_{k}"]) for k in state["extra"]}
         print(f"resumed {self.dir.name} at epoch {state['epoch']}", flush=True)
         return state
@@ -85,7 +63,7 @@ class LoopCheckpoint:
         variables = _state_variables(self.models, self.optimizers)
         arrays = {f"v{i}": keras.ops.convert_to_numpy(v.value) for i, v in enumerate(variables)}
         arrays.update({f"extra_{k}": np.asarray(v) for k, v in extra.items()})
-        rng = _rng_state()
+        rng = rng_state()
         arrays["numpy_rng"], rng["numpy"][1] = rng["numpy"][1], None
         state = {"epoch": epoch, "history": history, "loop_rng": loop_rng.bit_generator.state, "rng": rng}
         arrays["state_json"] = np.array(json.dumps(jsonable({**state, "extra": list(extra)})))
