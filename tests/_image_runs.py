@@ -7,6 +7,7 @@ compilation cost more than the checks)."""
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 from conftest import backends_under_test, check, run_python
@@ -14,42 +15,18 @@ from conftest import backends_under_test, check, run_python
 # quick runs are compile-bound: XLA's -O0 compiles several times faster on CPU (JAX)
 XLA_O0 = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
-PREDICT = r"""
-import json, sys
-from pathlib import Path
-import numpy as np
-import keras
-out, me, earlier, saved, extra = Path(sys.argv[1]), sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), sys.argv[5]
-earlier = [b for b in earlier.split(",") if b]
-here = out / me
-
-def run_case():
-{body}
-
-def predictions(root):
-    res = {{}}
-    for name, shape in saved.items():
-        x = np.random.default_rng(len(name)).integers(0, 256, shape).astype("uint8")
-        model = keras.saving.load_model(root / name, compile=False)
-        res[name.replace("/", "|")] = np.asarray(keras.ops.convert_to_numpy(model.predict(x, verbose=0)))
-    return res
-
-run_case()
-np.savez(here / "own.npz", **predictions(here))
-for b in earlier:
-    np.savez(here / f"from_{{b}}.npz", **predictions(out / b))
-"""
+PREDICT = str(Path(__file__).parent / "scripts" / "image_predict.py")  # run as a file in a subprocess
 
 
 def run_everywhere(out, body: str, saved: dict, extra_backend=None):
     """Run `body` (indented Python using `here`, `out`, `extra`) then the prediction checks
-    on every backend; `extra` is "extra" on `extra_backend` and "-" elsewhere."""
-    script = PREDICT.format(body=body)
+    on every backend (tests/scripts/image_predict.py); `extra` is "extra" on `extra_backend`
+    and "-" elsewhere."""
     done = []
     for b in backends_under_test():
         check(
             run_python(
-                ["-c", script, str(out), b, ",".join(done), json.dumps(saved), "extra" if b == extra_backend else "-"],
+                [PREDICT, str(out), b, ",".join(done), json.dumps(saved), "extra" if b == extra_backend else "-", body],
                 backend=b,
                 cwd=out,
                 XLA_FLAGS=XLA_O0,

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import ROOT, SHARED_DATA, backends_under_test, run_python
+from conftest import ROOT, SHARED_DATA, backends_under_test, execute_notebook, run_python
 
 from keras_cases import UserError, cli
 from keras_cases import architecture as A
@@ -80,8 +80,10 @@ def test_array_datasets_have_fixed_disjoint_splits(monkeypatch):
 
 
 def test_user_errors_are_one_line(tmp_path, capsys):
-    assert cli.run(A.main, ["--experiments", "linear,depth", "--threads", "0"]) == 2
-    assert "unknown experiment(s) depth" in capsys.readouterr().err
+    assert cli.run(A.main, ["--experiments", "linear,depth", "--threads", "0"]) == 2  # the earlier spelling
+    assert "--experiments: unknown experiment 'depth'" in capsys.readouterr().err
+    assert cli.run(A.main, ["--studies", "linear,depth", "--threads", "0"]) == 2
+    assert "--studies: unknown experiment 'depth'" in capsys.readouterr().err
     assert cli.run(A.main, ["--data", "nope", "--threads", "0"]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
     bad = tmp_path / "bad.npz"
@@ -91,10 +93,28 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(UserError, match="too small"):
         A.mlp_widths(100, 784, 10, 3)
     # the command line itself, as a user types it
-    p = run_python(["-m", "keras_cases.architecture", "--experiments", "nope"], backend=backends_under_test()[0])
+    p = run_python(["-m", "keras_cases.architecture", "--studies", "nope"], backend=backends_under_test()[0])
     assert p.returncode == 2 and p.stderr.strip().splitlines() == [
-        "error: unknown experiment(s) nope: choose from linear, budgets, shape, optact, families"
+        "error: --studies: unknown experiment 'nope'; choose from linear, budgets, shape, optact, families, all"
     ]
+
+
+def test_studies_flag_all_and_its_earlier_spelling():
+    from keras_cases.architecture.case import make_parser, parse_studies
+
+    for argv, want in (
+        ([], list(A.EXPERIMENTS)),
+        (["--studies", "all"], list(A.EXPERIMENTS)),
+        (["--studies", "families,linear"], ["families", "linear"]),
+        (["--experiments", "shape"], ["shape"]),
+    ):
+        assert parse_studies(make_parser().parse_args(argv).studies, argv) == want, argv
+
+
+def test_importing_the_package_does_not_import_keras():
+    code = "import sys; from keras_cases.architecture import mlp_params, Spec; print('keras' in sys.modules)"
+    p = run_python(["-c", code], backend=backends_under_test()[0])
+    assert p.returncode == 0 and p.stdout.strip() == "False", p.stderr
 
 
 ARTIFACTS = [
@@ -112,25 +132,14 @@ ARTIFACTS = [
 ]
 
 
-def test_notebook_runs_the_quick_study_and_writes_every_artifact(tmp_path):
+def test_notebook_runs_the_quick_study_and_writes_every_artifact(tmp_path, monkeypatch):
     """The notebook calls `architecture.main([... "--quick"])`: the --quick end-to-end run."""
     import keras
-    import nbformat
-    from nbclient import NotebookClient
 
     bs = backends_under_test()
     backend = "torch" if "torch" in bs else bs[0]  # no per-model compilation: the quickest here
-    nb = nbformat.read(ROOT / "notebooks" / "architecture.ipynb", as_version=4)
-    out = tmp_path / "run"
-    saved = {k: os.environ.get(k) for k in ("KERAS_CASES_NOTEBOOK_OUT", "KERAS_BACKEND")}
-    os.environ.update(KERAS_CASES_NOTEBOOK_OUT=str(out), KERAS_BACKEND=backend)
-    try:
-        NotebookClient(
-            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-        ).execute()
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    monkeypatch.setenv("KERAS_BACKEND", backend)  # the notebook's kernel inherits it
+    nb, out = execute_notebook("architecture.ipynb", tmp_path)
     for name in ARTIFACTS:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     m = json.loads((out / "metrics.json").read_text())

@@ -5,6 +5,7 @@ a saved model predicting the same on every backend, and serving it with an image
 import base64
 import io
 import json
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -13,6 +14,10 @@ from conftest import backends_under_test, check, execute_notebook, run_python
 from test_serve import start
 
 from keras_cases.data import images
+
+SCRIPTS = Path(__file__).parent / "scripts"  # run as files in subprocesses
+FROZEN = str(SCRIPTS / "cifar_frozen_whitening.py")
+PREDICT = str(SCRIPTS / "saved_model_predictions.py")
 
 
 def chance_bar(n_test: int, n_classes: int, z: float = 4.0) -> float:
@@ -96,6 +101,23 @@ def test_time_to_level_and_bad_widths():
         parse_widths("16,x")
 
 
+def test_studies_flag_all_and_the_earlier_study_flag():
+    from keras_cases import UserError
+    from keras_cases.cifar.case import make_parser, parse_studies
+
+    for argv, want in (
+        ([], ["recipe"]),
+        (["--studies", "all"], ["recipe", "ablation"]),
+        (["--studies", "ablation,recipe"], ["recipe", "ablation"]),
+        (["--studies", "ablation"], ["ablation"]),
+        (["--study", "both"], ["recipe", "ablation"]),
+        (["--study", "ablation"], ["ablation"]),
+    ):
+        assert parse_studies(make_parser().parse_args(argv).studies) == want, argv
+    with pytest.raises(UserError, match="unknown study 'everything'"):
+        parse_studies("everything")
+
+
 def test_min_image_size_is_where_the_feature_map_ends():
     from keras_cases.cifar import Recipe, build_model, min_image_size
 
@@ -113,27 +135,7 @@ def test_min_image_size_is_where_the_feature_map_ends():
 
 
 def test_frozen_whitening_layer_does_not_train():
-    proc = check(
-        run_python(
-            [
-                "-c",
-                """
-import numpy as np, keras
-from keras_cases.cifar import Recipe, build_model, initialise, compile_model
-r = Recipe(widths=(8, 8, 8))
-x = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3)).astype('uint8')
-y = np.eye(10, dtype='float32')[np.arange(64) % 10]
-m = build_model(r); initialise(m, r, 0, x); compile_model(m, r, 10)
-before = [w.copy() for w in m.get_layer('whiten').get_weights()]
-conv = m.get_layer('block1_conv1').get_weights()[0].copy()
-m.fit(x, y, batch_size=32, epochs=2, verbose=0)
-assert all(np.array_equal(a, b) for a, b in zip(before, m.get_layer('whiten').get_weights()))
-assert not np.allclose(conv, m.get_layer('block1_conv1').get_weights()[0])
-print('ok')
-""",
-            ]
-        )
-    )
+    proc = check(run_python([FROZEN]))
     assert proc.stdout.strip().endswith("ok")
 
 
@@ -188,15 +190,11 @@ def test_saved_model_predicts_the_same_on_every_backend(quick_runs, tmp_path):
     x = images.cifar10_per_class(2).x_test
     np.save(tmp_path / "x.npy", x)
     dirs = {b: str(out) for b, (out, _) in quick_runs.items()}
-    code = f"""
-import sys, numpy as np, keras
-x = np.load({str(tmp_path / "x.npy")!r})
-out = {{b: keras.models.load_model(d + '/model.keras', compile=False).predict(x, verbose=0) for b, d in {dirs!r}.items()}}
-np.savez(sys.argv[1], **out)
-"""
     got = {}
     for b in quick_runs:
-        check(run_python(["-c", code, str(tmp_path / f"on_{b}.npz")], backend=b))
+        check(
+            run_python([PREDICT, str(tmp_path / "x.npy"), json.dumps(dirs), str(tmp_path / f"on_{b}.npz")], backend=b)
+        )
         got[b] = np.load(tmp_path / f"on_{b}.npz")
     first, *rest = list(got.values())
     for other in rest:

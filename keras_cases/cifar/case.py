@@ -1,0 +1,200 @@
+"""CIFAR-10: the strongest recipe we can make for the hardware at hand.
+
+    python -m keras_cases.cifar                          # the recipe, 60-minute budget
+    python -m keras_cases.cifar --budget-minutes 10      # whatever fits in 10 minutes
+    python -m keras_cases.cifar --epochs 12              # a fixed number of epochs
+    python -m keras_cases.cifar --studies ablation       # each ingredient's measured gain
+    python -m keras_cases.cifar --images DIR             # your own image folder
+
+The network follows the airbench design (Jordan 2024) scaled to a CPU: a fixed 2x2
+*whitening* convolution computed from the training images' patch covariance (not learned),
+then three blocks of conv -> max-pool -> batch-norm -> GELU -> conv -> batch-norm -> GELU
+(widths `--widths`, default 32,64,128), global max-pool, one dense layer. The recipe:
+
+- augmentation: random horizontal flips and 4-pixel reflect-padded random crops (NumPy,
+  identical on every backend);
+- label smoothing (0.2);
+- SGD with Nesterov momentum and decoupled weight decay, learning rate warmed up
+  linearly, then cosine-decayed to zero over exactly the planned number of steps
+  (a one-cycle schedule: it needs to know where training ends, which `--budget-minutes`
+  works out by timing a few steps first);
+- batch normalization;
+- test-time augmentation: logits averaged over the image and its mirror image;
+- mixed precision (bfloat16 / float16 compute) on a GPU; off on a CPU, where it was slower.
+
+`--budget-minutes M` measures a few training steps, plans as many epochs as fit in M
+minutes and stops at M minutes regardless. Accuracy against epoch and wall-clock, the time
+to 80% and 85% validation accuracy, and the ablation table (each ingredient removed in
+turn, mean ± std over `--seeds`, decided on validation) go in the report. The test set is
+evaluated once, for the final model.
+
+The data (see `keras_cases.data.images`): `keras.datasets.cifar10` when it can be had,
+offline the JPEG copy in `$KERAS_CASES_DATA_DIR/cifar10_jpg`; 45,000 train / 5,000
+validation / 10,000 test.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+from keras_cases import UserError, cli
+from keras_cases.cifar.ablation import study_ablation
+from keras_cases.cifar.model import Recipe, has_gpu, min_image_size, set_precision
+from keras_cases.cifar.recipe import study_recipe
+from keras_cases.data import images
+from keras_cases.runs import command
+
+CASE = "cifar"
+STUDIES = ("recipe", "ablation")
+# --quick, where the user did not type the flag: a small net on 100 images per class, three
+# epochs of batches of 40 (75 steps): under a minute, and it learns (20-27% test accuracy over
+# seeds, chance is 10%); the ablation on 30 images per class, one epoch, two ingredients.
+QUICK = {"widths": "8,16,32", "batch_size": 40, "epochs": 3, "ablation_train": 30, "ablation_epochs": 1}
+QUICK_PER_CLASS = 100  # --quick trains on the first 100 images per class
+
+
+def parse_widths(text: str) -> tuple:
+    try:
+        w = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--widths {text!r}: give comma-separated integers (one per block), e.g. 32,64,128")
+    if len(w) < 1 or min(w) < 1:
+        raise UserError(f"--widths {text!r}: widths must be positive integers")
+    return w
+
+
+def make_parser():
+    p = cli.parser("python -m keras_cases.cifar", __doc__.split("\n\n")[0], epochs=0, batch_size=256, quick=QUICK)
+    g = p.add_argument_group("cifar")
+    g.add_argument(
+        "--studies",
+        default="recipe",
+        help="comma-separated: recipe (train the recipe, test it once), ablation (each ingredient's gain), or all",
+    )
+    # the earlier spelling, still accepted: --study recipe|ablation|both (both: all)
+    g.add_argument(
+        "--study",
+        dest="studies",
+        type=lambda v: "all" if v == "both" else v,
+        choices=("recipe", "ablation", "all"),
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )
+    g.add_argument(
+        "--budget-minutes",
+        type=cli.positive_float,
+        default=60.0,
+        help="wall-clock training budget when --epochs is not given",
+    )
+    g.add_argument("--widths", default="32,64,128", help="channels of the three conv blocks")
+    g.add_argument("--lr", type=cli.positive_float, default=Recipe.lr, help="peak learning rate (SGD)")
+    g.add_argument("--label-smoothing", type=cli.fraction, default=Recipe.label_smoothing)
+    g.add_argument("--weight-decay", type=cli.nonnegative_float, default=Recipe.weight_decay)
+    g.add_argument(
+        "--mixed-precision", choices=("auto", "on", "off"), default="auto", help="auto: on with a GPU, off on a CPU"
+    )
+    g.add_argument("--ablation-epochs", type=cli.positive_int, default=6, help="epochs per ablation run")
+    g.add_argument(
+        "--ablation-train", type=cli.positive_int, default=1000, help="training images per class in the ablation runs"
+    )
+    g.add_argument("--data", default="cifar10", help="cifar10, or an image folder (one sub-folder per class)")
+    g.add_argument("--images", default=None, help="an image folder (same as --data DIR)")
+    g.add_argument(
+        "--image-size", type=cli.positive_int, default=32, help="side length images are resized to (folders)"
+    )
+    return p
+
+
+def parse_studies(text: str) -> list[str]:
+    """`--studies`: names from STUDIES, or `all`; they run in the order of STUDIES."""
+    chosen = cli.parse_list(text, "--studies", (*STUDIES, "all"), "study")
+    return [s for s in STUDIES if s in chosen or "all" in chosen]
+
+
+def check_input(args, r: Recipe) -> None:
+    """Before any image is loaded: the data source exists, and its images are large enough
+    for the network (see `min_image_size`)."""
+    if args.images:
+        images.check_folder(args.images, "--images")
+        side = None
+    else:
+        side = images.check_source(args.data, "--data")
+    need = min_image_size(r)
+    for n, what, fix in (
+        (side, f"--data {args.data}: its images are", "fewer --widths"),
+        (args.image_size, f"--image-size {args.image_size}: images of", f"--image-size {need} or more"),
+    ):
+        if n is not None and n < need:
+            raise UserError(
+                f"{what} {n}x{n} pixels, and the network needs at least {need}x{need} (its 2x2 "
+                f"whitening convolution takes off one pixel, then each of its {len(r.widths)} blocks "
+                f"halves the size): use {fix}"
+            )
+
+
+def recipe_from(args) -> Recipe:
+    on = {"on": True, "off": False, "auto": has_gpu()}[args.mixed_precision]
+    return Recipe(
+        widths=parse_widths(args.widths),
+        batch_size=args.batch_size,
+        lr=args.lr,
+        label_smoothing=args.label_smoothing,
+        weight_decay=args.weight_decay,
+        mixed_precision=on,
+    )
+
+
+def load_data(args):
+    """The images (`--images` or `--data`); --quick keeps the first 100 per class (of
+    CIFAR-10 it decodes only those)."""
+    source = args.images or args.data
+    if args.quick and source == "cifar10":
+        d = images.cifar10_per_class(QUICK_PER_CLASS)
+    else:
+        d = images.load(source, size=args.image_size)
+    if d.x_train.ndim != 4:
+        raise UserError(f"{source}: the CIFAR recipe needs colour or grey images (n, h, w, c)")
+    if args.quick and len(d.y_train) > QUICK_PER_CLASS * d.n_classes:
+        d = images.per_class(d, QUICK_PER_CLASS)
+    return d
+
+
+@command
+def main(argv=None):
+    args = make_parser().parse_args(argv)
+    studies = parse_studies(args.studies)
+    r = recipe_from(args)
+    check_input(args, r)
+    set_precision(r.mixed_precision)
+    d = load_data(args)
+    run, info, seeds = cli.start(CASE, args, f"{d.name}, studies {', '.join(studies)}")
+    print(f"{d.sizes[0]:,} train / {d.sizes[1]:,} val / {d.sizes[2]:,} test on {info['devices']}", flush=True)
+    metrics = {
+        "dataset": d.name,
+        "n_train": d.sizes[0],
+        "n_val": d.sizes[1],
+        "n_test": d.sizes[2],
+        "seed": args.seed,
+        "seeds": args.seeds,
+        "quick": args.quick,
+        "studies": ",".join(studies),
+        "class_names": list(d.class_names),
+        **{f"recipe_{k}": (list(v) if isinstance(v, tuple) else v) for k, v in asdict(r).items()},
+    }
+    sections, history = [], {}
+    if "ablation" in studies:  # first, as it always ran; its section goes after the recipe's
+        sections.append(study_ablation(args, run, r, d, seeds, metrics))
+    if "recipe" in studies:
+        sections.insert(0, study_recipe(args, run, r, d, metrics, history))
+    run.finish(
+        metrics,
+        sections,
+        title="CIFAR-10 recipe",
+        headline={"accuracy": metrics.get("test_accuracy")},
+        history=history,
+        notes=["`model.keras`: the recipe's final model (test accuracy measured once, with flip TTA)"]
+        if "recipe" in studies
+        else [],
+    )
+    return 0

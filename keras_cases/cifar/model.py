@@ -1,0 +1,134 @@
+"""The recipe and the network: an airbench-style conv net with a fixed whitening first
+layer, SGD-Nesterov with a one-cycle schedule, flip test-time augmentation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import layers
+
+from keras_cases import runtime
+
+
+@dataclass
+class Recipe:
+    widths: tuple = (32, 64, 128)
+    batch_size: int = 256
+    lr: float = 0.2
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.2
+    warmup: float = 0.15  # fraction of the steps spent warming up
+    augment: bool = True
+    whiten: bool = True
+    batchnorm: bool = True
+    schedule: str = "cosine"  # or "constant"
+    optimizer: str = "nesterov"  # or "adamw"
+    tta: bool = True
+    mixed_precision: bool = False
+
+
+def whitening_filters(x: np.ndarray, size: int = 2, eps: float = 5e-4, n: int = 5000):
+    """Kernel (size, size, 3, 2 * size*size*3) and bias that whiten the image patches of
+    `x` (uint8): the eigenvectors of the patch covariance scaled by 1/sqrt(eigenvalue), each
+    with both signs (so a ReLU-like activation after it keeps the information)."""
+    x = x[:n].astype("float64") / 255.0
+    h, w = x.shape[1:3]
+    patches = np.stack(
+        [x[:, i : i + h - size + 1, j : j + w - size + 1] for i in range(size) for j in range(size)], axis=3
+    )  # (n, h', w', size*size, c)
+    patches = patches.reshape(-1, size * size * x.shape[-1])  # (.., size*size*c) in (i, j, c) order
+    mean = patches.mean(0)
+    cov = np.cov(patches - mean, rowvar=False)
+    vals, vecs = np.linalg.eigh(cov)
+    filt = vecs / np.sqrt(vals + eps)  # columns: whitening directions
+    filt = np.concatenate([filt, -filt], axis=1)
+    kernel = filt.reshape(size, size, x.shape[-1], -1)
+    bias = -(mean @ filt)
+    return kernel.astype("float32"), bias.astype("float32")
+
+
+def build_model(r: Recipe, input_shape=(32, 32, 3), n_classes: int = 10, x_whiten=None) -> keras.Model:
+    """The airbench-style network; `x_whiten` (uint8 training images) sets the fixed first
+    layer when `r.whiten` is on."""
+    inputs = keras.Input(input_shape, name="pixels")
+    x = layers.Rescaling(1.0 / 255, name="scale")(inputs)
+    channels = 2 * 2 * 2 * input_shape[-1]
+    x = layers.Conv2D(channels, 2, padding="valid", name="whiten", trainable=not r.whiten)(x)
+    x = layers.Activation("gelu", name="whiten_gelu")(x)
+    for b, width in enumerate(r.widths, start=1):
+        for c in (1, 2):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=not r.batchnorm, name=f"block{b}_conv{c}")(x)
+            if c == 1:
+                x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
+            if r.batchnorm:
+                x = layers.BatchNormalization(momentum=0.9, name=f"block{b}_bn{c}")(x)
+            x = layers.Activation("gelu", name=f"block{b}_gelu{c}")(x)
+    x = layers.GlobalMaxPooling2D(name="pool")(x)
+    outputs = layers.Dense(n_classes, name="logits", dtype="float32")(x)
+    model = keras.Model(inputs, outputs, name="cifar_net")
+    return model
+
+
+def min_image_size(r: Recipe) -> int:
+    """The smallest image side `build_model` takes: the 2x2 whitening convolution ("valid")
+    takes one pixel off, then each block's 2x2 max-pool halves the side (rounding down), and
+    the last feature map must keep at least one pixel."""
+    side = 1
+    for _ in r.widths:
+        side *= 2  # undo one max-pool
+    return side + 1  # undo the whitening convolution
+
+
+def initialise(model: keras.Model, r: Recipe, seed: int, x_whiten=None) -> None:
+    runtime.init_weights(model, seed)
+    if r.whiten and x_whiten is not None:
+        model.get_layer("whiten").set_weights(list(whitening_filters(x_whiten)))
+
+
+def compile_model(model: keras.Model, r: Recipe, total_steps: int) -> None:
+    warm = max(1, int(r.warmup * total_steps))
+    if r.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(
+            0.0, max(1, total_steps - warm), alpha=0.0, warmup_target=r.lr, warmup_steps=warm
+        )
+    else:
+        lr = r.lr
+    if r.optimizer == "nesterov":
+        opt = keras.optimizers.SGD(lr, momentum=r.momentum, nesterov=True, weight_decay=r.weight_decay or None)
+    else:  # AdamW at its usual scale: the SGD learning rate / 100
+        lr_adam = (
+            keras.optimizers.schedules.CosineDecay(
+                0.0, max(1, total_steps - warm), warmup_target=r.lr / 100, warmup_steps=warm
+            )
+            if r.schedule == "cosine"
+            else r.lr / 100
+        )
+        opt = keras.optimizers.AdamW(lr_adam, weight_decay=r.weight_decay * 100 if r.weight_decay else 0.0)
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=r.label_smoothing)
+    model.compile(opt, loss, metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+
+
+def predict_logits(model, x, tta: bool, batch_size: int = 1000) -> np.ndarray:
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    if tta:
+        logits = (logits + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
+    return logits
+
+
+def accuracy(model, x, y, tta: bool) -> float:
+    return float(np.mean(np.argmax(predict_logits(model, x, tta), axis=1) == y))
+
+
+def set_precision(on: bool) -> None:
+    keras.mixed_precision.set_global_policy(
+        ("mixed_bfloat16" if runtime.backend() == "tensorflow" or not has_gpu() else "mixed_float16")
+        if on
+        else "float32"
+    )
+
+
+def has_gpu() -> bool:
+    return any(d.split(":")[0] in ("gpu", "cuda") for d in runtime.devices())

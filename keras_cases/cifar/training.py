@@ -1,0 +1,86 @@
+"""Training the recipe: augmented batches, the epoch planner for a wall-clock budget, `train`."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+
+from keras_cases.callbacks import EpochClock, resumable, tensorboard
+from keras_cases.cifar.model import Recipe, build_model, compile_model, initialise
+from keras_cases.data import batches, images, resumable_epochs
+
+
+def one_hot(y, k):
+    return np.eye(k, dtype="float32")[y]
+
+
+def training_data(r: Recipe, d, seed: int):
+    y = one_hot(d.y_train, d.n_classes)
+    if r.augment:
+        return resumable_epochs(images.augmented_batches(d.x_train, y, r.batch_size, seed))
+    return batches(d.x_train, y, r.batch_size, seed)
+
+
+def plan_epochs(r: Recipe, d, seed: int, budget_s: float, n_steps: int = 20) -> tuple[int, float]:
+    """Epochs that fit in `budget_s`: time `n_steps` steady-state steps of a throwaway copy
+    of the model (after one compiled step), add the validation pass, keep 10% slack (a
+    machine whose load changes can still overrun: training then stops at the budget)."""
+    model = build_model(r, d.x_train.shape[1:], d.n_classes)
+    initialise(model, r, seed, d.x_train)
+    compile_model(model, r, 1000)
+    data = training_data(r, d, seed)
+    xb, yb = data[0][:2]
+    model.train_on_batch(xb, yb)
+    t = time.perf_counter()
+    for i in range(1, n_steps + 1):
+        xb, yb = data[i % len(data)][:2]
+        model.train_on_batch(xb, yb)
+    step = (time.perf_counter() - t) / n_steps
+    t = time.perf_counter()
+    model.predict(d.x_val, batch_size=1000, verbose=0)
+    val = time.perf_counter() - t
+    epoch = step * len(data) + val
+    return max(1, int(0.9 * budget_s / epoch)), epoch
+
+
+def train(
+    r: Recipe,
+    d,
+    seed: int,
+    epochs: int,
+    budget_s: float | None = None,
+    verbose: int = 2,
+    extra_callbacks=(),
+    name: str | None = None,
+):
+    """Train the recipe for `epochs` (the schedule ends there), stopping early only if the
+    wall-clock budget runs out (a resumed fit has only what was left of it). `name` (unique
+    in the run; default recipe_seed<seed>) names its checkpoint for --resume. Returns
+    (model, history dict)."""
+    keras.utils.set_random_seed(seed)
+    model = build_model(r, d.x_train.shape[1:], d.n_classes)
+    initialise(model, r, seed, d.x_train)
+    data = training_data(r, d, seed)
+    compile_model(model, r, epochs * len(data))
+    clock = EpochClock(budget_s)
+    name = name or f"recipe_seed{seed}"
+    hist = model.fit(
+        data,
+        epochs=epochs,
+        verbose=verbose,
+        validation_data=(d.x_val, one_hot(d.y_val, d.n_classes)),
+        callbacks=resumable(name, [clock, *extra_callbacks, *tensorboard(name)], data),
+    )
+    h = dict(hist.history)
+    h["wall_seconds"] = clock.seconds
+    return model, h
+
+
+def time_to(h: dict, level: float):
+    """Seconds (wall clock) until validation accuracy first reached `level`, else None."""
+    for acc, s in zip(h["val_accuracy"], h["wall_seconds"]):
+        if acc >= level:
+            return float(s)
+    return None
