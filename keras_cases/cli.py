@@ -63,11 +63,18 @@ class CaseParser(argparse.ArgumentParser):
 
     def apply_quick(self, ns, argv):
         """Clamp every flag of the --quick preset that the user did not type (a callable
-        preset value maps the current value, e.g. `lambda v: min(v, 2)`)."""
+        preset value maps the current value, e.g. `lambda v: min(v, 2)`, or the value and
+        the parsed flags, e.g. `lambda v, ns: v if ns.distribute != "none" else 40`)."""
+        import inspect
+
         flags = {a.dest: a.option_strings for a in self._actions}
         for dest, value in self.quick.items():
-            if not any(given(argv, f) for f in flags.get(dest, ()) if f.startswith("--")):
-                setattr(ns, dest, value(getattr(ns, dest)) if callable(value) else value)
+            if any(given(argv, f) for f in flags.get(dest, ()) if f.startswith("--")):
+                continue
+            if callable(value):
+                two = len(inspect.signature(value).parameters) == 2
+                value = value(getattr(ns, dest), ns) if two else value(getattr(ns, dest))
+            setattr(ns, dest, value)
 
 
 def parser(

@@ -13,7 +13,7 @@ def demo_parser():
         "keras_cases.demo", "a demo", epochs=30, batch_size=64, quick={"epochs": lambda v: min(v, 2), "batch_size": 8}
     )
     p.add_argument("--width", type=cli.positive_int, default=100)
-    p.quick["width"] = 10
+    p.quick["width"] = lambda v, ns: 10 if ns.distribute == "none" else v  # sees the other flags
     return p
 
 

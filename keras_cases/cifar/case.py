@@ -50,7 +50,13 @@ STUDIES = ("recipe", "ablation")
 # --quick, where the user did not type the flag: a small net on 100 images per class, three
 # epochs of batches of 40 (75 steps): under a minute, and it learns (20-27% test accuracy over
 # seeds, chance is 10%); the ablation on 30 images per class, one epoch, two ingredients.
-QUICK = {"widths": "8,16,32", "batch_size": 40, "epochs": 3, "ablation_train": 30, "ablation_epochs": 1}
+QUICK = {
+    "widths": "8,16,32",
+    "batch_size": lambda v, ns: v if ns.distribute != "none" else 40,  # data-parallel keeps its batch
+    "epochs": 3,
+    "ablation_train": 30,
+    "ablation_epochs": 1,
+}
 QUICK_PER_CLASS = 100  # --quick trains on the first 100 images per class
 
 
