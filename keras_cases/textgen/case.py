@@ -27,6 +27,7 @@ from keras_cases.textgen.sample import add_sampling_flags
 
 CASE = "textgen"
 NETWORKS = ("transformer", "lstm")
+SHOWN = {"lstm": "LSTM", "ngram": "n-gram"}
 QUICK = {
     "epochs": lambda v: min(v, 1),
     "context": lambda v: min(v, 32),
@@ -53,6 +54,13 @@ def make_parser():
     g.add_argument("--dropout", type=cli.fraction, default=0.1)
     g.add_argument("--learning-rate", type=cli.positive_float, default=2e-3)
     g.add_argument("--patience", type=cli.positive_int, default=2, help="early stopping on validation loss")
+    g.add_argument(
+        "--train-stride",
+        type=cli.nonnegative_int,
+        default=0,
+        help="bytes between the starts of training windows (0: --context, no overlap); smaller gives "
+        "more, overlapping windows and more steps per epoch",
+    )
     g.add_argument(
         "--max-train-bytes", type=cli.nonnegative_int, default=0, help="use only this many training bytes (0: all)"
     )
@@ -158,7 +166,7 @@ def comparison(kinds, metrics, rows) -> str:
             gap = metrics[f"{ref}_test_bits"] - t
             verdict = "beats" if gap > 0 else "does not beat"
             lines.append(
-                f"\nThe transformer {verdict} the {ref}: {gap:+.3f} bits per byte (positive: transformer better)."
+                f"\nThe transformer {verdict} the {SHOWN[ref]}: {gap:+.3f} bits per byte (positive: transformer better)."
             )
     return "\n".join(lines) + "\n\n![validation bits per byte](learning_curves.png)"
 
@@ -192,7 +200,9 @@ def main(argv=None):
     args = make_parser().parse_args(argv)
     kinds = check_args(args)
     corpus = load_corpus(args)
-    windows = {k: C.windows(s, args.context) for k, s in corpus.streams.items()}
+    windows = {
+        k: C.windows(s, args.context, args.train_stride if k == "train" else None) for k, s in corpus.streams.items()
+    }
     run, _, seeds = cli.start(CASE, args, f"models {', '.join(kinds)} + n-gram on {corpus.name}")
     metrics = {
         "dataset": corpus.name,
