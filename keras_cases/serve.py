@@ -130,7 +130,10 @@ def api_models(predictor):
     Body = create_model(
         "PredictRequest",
         __config__=Instance.model_config,
-        instances=(list[Instance], Field(..., min_length=1, max_length=MAX_INSTANCES)),
+        instances=(
+            list[Instance],
+            Field(..., min_length=1, max_length=getattr(predictor, "max_instances", MAX_INSTANCES)),
+        ),
     )
     Output = output_model(f"{predictor.case.title()}Prediction", predictor.outputs())
     Predictions = create_model("PredictResponse", predictions=(list[Output], ...))

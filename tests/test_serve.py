@@ -476,6 +476,7 @@ def test_generate_continues_prompts_and_bounds_its_settings(tmp_path):
     assert len(c.post("/generate", json={"prompt": "", "length": 5, "stop": 0}).json()["text"].encode()) <= 5 * 3
     r = c.post("/predict", json={"instances": [{"prompt": "hi"}, {"prompt": "yo"}]})
     assert r.status_code == 200 and len(r.json()["predictions"]) == 2
+    assert c.post("/predict", json={"instances": [{"prompt": "hi"}] * 9}).status_code == 422  # 8 at most
     for bad in (
         {"prompt": "x", "length": 0},
         {"prompt": "x", "length": 100_000},

@@ -102,7 +102,7 @@ def sample_main(argv=None) -> int:
 
 
 MAX_PROMPT = 2000  # characters a served prompt may have
-MAX_GENERATE = 400  # bytes a served request may ask for
+MAX_GENERATE = 256  # bytes a served request may ask for
 
 
 class Generator:
@@ -110,6 +110,8 @@ class Generator:
     instance's prompt with the default sampling settings; /generate takes the settings."""
 
     case = "textgen"
+    max_instances = 8  # each instance is up to PREDICT_LENGTH model calls: a request stays cheap
+    PREDICT_LENGTH = 60
 
     def __init__(self, run_dir):
         import keras_cases.layers  # noqa: F401  (registers PositionEmbedding for loading)
@@ -133,7 +135,10 @@ class Generator:
         return generate(self.model, prompt, length, self.context, temperature, top_k, top_p, seed)
 
     def predict(self, instances: list[dict]) -> list[dict]:
-        return [{"text": self.generate(i["prompt"][:MAX_PROMPT], seed=n)} for n, i in enumerate(instances)]
+        return [
+            {"text": self.generate(i["prompt"][:MAX_PROMPT], self.PREDICT_LENGTH, seed=n)}
+            for n, i in enumerate(instances)
+        ]
 
     def info(self) -> dict:
         head = self.metrics.get("headline") if isinstance(self.metrics.get("headline"), dict) else {}
