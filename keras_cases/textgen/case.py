@@ -138,7 +138,11 @@ def study_networks(kinds, args, seeds, windows, metrics, history):
         results = []
         for seed in seeds:
             model, h, bits, seconds = train_network(kind, args, windows, seed, steps_per_epoch)
-            history[f"{kind}_seed{seed}"] = {**h, "val_bits": [v / math.log(2) for v in h["val_loss"]]}
+            history[f"{kind}_seed{seed}"] = {
+                **h,
+                "bits per byte": [v / math.log(2) for v in h["loss"]],
+                "val_bits per byte": [v / math.log(2) for v in h["val_loss"]],
+            }
             results.append((bits, seconds, len(h["loss"])))
             kept.setdefault(kind, model)
             print(f"{kind} seed {seed}: test {bits:.3f} bits per byte ({seconds:.0f} s)", flush=True)
@@ -168,7 +172,7 @@ def comparison(kinds, metrics, rows) -> str:
             lines.append(
                 f"\nThe transformer {verdict} the {SHOWN[ref]}: {gap:+.3f} bits per byte (positive: transformer better)."
             )
-    return "\n".join(lines) + "\n\n![validation bits per byte](learning_curves.png)"
+    return "\n".join(lines) + "\n\n![bits per byte, training (solid) and validation (dashed)](learning_curves.png)"
 
 
 def samples_section(model, corpus, args) -> str:
@@ -220,7 +224,7 @@ def main(argv=None):
     sections.append(("Bits per byte on the test documents", comparison(kinds, metrics, rows)))
     from keras_cases import plots, runtime
 
-    plots.learning_curves(history, run.path("learning_curves.png"), metrics=("val_bits",))
+    plots.learning_curves(history, run.path("learning_curves.png"), metrics=("bits per byte",))
     best = "transformer" if "transformer" in kept else kinds[0]
     runtime.save_model(kept[best], run.path("model.keras"))
     run.write_json("textgen.json", {"model": best, "context": args.context, "vocab": "bytes + boundary (257)"})
