@@ -94,7 +94,7 @@ def _stream(docs: list[str]) -> np.ndarray:
 def windows(stream: np.ndarray, length: int, stride: int | None = None):
     """(x, y) windows: x = stream[i : i + length], y = the next byte at every position."""
     stride = stride or length
-    starts = np.arange(0, len(stream) - length - 1 + 1, stride)
+    starts = np.arange(0, len(stream) - length, stride)  # the last y needs one byte after x
     if len(starts) == 0:
         raise UserError(f"the text is shorter than one context window of {length} bytes: lower --context")
     idx = starts[:, None] + np.arange(length)[None]

@@ -72,8 +72,7 @@ def _top_p(text: str) -> float:
 
 def sample_main(argv=None) -> int:
     """`python -m keras_cases.textgen sample --run DIR --prompt "..."`."""
-    import keras_cases.layers  # noqa: F401  (registers PositionEmbedding for loading)
-    from keras_cases.runs import load_model, load_run, read_json, run_case
+    from keras_cases.runs import load_run, run_case
 
     p = argparse.ArgumentParser(prog="keras_cases.textgen sample", description="continue a prompt with a trained run")
     p.add_argument("--run", required=True, help="a textgen run directory")
@@ -88,15 +87,9 @@ def sample_main(argv=None) -> int:
     d = load_run(args.run, ())
     if run_case(d) != "textgen":
         raise UserError(f"--run {d} is a run of the {run_case(d)!r} case, not of textgen")
-    d = load_run(d, ("model.keras", "textgen.json"))
-    info = read_json(d / "textgen.json")
-    if not isinstance(info.get("context"), int) or info["context"] < 1:
-        raise UserError(f"{d / 'textgen.json'} does not give the model's context length")
-    model = load_model(d / "model.keras")
+    gen = Generator(d)
     for i in range(args.samples):
-        text = generate(
-            model, args.prompt, args.length, info["context"], args.temperature, args.top_k, args.top_p, args.seed + i
-        )
+        text = gen.generate(args.prompt, args.length, args.temperature, args.top_k, args.top_p, args.seed + i)
         print(f"--- sample {i + 1}\n{args.prompt}{text}")
     return 0
 
