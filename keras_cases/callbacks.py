@@ -132,12 +132,16 @@ class EpochClock(keras.callbacks.Callback):
     (`seconds`, logged as `wall_seconds`) and each epoch's own seconds (`epoch_seconds`,
     logged too when `log_epoch`; the first includes compilation); with `budget` (seconds)
     training stops once it is spent. A resumed fit carries on from the seconds already spent
-    (see `Resumable`)."""
+    (see `Resumable`). `now` is the clock (time.perf_counter; a test passes a fake one)."""
 
-    def __init__(self, budget: float | None = None, log_epoch: bool = False):
+    def __init__(self, budget: float | None = None, log_epoch: bool = False, now=None):
+        import time
+
         super().__init__()
         self.budget, self.seconds, self.spent, self.log_epoch = budget, [], 0.0, log_epoch
         self.epoch_seconds: list[float] = []  # each epoch from its begin to its end (no checkpointing)
+        self.now = now or time.perf_counter
+        self.t0 = self.now()
 
     @property
     def total(self) -> float:
@@ -145,24 +149,20 @@ class EpochClock(keras.callbacks.Callback):
         return self.seconds[-1] if self.seconds else self.spent
 
     def elapsed(self) -> float:
-        import time
+        return self.spent + self.now() - self.t0
 
-        return self.spent + time.perf_counter() - self.t0
+    def fraction(self) -> float:
+        """The share of the budget spent (0 without a budget)."""
+        return self.elapsed() / self.budget if self.budget else 0.0
 
     def on_train_begin(self, logs=None):
-        import time
-
-        self.t0 = time.perf_counter()
+        self.t0 = self.now()
 
     def on_epoch_begin(self, epoch, logs=None):
-        import time
-
-        self.t_epoch = time.perf_counter()
+        self.t_epoch = self.now()
 
     def on_epoch_end(self, epoch, logs=None):
-        import time
-
-        self.epoch_seconds.append(time.perf_counter() - self.t_epoch)
+        self.epoch_seconds.append(self.now() - self.t_epoch)
         self.seconds.append(self.elapsed())
         if logs is not None:
             logs["wall_seconds"] = self.seconds[-1]
@@ -177,11 +177,65 @@ class EpochClock(keras.callbacks.Callback):
         return {"seconds": list(self.seconds), "epoch_seconds": list(self.epoch_seconds)}
 
     def resume_from(self, state: dict) -> None:
-        import time
-
         self.seconds = list(state["seconds"])
         self.epoch_seconds = list(state.get("epoch_seconds", []))
-        self.spent, self.t0 = (self.seconds[-1] if self.seconds else 0.0), time.perf_counter()
+        self.spent, self.t0 = (self.seconds[-1] if self.seconds else 0.0), self.now()
+
+
+def budget_lr(fraction: float, peak: float, warmup: float) -> float:
+    """The learning rate at `fraction` of a wall-clock budget: linear warm-up to `peak` over
+    the first `warmup` of it, then a cosine to 0 at the budget's end (0 after it)."""
+    f = min(max(fraction, 0.0), 1.0)
+    if f < warmup:
+        return peak * f / warmup
+    return peak * 0.5 * (1.0 + np.cos(np.pi * (f - warmup) / max(1.0 - warmup, 1e-12)))
+
+
+class BudgetSchedule(keras.callbacks.Callback):
+    """A learning-rate schedule that follows the wall clock, not a planned step count: the
+    rate is `budget_lr` of the progress, the share of `clock`'s budget spent (or of
+    `max_steps`, whichever is further, so a machine that speeds up still ends annealed at
+    the epoch cap), set at every epoch begin and each time the progress has moved on by
+    `every`. So a budgeted run ends annealed however the machine's speed changes under it (a
+    step-count schedule planned from a timing is cut off before it anneals when the machine
+    slows down). The optimizer's learning rate must be a plain number, not a schedule;
+    setting it only every `every` keeps the cost small on JAX, where touching the optimizer
+    mid-epoch syncs the training state. Resumable (its steps are kept; the clock keeps its
+    spent seconds). Logs `learning_rate`, the last rate of each epoch."""
+
+    def __init__(self, clock: EpochClock, peak: float, warmup: float = 0.15, every: float = 0.01, max_steps=None):
+        super().__init__()
+        self.clock, self.peak, self.warmup, self.every, self.max_steps = clock, peak, warmup, every, max_steps
+        self.steps, self.set_at, self.lr = 0, -1.0, None
+
+    def progress(self) -> float:
+        by_steps = self.steps / self.max_steps if self.max_steps else 0.0
+        return max(self.clock.fraction(), by_steps)
+
+    def _update(self, force: bool = False):
+        f = self.progress()
+        if force or f - self.set_at >= self.every:
+            self.set_at, self.lr = f, float(budget_lr(f, self.peak, self.warmup))
+            self.model.optimizer.learning_rate = self.lr
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._update(force=True)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._update()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self.lr is not None:
+            logs["learning_rate"] = self.lr
+
+    def resume_state(self) -> dict:
+        return {"steps": self.steps}
+
+    def resume_from(self, state: dict) -> None:
+        self.steps = int(state["steps"])
 
 
 class Resumable(keras.callbacks.History):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import keras
 import numpy as np
 
-from keras_cases.callbacks import EpochClock, resumable, tensorboard
+from keras_cases.callbacks import BudgetSchedule, EpochClock, resumable, tensorboard
 from keras_cases.cifar.model import Recipe, build_model, compile_model, initialise
 from keras_cases.data import batches, images, resumable_epochs
 
@@ -54,24 +55,37 @@ def train(
     verbose: int = 2,
     extra_callbacks=(),
     name: str | None = None,
+    now=None,
 ):
-    """Train the recipe for `epochs` (the schedule ends there), stopping early only if the
-    wall-clock budget runs out (a resumed fit has only what was left of it). `name` (unique
-    in the run; default recipe_seed<seed>) names its checkpoint for --resume. Returns
+    """Train the recipe for `epochs` (its step-count schedule ends there); with `budget_s`
+    (seconds) the schedule follows the wall clock instead: warm-up and cosine over the
+    budget (`callbacks.BudgetSchedule`), re-set as the time passes, so the run ends annealed
+    at the budget however the machine's speed changes; `epochs` is then the plan, and the
+    fit may run up to twice as many if the machine speeds up. A resumed fit has only what
+    was left of the budget. `name` (unique in the run; default recipe_seed<seed>) names its
+    checkpoint for --resume; `now` is the clock (a test passes a fake one). Returns
     (model, history dict)."""
     keras.utils.set_random_seed(seed)
     model = build_model(r, d.x_train.shape[1:], d.n_classes)
     initialise(model, r, seed, d.x_train)
     data = training_data(r, d, seed)
-    compile_model(model, r, epochs * len(data))
-    clock = EpochClock(budget_s)
+    clock = EpochClock(budget_s, now=now)
+    follow_clock = budget_s is not None and r.schedule == "cosine"
+    cap = 2 * epochs if follow_clock else epochs
+    schedule = []
+    if follow_clock:
+        compile_model(model, dataclasses.replace(r, schedule="constant"), cap * len(data))
+        peak = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        schedule = [BudgetSchedule(clock, peak, warmup=r.warmup, max_steps=cap * len(data))]
+    else:
+        compile_model(model, r, epochs * len(data))
     name = name or f"recipe_seed{seed}"
     hist = model.fit(
         data,
-        epochs=epochs,
+        epochs=cap,
         verbose=verbose,
         validation_data=(d.x_val, one_hot(d.y_val, d.n_classes)),
-        callbacks=resumable(name, [clock, *extra_callbacks, *tensorboard(name)], data),
+        callbacks=resumable(name, [clock, *schedule, *extra_callbacks, *tensorboard(name)], data),
     )
     h = dict(hist.history)
     h["wall_seconds"] = clock.seconds
