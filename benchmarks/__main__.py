@@ -14,7 +14,7 @@ Per backend, in worker processes (benchmarks/worker.py; Keras fixes its backend 
   its validation metric first reaches a stated level, with a cap per case;
 - spam: each text network's epoch time at steps_per_execution 1 and 32.
 
-Writes `benchmarks/results/<machine>.md`, `.json` and `.png` (or into --out). Epoch times are
+Writes `<machine>.md`, `.json` and `.png` into --out (default `./benchmarks-results/`; the committed tables are in the repository's `benchmarks/results/`). Epoch times are
 medians over the timed epochs after a first epoch that compiles. The machine's load
 average is sampled through the run and reported: on a shared machine the numbers move with it.
 """
@@ -37,7 +37,10 @@ from keras_cases import UserError, cli
 from keras_cases.runs import read_json
 from keras_cases.runtime import installed_backends
 
-RESULTS = Path(__file__).resolve().parent / "results"
+# results go to the working directory (an installed package's folder is no place for them);
+# the committed tables live in the repository's benchmarks/results/ (pass --out there to refresh)
+RESULTS = Path("benchmarks-results")
+COMMITTED = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> str:
@@ -183,7 +186,7 @@ def read_results(path) -> dict:
 
 
 def results_dir(out) -> Path:
-    """--out (default benchmarks/results), checked before anything is measured."""
+    """--out (default ./benchmarks-results), checked before anything is measured."""
     d = Path(out).expanduser() if out else RESULTS
     if d.exists() and not d.is_dir():
         raise UserError(f"--out {d} is a file, not a directory")
@@ -200,7 +203,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size", type=cli.positive_int, default=64, help="churn MLP batch size for the configuration table"
     )
-    p.add_argument("--out", default=None, help=f"results directory (default {RESULTS})")
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"results directory (default ./{RESULTS}; the repository's committed tables are in {COMMITTED.name}/)",
+    )
     p.add_argument(
         "--render",
         default=None,

@@ -9,7 +9,7 @@ repeats), one epoch of 45,000 images extrapolated, the achieved FLOP/s (forward 
 counted from the layers, training = 3x forward) and the fraction of a float32 matmul peak
 measured in the same process (the better of NumPy's and the backend's 2048x2048 float32
 matmul). Results go to
-`benchmarks/results/<machine>-cifar.md` and `.json`.
+`<machine>-cifar.md` and `.json` in --out (default `./benchmarks-results/`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from keras_cases import UserError, cli
-
-RESULTS = Path(__file__).parent / "results"
+from keras_cases import cli
 
 
 def forward_flops(model) -> int:
@@ -110,7 +108,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.cifar", description=__doc__.split("\n\n")[0])
     p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 steps x 2 repeats (written as *-quick.*)")
-    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--out", default=None, help="results folder (default ./benchmarks-results)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", default=None, help=argparse.SUPPRESS)
     p.add_argument("--batch-size", type=cli.positive_int, default=256)
@@ -123,13 +121,11 @@ def main(argv=None):
     if args.worker:
         Path(args.json).write_text(json.dumps(worker(steps, repeats, args.batch_size)))
         return 0
-    from benchmarks.__main__ import parse_backends
+    from benchmarks.__main__ import parse_backends, results_dir
     from keras_cases.runtime import installed_backends
 
     backends = parse_backends(args.backends) if args.backends else installed_backends()
-    out = Path(args.out).expanduser() if args.out else RESULTS
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a directory")
+    out = results_dir(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for b in backends:

@@ -4,7 +4,7 @@
 
 Starts the server on 127.0.0.1 (a free port), sends bounded numbers of POST /predict
 requests (one row each, and batches of 32 rows) from this process with a thread pool,
-and writes latency percentiles to benchmarks/results/<machine>-serve.md and .json.
+and writes latency percentiles to <machine>-serve.md and .json in --out (default ./benchmarks-results/).
 Loopback only; every loop is bounded in count and time.
 """
 
@@ -15,11 +15,10 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.__main__ import RESULTS, machine
+from benchmarks.__main__ import machine, results_dir
 from keras_cases import cli
 
 
@@ -83,7 +82,7 @@ def main(argv=None):
     p.add_argument("--backend", default="jax")
     p.add_argument("--requests", type=cli.positive_int, default=300)
     p.add_argument("--concurrency", type=cli.positive_int, default=4)
-    p.add_argument("--out", default=None)
+    p.add_argument("--out", default=None, help="results folder (default ./benchmarks-results)")
     args = p.parse_args(argv)
     import httpx
 
@@ -99,7 +98,7 @@ def main(argv=None):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    out = Path(args.out) if args.out else RESULTS
+    out = results_dir(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = f"{machine()}-serve"
     lines = ["| request | n | ok | p50 ms | p90 ms | p99 ms | max ms | req/s |", "|---|---|---|---|---|---|---|---|"]

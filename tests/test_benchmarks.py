@@ -4,7 +4,7 @@ and reports sane numbers, not how fast anything is)."""
 import json
 
 import pytest
-from conftest import backends_under_test, check, run_python
+from conftest import ROOT, backends_under_test, check, run_python
 
 
 def test_quick_benchmark_writes_results(tmp_path):
@@ -69,3 +69,21 @@ def test_quick_cifar_throughput_writes_results(tmp_path):
     assert forward_flops(m) > first_two and data["train_flops_per_image"] == 3 * forward_flops(m)
     assert data["images_per_s"] > 0 and data["matmul_peak_gflops"] > 0
     assert data["achieved_gflops"] == pytest.approx(data["images_per_s"] * data["train_flops_per_image"] / 1e9)
+
+
+def test_results_go_to_the_working_directory_not_the_package(tmp_path, monkeypatch):
+    """An installed package's folder is no place for a user's results: without --out they go
+    to ./benchmarks-results/ (every benchmark command), and --render writes beside the .json
+    it renders."""
+    import benchmarks.__main__ as bench
+
+    monkeypatch.chdir(tmp_path)
+    assert bench.results_dir(None).resolve() == tmp_path / "benchmarks-results"
+    assert bench.results_dir(None).resolve() != (ROOT / "benchmarks" / "results").resolve()
+    src = tmp_path / "saved" / "linux-x86_64-2cpu.json"
+    src.parent.mkdir()
+    src.write_text((ROOT / "benchmarks" / "results" / "linux-x86_64-2cpu.json").read_text())
+    check(run_python(["-m", "benchmarks", "--render", str(src)], cwd=tmp_path))
+    md = (src.parent / "linux-x86_64-2cpu.md").read_text()
+    assert "jax" in md and "|" in md and (src.parent / "linux-x86_64-2cpu.png").stat().st_size > 1000
+    assert not (tmp_path / "benchmarks-results").exists()
