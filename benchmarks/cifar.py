@@ -61,12 +61,13 @@ def matmul_peak(n=2048, repeats=5) -> tuple[float, float]:
     return best(lambda: a @ a), best(lambda: keras.ops.convert_to_numpy(keras.ops.matmul(b, b)))
 
 
-def worker(steps: int, repeats: int, batch_size: int) -> dict:
+def worker(steps: int, repeats: int, batch_size: int, mixed_precision: bool = False) -> dict:
     import numpy as np
 
     from keras_cases import cifar, runtime
 
-    r = cifar.Recipe(batch_size=batch_size)
+    r = cifar.Recipe(batch_size=batch_size, mixed_precision=mixed_precision)
+    cifar.set_precision(mixed_precision)
     model = cifar.build_model(r)
     cifar.initialise(model, r, 0)
     cifar.compile_model(model, r, 10_000)
@@ -88,6 +89,8 @@ def worker(steps: int, repeats: int, batch_size: int) -> dict:
     peak = max(numpy_peak, backend_peak)
     return {
         "backend": runtime.backend(),
+        "devices": runtime.devices(),
+        "mixed_precision": mixed_precision,
         "params": model.count_params(),
         "batch_size": batch_size,
         "first_step_s": first,
@@ -112,6 +115,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", default=None, help=argparse.SUPPRESS)
     p.add_argument("--batch-size", type=cli.positive_int, default=256)
+    p.add_argument(
+        "--mixed-precision",
+        choices=("on", "off"),
+        default="off",
+        help="bfloat16/float16 compute (the recipe's choice on a GPU; on a CPU it is slower)",
+    )
     return p
 
 
@@ -119,7 +128,7 @@ def main(argv=None):
     args = make_parser().parse_args(argv)
     steps, repeats = (2, 2) if args.quick else (10, 5)
     if args.worker:
-        Path(args.json).write_text(json.dumps(worker(steps, repeats, args.batch_size)))
+        Path(args.json).write_text(json.dumps(worker(steps, repeats, args.batch_size, args.mixed_precision == "on")))
         return 0
     from benchmarks.__main__ import parse_backends, results_dir
     from keras_cases.runtime import installed_backends
@@ -132,7 +141,7 @@ def main(argv=None):
         results[b] = run_backend(b, out, args)
         if results[b] is None:
             return 1
-    write_results(out, results, args.quick, steps, repeats)
+    write_results(out, results, args.quick, steps, repeats, args.mixed_precision == "on")
     return 0
 
 
@@ -142,6 +151,7 @@ def run_backend(b, out, args) -> dict | None:
     env = dict(os.environ, KERAS_BACKEND=b, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.cifar", "--worker", "--json", str(tmp), "--batch-size", str(args.batch_size)]
+        + ["--mixed-precision", args.mixed_precision]
         + (["--quick"] if args.quick else []),
         env=env,
         capture_output=True,
@@ -161,11 +171,11 @@ def run_backend(b, out, args) -> dict | None:
     return r
 
 
-def write_results(out, results, quick, steps, repeats) -> None:
-    """<machine>-cifar[-quick].json and .md in `out`."""
-    import platform
+def write_results(out, results, quick, steps, repeats, mixed=False) -> None:
+    """<machine>-cifar[-mixed][-quick].json and .md in `out`."""
+    from benchmarks.__main__ import machine
 
-    name = f"{platform.system().lower()}-{platform.machine()}-{os.cpu_count()}cpu-cifar" + ("-quick" if quick else "")
+    name = f"{machine()}-cifar" + ("-mixed" if mixed else "") + ("-quick" if quick else "")
     (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
         "| backend | images/s | epoch (45k) s | first step s | GFLOP/s | matmul peak GFLOP/s | of peak | load avg |",
@@ -181,7 +191,7 @@ def write_results(out, results, quick, steps, repeats) -> None:
     (out / f"{name}.md").write_text(
         f"# CIFAR recipe training throughput ({name})\n\nThe default `keras_cases.cifar` network "
         f"({any_r['params']:,} parameters, {any_r['train_flops_per_image'] / 1e6:.0f} MFLOP per training image), "
-        f"batch {any_r['batch_size']}, median of {repeats} x {steps} steps. The load average is the machine's "
+        f"batch {any_r['batch_size']}, {'mixed' if mixed else 'float32'} precision, median of {repeats} x {steps} steps. The load average is the machine's "
         "when the backend ran: on a shared machine the numbers fall with it.\n\n" + "\n".join(lines) + "\n"
     )
     print(f"wrote {out / (name + '.md')}")

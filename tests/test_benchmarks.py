@@ -58,8 +58,10 @@ def test_quick_cifar_throughput_writes_results(tmp_path):
     from conftest import ROOT  # noqa: F401  (the harness runs from the project root)
 
     b = backends_under_test()[0]
-    check(run_python(["-m", "benchmarks.cifar", "--quick", "--backends", b, "--out", str(tmp_path)], timeout=600))
-    data = json.loads(next(tmp_path.glob("*-cifar-quick.json")).read_text())[b]
+    cmd = ["-m", "benchmarks.cifar", "--quick", "--backends", b, "--out", str(tmp_path), "--mixed-precision", "on"]
+    check(run_python(cmd, timeout=600))
+    data = json.loads(next(tmp_path.glob("*-cifar-mixed-quick.json")).read_text())[b]
+    assert data["mixed_precision"] is True and data["devices"]
     from benchmarks.cifar import forward_flops
     from keras_cases.cifar import Recipe, build_model
 
@@ -87,3 +89,22 @@ def test_results_go_to_the_working_directory_not_the_package(tmp_path, monkeypat
     md = (src.parent / "linux-x86_64-2cpu.md").read_text()
     assert "jax" in md and "|" in md and (src.parent / "linux-x86_64-2cpu.png").stat().st_size > 1000
     assert not (tmp_path / "benchmarks-results").exists()
+
+
+def test_device_script_records_a_step_over_its_limit_and_keeps_earlier_results(tmp_path):
+    """benchmarks.device gives each step its share of --minutes: a step that overruns is
+    stopped and recorded, the script goes on, and its section is appended to the machine's
+    results file without touching what was there."""
+    from benchmarks.__main__ import machine
+
+    b = backends_under_test()[0]
+    md = tmp_path / f"{machine()}.md"
+    md.write_text("# earlier results\n\n| kept | table |\n")
+    proc = check(run_python(["-m", "benchmarks.device", "--backends", b, "--minutes", "0.05", "--out", str(tmp_path)]))
+    text = md.read_text()
+    assert text.startswith("# earlier results\n\n| kept | table |\n\n## Device run, ")
+    assert text.count("over the 1 s limit") == 3, text  # time to quality, float32 and mixed throughput
+    assert f"| {b} | mixed |" in text and f"| {b} | float32 |" in text
+    raw = json.loads(next(tmp_path.glob(f"{machine()}-device-*.json")).read_text())
+    assert set(raw["throughput"]) == {f"{b}-float32", f"{b}-mixed"} and raw["ttq"][b]["result"] == {}
+    assert "appended to" in proc.stdout
