@@ -76,6 +76,33 @@ def python():
     return run_python
 
 
+def _session_root(tmp_path_factory) -> Path:
+    """A folder of this test session shared by every xdist worker (each worker's basetemp
+    is a child of it; without xdist, the session's own basetemp)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_run(tmp_path_factory, argv: list, backend=None, **env):
+    """`python ARGS` that writes a run to `--out` (added here), made once per test session and
+    shared by every test and every xdist worker that asks for the same command: two test
+    files needing the same quick run no longer train it twice. Returns (run dir, stdout).
+    Tests only read the run; one that changes it makes its own."""
+    import hashlib
+
+    from filelock import FileLock
+
+    key = hashlib.sha1(repr((argv, backend, sorted(env.items()))).encode()).hexdigest()[:12]
+    root = _session_root(tmp_path_factory) / "shared_runs"
+    root.mkdir(exist_ok=True)
+    out, done = root / key, root / f"{key}.stdout"
+    with FileLock(str(root / f"{key}.lock")):
+        if not done.exists():
+            proc = check(run_python([*argv, "--out", str(out)], backend=backend, **env))
+            done.write_text(proc.stdout)
+    return out, done.read_text()
+
+
 KAGGLE_NAMES = {
     "senior_citizen": "SeniorCitizen",
     "partner": "Partner",

@@ -5,7 +5,7 @@ same order on the same values; compared with atol 1e-6)."""
 import json
 
 import numpy as np
-from conftest import check, run_python
+from conftest import check, run_python, shared_run
 
 
 def test_a_fit_stopped_and_resumed_equals_an_uninterrupted_one(backend, tmp_path):
@@ -19,9 +19,9 @@ def test_a_fit_stopped_and_resumed_equals_an_uninterrupted_one(backend, tmp_path
     assert min(r["lr"]) < max(r["lr"]), "ReduceLROnPlateau never acted: the test would not see its state"
 
 
-def test_churn_interrupted_then_resumed_is_the_uninterrupted_run(backend, tmp_path):
+def test_churn_interrupted_then_resumed_is_the_uninterrupted_run(backend, tmp_path, tmp_path_factory):
     quick = ["-m", "keras_cases.churn", "--quick", "-v", "0"]
-    check(run_python([*quick, "--out", str(tmp_path / "whole")], backend=backend))
+    whole, _ = shared_run(tmp_path_factory, quick, backend)
     stopped = run_python([*quick, "--out", str(tmp_path / "cut")], backend=backend, KERAS_CASES_STOP_AFTER_EPOCHS=3)
     assert stopped.returncode == 130, stopped.stderr[-2000:]
     assert f"--resume {tmp_path / 'cut'}" in stopped.stderr
@@ -36,10 +36,10 @@ def test_churn_interrupted_then_resumed_is_the_uninterrupted_run(backend, tmp_pa
     record = json.loads((tmp_path / "cut" / "run.json").read_text())
     assert record["status"] == "complete" and record["resumed"]
     assert not (tmp_path / "cut" / "checkpoints").exists()
-    a = (tmp_path / "whole" / "history.csv").read_text()
+    a = (whole / "history.csv").read_text()
     b = (tmp_path / "cut" / "history.csv").read_text()
     assert a == b
-    ma = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    ma = json.loads((whole / "metrics.json").read_text())
     mb = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     for k in ("roc_auc", "recall", "precision", "threshold"):
         assert ma[k] == mb[k], k
@@ -80,13 +80,13 @@ def _without(csv_text: str, column: str) -> list:
     return [r[:drop] + r[drop + 1 :] for r in rows]
 
 
-def test_cifar_interrupted_then_resumed_is_the_uninterrupted_run(backend, tmp_path):
+def test_cifar_interrupted_then_resumed_is_the_uninterrupted_run(backend, tmp_path, tmp_path_factory):
     """The CIFAR recipe (augmented batches shuffled per epoch, a one-cycle schedule, the
     epoch clock), cut after epoch 2 of 3: the resumed fit goes on at epoch 3 with the same
     augmentation order and ends with the same history and test accuracy; the clock carries
     on from the seconds already spent."""
     quick = ["-m", "keras_cases.cifar", "--quick", "-v", "0"]
-    check(run_python([*quick, "--out", str(tmp_path / "whole")], backend=backend))
+    whole, _ = shared_run(tmp_path_factory, quick, backend)  # the same run test_cifar.py checks
     stopped = run_python([*quick, "--out", str(tmp_path / "cut")], backend=backend, KERAS_CASES_STOP_AFTER_EPOCHS=2)
     assert stopped.returncode == 130, stopped.stderr[-2000:]
     record = json.loads((tmp_path / "cut" / "run.json").read_text())
@@ -96,13 +96,13 @@ def test_cifar_interrupted_then_resumed_is_the_uninterrupted_run(backend, tmp_pa
     record = json.loads((tmp_path / "cut" / "run.json").read_text())
     assert record["status"] == "complete" and record["resumed"]
     assert not (tmp_path / "cut" / "checkpoints").exists()
-    a = (tmp_path / "whole" / "history.csv").read_text()
+    a = (whole / "history.csv").read_text()
     b = (tmp_path / "cut" / "history.csv").read_text()
     assert _without(a, "wall_seconds") == _without(b, "wall_seconds")
     assert len(a.strip().splitlines()) == 4  # header + 3 epochs
     seconds = [float(r.split(",")[-1]) for r in b.strip().splitlines()[1:]]
     assert seconds == sorted(seconds), "the resumed clock restarted from zero"
-    ma = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    ma = json.loads((whole / "metrics.json").read_text())
     mb = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     for k in ("test_accuracy", "test_accuracy_no_tta", "val_accuracy", "epochs_trained"):
         assert ma[k] == mb[k], k
