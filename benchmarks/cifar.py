@@ -8,8 +8,11 @@ speed of a step does not depend on the pixels). Reported: steady-state images/s 
 repeats), one epoch of 45,000 images extrapolated, the achieved FLOP/s (forward FLOPs
 counted from the layers, training = 3x forward) and the fraction of a float32 matmul peak
 measured in the same process (the better of NumPy's and the backend's 2048x2048 float32
-matmul). Results go to
-`<machine>-cifar.md` and `.json` in --out (default `./benchmarks-results/`).
+matmul). On JAX and PyTorch the same network and step written in the framework itself
+(benchmarks/raw_cifar.py, from the same weights) is timed the same way beside it, so Keras'
+overhead and the framework's own convolution speed are told apart. `--mixed-precision on`
+times bfloat16/float16 compute (no raw loop then). Results go to
+`<machine>-cifar[-mixed].md` and `.json` in --out (default `./benchmarks-results/`).
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def matmul_peak(n=2048, repeats=5) -> tuple[float, float]:
 
 
 def worker(steps: int, repeats: int, batch_size: int, mixed_precision: bool = False) -> dict:
+    import keras
     import numpy as np
 
     from keras_cases import cifar, runtime
@@ -84,6 +88,11 @@ def worker(steps: int, repeats: int, batch_size: int, mixed_precision: bool = Fa
             model.train_on_batch(x, y)
         rates.append(steps * batch_size / (time.perf_counter() - t))
     ips = statistics.median(rates)
+    raw = (
+        raw_rate(model, r, x, y, steps, repeats)
+        if runtime.backend() in ("jax", "torch") and not mixed_precision
+        else None
+    )
     flops = 3 * forward_flops(model)
     numpy_peak, backend_peak = matmul_peak()
     peak = max(numpy_peak, backend_peak)
@@ -91,11 +100,15 @@ def worker(steps: int, repeats: int, batch_size: int, mixed_precision: bool = Fa
         "backend": runtime.backend(),
         "devices": runtime.devices(),
         "mixed_precision": mixed_precision,
+        "policy": keras.mixed_precision.global_policy().name,
         "params": model.count_params(),
         "batch_size": batch_size,
         "first_step_s": first,
         "images_per_s": ips,
         "images_per_s_all": rates,
+        "raw_runner": None if raw is None else f"raw {runtime.backend()}",
+        "raw_images_per_s": None if raw is None else raw[0],
+        "raw_first_step_s": None if raw is None else raw[1],
         "epoch_45k_s": 45_000 / ips,
         "train_flops_per_image": flops,
         "achieved_gflops": ips * flops / 1e9,
@@ -105,6 +118,49 @@ def worker(steps: int, repeats: int, batch_size: int, mixed_precision: bool = Fa
         "fraction_of_peak": ips * flops / peak,
         "load_average": os.getloadavg()[0],
     }
+
+
+def raw_rate(model, r, x, y, steps: int, repeats: int) -> tuple[float, float]:
+    """(images/s, first step s) of the same network and step written in the framework itself
+    (benchmarks/raw_cifar.py: jax.jit + lax.conv + optax, or torch.nn.functional), from the
+    Keras model's weights, timed like Keras' steps."""
+    import numpy as np
+
+    from benchmarks import raw_cifar
+    from keras_cases import runtime
+
+    w = raw_cifar.weights_of(model)
+    args = (r.lr, r.momentum, r.weight_decay, r.label_smoothing, not r.whiten)
+    if runtime.backend() == "jax":
+        step, p, s, stats = raw_cifar.jax_trainer(w, *args)
+        box = [p, s, stats]
+
+        def one():
+            box[0], box[1], box[2], loss = step(*box, x, y)
+            return loss
+
+        def sync(loss):
+            return np.asarray(loss)
+    else:
+        step, _ = raw_cifar.torch_trainer(w, *args)
+
+        def one():
+            return step(x, y)
+
+        def sync(loss):
+            return loss
+
+    t = time.perf_counter()
+    sync(one())
+    first = time.perf_counter() - t
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            loss = one()
+        sync(loss)
+        rates.append(steps * len(x) / (time.perf_counter() - t))
+    return statistics.median(rates), first
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -171,6 +227,13 @@ def run_backend(b, out, args) -> dict | None:
     return r
 
 
+def raw_cell(r) -> str:
+    """'raw img/s | Keras / raw' (a dash where no raw loop ran: TensorFlow, mixed precision)."""
+    if not r.get("raw_images_per_s"):
+        return "- | -"
+    return f"{r['raw_images_per_s']:.0f} ({r['raw_runner']}) | {r['images_per_s'] / r['raw_images_per_s']:.2f}"
+
+
 def write_results(out, results, quick, steps, repeats, mixed=False) -> None:
     """<machine>-cifar[-mixed][-quick].json and .md in `out`."""
     from benchmarks.__main__ import machine
@@ -178,14 +241,15 @@ def write_results(out, results, quick, steps, repeats, mixed=False) -> None:
     name = f"{machine()}-cifar" + ("-mixed" if mixed else "") + ("-quick" if quick else "")
     (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
-        "| backend | images/s | epoch (45k) s | first step s | GFLOP/s | matmul peak GFLOP/s | of peak | load avg |",
-        "|---|---|---|---|---|---|---|---|",
+        "| backend | images/s | epoch (45k) s | first step s | GFLOP/s | matmul peak GFLOP/s | of peak "
+        "| raw loop images/s | Keras / raw | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for b, r in results.items():
         lines.append(
             f"| {b} | {r['images_per_s']:.0f} | {r['epoch_45k_s']:.0f} | {r['first_step_s']:.1f} | "
             f"{r['achieved_gflops']:.1f} | {r['matmul_peak_gflops']:.0f} | {100 * r['fraction_of_peak']:.1f}% | "
-            f"{r['load_average']:.1f} |"
+            f"{raw_cell(r)} | {r['load_average']:.1f} |"
         )
     any_r = next(iter(results.values()))
     (out / f"{name}.md").write_text(

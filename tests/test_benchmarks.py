@@ -58,10 +58,12 @@ def test_quick_cifar_throughput_writes_results(tmp_path):
     from conftest import ROOT  # noqa: F401  (the harness runs from the project root)
 
     b = backends_under_test()[0]
-    cmd = ["-m", "benchmarks.cifar", "--quick", "--backends", b, "--out", str(tmp_path), "--mixed-precision", "on"]
-    check(run_python(cmd, timeout=600))
-    data = json.loads(next(tmp_path.glob("*-cifar-mixed-quick.json")).read_text())[b]
-    assert data["mixed_precision"] is True and data["devices"]
+    check(run_python(["-m", "benchmarks.cifar", "--quick", "--backends", b, "--out", str(tmp_path)], timeout=600))
+    data = json.loads(next(tmp_path.glob("*-cifar-quick.json")).read_text())[b]
+    assert data["policy"] == "float32" and data["devices"]
+    if b in ("jax", "torch"):  # the hand-written loop ran beside Keras, and the table says so
+        assert data["raw_images_per_s"] > 0 and data["raw_runner"] == f"raw {b}"
+        assert f"(raw {b}) |" in next(tmp_path.glob("*-cifar-quick.md")).read_text()
     from benchmarks.cifar import forward_flops
     from keras_cases.cifar import Recipe, build_model
 
@@ -108,3 +110,32 @@ def test_device_script_records_a_step_over_its_limit_and_keeps_earlier_results(t
     raw = json.loads(next(tmp_path.glob(f"{machine()}-device-*.json")).read_text())
     assert set(raw["throughput"]) == {f"{b}-float32", f"{b}-mixed"} and raw["ttq"][b]["result"] == {}
     assert "appended to" in proc.stdout
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_the_raw_cifar_step_is_keras_step(framework, tmp_path):
+    """benchmarks/raw_cifar.py writes the recipe's network and step by hand (jax.jit +
+    lax.conv + optax; torch.nn.functional): from the same weights and batch it gives Keras'
+    loss, and after two SGD-Nesterov steps with weight decay the same weights (float32,
+    relative 1e-5), so the benchmark compares the same work."""
+    if framework not in backends_under_test():
+        pytest.fail(f"{framework} is not installed: the raw {framework} loop cannot be checked")
+    out = tmp_path / "parity.json"
+    check(run_python([str(ROOT / "tests" / "scripts" / "raw_cifar_parity.py"), str(out)], backend=framework))
+    r = json.loads(out.read_text())
+    assert abs(r["loss"] - r["keras_loss"]) < 1e-5 * r["keras_loss"]
+    assert len(r["rel_diff"]) >= 10 and max(r["rel_diff"].values()) < 1e-5, r["rel_diff"]
+    assert r["moved"] > 1e-3  # the steps did change the weights (the comparison is not of two idle models)
+
+
+def test_mixed_precision_throughput_runs_in_bfloat16_or_float16():
+    import keras
+
+    from benchmarks.cifar import worker
+
+    try:
+        data = worker(1, 1, 8, mixed_precision=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert data["mixed_precision"] and data["policy"] in ("mixed_bfloat16", "mixed_float16")
+    assert data["raw_images_per_s"] is None  # no float32 raw loop beside a mixed-precision Keras run
