@@ -25,7 +25,7 @@ import numpy as np
 from keras_cases import UserError, cli
 from keras_cases.architecture import SHAPES, Spec, build_model, compile_model, count_params, shape_ratios
 from keras_cases.data.arrays import load
-from tuning.search import BudgetHyperModel, check_args, parser, run_search
+from tuning.search import BudgetHyperModel, check_args, fold_arrays, parser, run_search
 
 FAMILIES = ("mlp", "cnn", "gru")
 ACTIVATIONS = ("relu", "gelu", "tanh")
@@ -122,10 +122,20 @@ def main(argv=None):
     if not fits:
         raise UserError(f"budget {args.budget:,} is below the smallest model of every family")
     hm.families = tuple(fits)
+    x_dev, y_dev = np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val])
+
+    def make(a, b, c):  # a fold's arrays (no preprocessing is fit on these data)
+        return {
+            f"{k}_{n}": v[i]
+            for k, v in (("x", x_dev), ("y", y_dev))
+            for n, i in (("train", a), ("val", b), ("test", c))
+        }
+
+    hm.cv_folds = fold_arrays(args, y_dev, make)
     print(
         f"{data.name}: {data.sizes[0]} train / {data.sizes[1]} val / {data.sizes[2]} test; "
         f"families {', '.join(fits)}; budget {args.budget or 'none'}; {args.algorithm}, "
-        f"{args.max_trials} trials"
+        f"{args.max_trials} trials" + (f"; each on {args.cv}-fold x {args.repeats} (--cv)" if args.cv else "")
     )
     arrays = dict(
         x_train=data.x_train,

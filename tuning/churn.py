@@ -15,13 +15,14 @@ is used once.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from keras_cases import UserError, churn, cli
 from keras_cases.architecture import mlp_params
 from keras_cases.data import split_stratified
 from keras_cases.data.tabular import TabularPreprocessor
 from keras_cases.evaluation import binary_metrics, choose_threshold, parse_objective
-from tuning.search import BudgetHyperModel, check_args, parser, run_search
+from tuning.search import BudgetHyperModel, check_args, fold_arrays, parser, run_search
 
 QUICK_ROWS = 800
 
@@ -65,6 +66,26 @@ class ChurnHyperModel(BudgetHyperModel):
         return churn.class_weights(y)  # both classes weigh the same, as in the case study
 
 
+def folds_of(data, dev, hm):
+    """make(train, val, test) for tuning.search.fold_arrays: a fold's arrays, preprocessing
+    fit on the fold's training rows only (indices into `dev`, the development rows)."""
+
+    def make(a, b, c):
+        pre = TabularPreprocessor.infer_and_fit(data.features.iloc[dev[a]])
+        out = {}
+        for name, i in (("train", a), ("val", b), ("test", c)):
+            out[f"x_{name}"] = pre.transform(data.features.iloc[dev[i]])
+            out[f"y_{name}"] = data.y[dev[i]].astype("float32")
+        if out["x_train"].shape[1] != hm.n_features:
+            raise UserError(
+                "--cv: a category seen in the training rows is missing from one fold's training part "
+                f"({out['x_train'].shape[1]} features instead of {hm.n_features}); use fewer folds"
+            )
+        return out
+
+    return make
+
+
 def make_parser():
     p = parser(
         "python -m tuning.churn", __doc__.split("\n\n")[0], budget=10_000, epochs=40, batch_size=256, quick=QUICK
@@ -91,13 +112,14 @@ def main(argv=None):
     x = {name: pre.transform(data.features.iloc[i]) for name, i in (("train", tr), ("val", va), ("test", te))}
     y = {name: data.y[i].astype("float32") for name, i in (("train", tr), ("val", va), ("test", te))}
     hm = ChurnHyperModel(x["train"].shape[1], args.budget or None, args.seed, args.patience)
+    hm.cv_folds = fold_arrays(args, data.y[np.concatenate([tr, va])], folds_of(data, np.concatenate([tr, va]), hm))
     smallest = hm.count({"width": 8, "depth": 1})
     if hm.over_budget(smallest):
         raise UserError(f"budget {args.budget:,} is below the smallest model ({smallest:,} parameters)")
     print(
         f"{data.dataset}: {len(tr)} train / {len(va)} val / {len(te)} test rows, "
         f"{x['train'].shape[1]} features; budget {args.budget or 'none'}; {args.algorithm}, "
-        f"{args.max_trials} trials"
+        f"{args.max_trials} trials" + (f"; each on {args.cv}-fold x {args.repeats} (--cv)" if args.cv else "")
     )
 
     def evaluate_test(model, d):

@@ -9,6 +9,7 @@ import time
 
 import keras
 import keras_tuner
+import numpy as np
 
 from keras_cases import UserError, runtime, tracking
 from keras_cases.data import batches
@@ -36,6 +37,9 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         self.built_params: list[int] = []  # every model actually built, for the record
         self.last_result: dict | None = None
         self.declaring = False  # True while the tuner only discovers the search space
+        # with --cv: [{x_train, y_train, x_val, y_val, x_test, y_test}] per fold (tuning.search)
+        self.cv_folds: list[dict] | None = None
+        self.fold_scores: dict[str, list[float]] = {}  # a configuration (its key) -> held-out score per fold
 
     def configure(self, hp) -> dict:
         raise NotImplementedError
@@ -82,14 +86,29 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         callbacks=(),
         verbose=0,
         initial_epoch=0,
+        cv=True,
         **kwargs,
     ):
         """Fit with NumPy-shuffled batches and early stopping on the objective; report the
-        objective's best epoch, the parameter count and the training seconds."""
+        objective's best epoch, the parameter count and the training seconds. With `cv_folds`
+        (and `cv`), the configuration is trained on every fold instead (`fit_folds`)."""
+        if self.cv_folds and cv:
+            return self.fit_folds(hp, model, epochs, batch_size, callbacks, verbose, initial_epoch)
+        t0 = time.perf_counter()
+        best, n = self.fit_one(model, x, y, validation_data, epochs, batch_size, callbacks, verbose, initial_epoch)
+        self.last_result = {
+            self.objective: best,
+            "params": float(model.count_params()),
+            "seconds": time.perf_counter() - t0,
+            "epochs": float(n),
+        }
+        return self.last_result
+
+    def fit_one(self, model, x, y, validation_data, epochs, batch_size, callbacks, verbose, initial_epoch):
+        """(the objective's best value, epochs run) of one early-stopped fit."""
         stop = keras.callbacks.EarlyStopping(
             self.objective, mode=self.direction, patience=self.patience, restore_best_weights=True
         )
-        t0 = time.perf_counter()
         h = model.fit(
             batches(x, y, batch_size, self.seed, self.sample_weight(y)),
             validation_data=validation_data,
@@ -100,14 +119,42 @@ class BudgetHyperModel(keras_tuner.HyperModel):
             verbose=verbose,
         ).history
         values = h[self.objective]
-        best = max(values) if self.direction == "max" else min(values)
+        return float(max(values) if self.direction == "max" else min(values)), len(values)
+
+    def fit_folds(self, hp, model, epochs, batch_size, callbacks, verbose, initial_epoch):
+        """The configuration trained on each fold's training part (early stopping on its
+        validation part) and scored once on its held-out fold: the objective is the mean
+        held-out score, so the search chooses on every fold, not on one split."""
+        t0, scores, runs = time.perf_counter(), [], []
+        for i, f in enumerate(self.cv_folds):
+            m = model if i == 0 else self.build(hp)  # a fresh model, same seed, per fold
+            _, n = self.fit_one(
+                m, f["x_train"], f["y_train"], (f["x_val"], f["y_val"]), epochs, batch_size,
+                callbacks if i == 0 else (), verbose, initial_epoch,
+            )  # fmt: skip
+            scores.append(self.score(m, f["x_test"], f["y_test"]))
+            runs.append(n)
+        self.fold_scores[config_key(hp.values)] = scores
         self.last_result = {
-            self.objective: float(best),
+            self.objective: float(np.mean(scores)),
+            "cv_std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
             "params": float(model.count_params()),
             "seconds": time.perf_counter() - t0,
-            "epochs": float(len(values)),
+            "epochs": float(np.mean(runs)),
         }
         return self.last_result
+
+    def score(self, model, x, y) -> float:
+        """The objective's metric on held-out rows (the compiled metric without `val_`)."""
+        got = model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)
+        return float(got[self.objective.removeprefix("val_")])
+
+
+def config_key(values: dict) -> str:
+    """A configuration's key: its hyperparameters without the tuner's own (tuner/epochs...)."""
+    import json
+
+    return json.dumps({k: v for k, v in values.items() if not k.startswith("tuner/")}, sort_keys=True, default=str)
 
 
 # --- tuners --------------------------------------------------------------------------

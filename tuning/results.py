@@ -81,9 +81,63 @@ def retrain_best(tuner, hypermodel, x, y, validation_data, *, epochs, batch_size
     keras.utils.clear_session()
     model = hypermodel.build(hp)
     result = hypermodel.fit(
-        hp, model, x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size, verbose=verbose
+        hp,
+        model,
+        x,
+        y,
+        validation_data=validation_data,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=verbose,
+        cv=False,
     )
     return model, hp, result
+
+
+def cv_summary(tuner, hypermodel) -> dict | None:
+    """With --cv: the chosen configuration's held-out scores over the folds (mean ± std) and
+    its paired difference with the runner-up (corrected resampled t interval): whether the
+    search could tell its pick from the next best. None without --cv."""
+    if not hypermodel.cv_folds:
+        return None
+    from keras_cases import protocol
+    from tuning.hypermodel import config_key
+
+    done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
+    ranked = sorted(
+        {config_key(t.hyperparameters.values) for t in done} & set(hypermodel.fold_scores),
+        key=lambda k: np.mean(hypermodel.fold_scores[k]),
+        reverse=hypermodel.direction == "max",
+    )
+    if not ranked:
+        return None
+    f = hypermodel.cv_folds[0]
+    n_train, n_test = len(f["y_train"]) + len(f["y_val"]), len(f["y_test"])
+    best = hypermodel.fold_scores[ranked[0]]
+    out = {
+        "folds": len(best),
+        "best": json.loads(ranked[0]),
+        "best_mean": float(np.mean(best)),
+        "best_std": float(np.std(best, ddof=1)) if len(best) > 1 else 0.0,
+        "best_folds": best,
+    }
+    if len(ranked) > 1:
+        out["runner_up"] = json.loads(ranked[1])
+        out["vs_runner_up"] = protocol.paired(best, hypermodel.fold_scores[ranked[1]], n_train, n_test)
+    return out
+
+
+def cv_notes(cv: dict | None, objective: str) -> list[str]:
+    if not cv:
+        return []
+    line = f"chosen on {cv['folds']} held-out folds (--cv): {objective} {cv['best_mean']:.4f} ± {cv['best_std']:.4f}"
+    if "vs_runner_up" in cv:
+        d = cv["vs_runner_up"]
+        line += (
+            f";\n  against the runner-up `{json.dumps(cv['runner_up'])}` {d['diff']:+.4f} "
+            f"[{d['low']:+.4f}, {d['high']:+.4f}] (95%, corrected resampled t): {d['verdict']}"
+        )
+    return [line]
 
 
 def write_results(directory, tuner, hypermodel, frame, model, hp, result, test_metrics, info, args, title):
@@ -101,6 +155,7 @@ def write_results(directory, tuner, hypermodel, frame, model, hp, result, test_m
     write_text(d / "best_hyperparameters.json", json.dumps(best, indent=2) + "\n")
     runtime.save_model(model, d / "model.keras")
     metrics = search_metrics(frame, hypermodel, model, result, test_metrics, values, info, args)
+    metrics["cv"] = cv_summary(tuner, hypermodel)
     write_text(d / "metrics.json", json.dumps(metrics, indent=2, default=float) + "\n")
     write_text(d / "report.md", search_report(title, frame, hypermodel, model, result, test_metrics, metrics, args))
     return metrics
@@ -142,6 +197,7 @@ def search_report(title, frame, hypermodel, model, result, test_metrics, metrics
         f"  (patience {hypermodel.patience})",
         f"best on validation: `{json.dumps(metrics['best_hyperparameters'])}` ({model.count_params():,} parameters);\n"
         f"  {hypermodel.objective} {result[hypermodel.objective]:.4f} when retrained",
+        *cv_notes(metrics.get("cv"), hypermodel.objective),
         "test (used once, for the retrained best model): " + ", ".join(f"{k} {v:.4f}" for k, v in test_metrics.items()),
     ]
     header = report_header(title, metrics, notes=notes)

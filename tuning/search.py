@@ -103,6 +103,18 @@ def search_directory(args, name: str, role) -> Path:
     return directory
 
 
+def fold_arrays(args, y_dev, make) -> list[dict] | None:
+    """With --cv K: the repeated stratified folds of the development rows (the one split's
+    training + validation rows; the test rows stay out), each turned into arrays by
+    `make(train, val, test)` (row indices into the development rows; preprocessing fit on
+    `train` only). None without --cv."""
+    if not args.cv:
+        return None
+    from keras_cases import protocol
+
+    return [make(f.train, f.val, f.test) for f in protocol.folds(y_dev, args.cv, args.repeats, args.seed)]
+
+
 def run_search(args, hypermodel, data: dict, *, name, title, evaluate_test, info):
     """Search, then (unless a worker) write every result. `data` holds x_train, y_train,
     x_val, y_val, x_test, y_test; `evaluate_test(model, data)` returns the test metrics.

@@ -483,6 +483,8 @@ ROWS = [
     ),
     ("forecast-model-unknown", "keras_cases.forecast", ["--model", "prophet"], "--model"),
     ("forecast-learning-rate-0", "keras_cases.forecast", ["--learning-rate", "0"], "--learning-rate"),
+    ("forecast-model-list-unknown", "keras_cases.forecast", ["--model", "dlinear,prophet"], "unknown model 'prophet'"),
+    ("forecast-model-list-empty", "keras_cases.forecast", ["--model", ","], "--model is empty"),
     # rnn
     ("rnn-data-seed-negative", "keras_cases.rnn", ["--data-seed", "-1"], "--data-seed"),
     ("rnn-alphabet-1", "keras_cases.rnn", ["--quick", "--alphabet", "1"], "--alphabet"),
@@ -561,6 +563,9 @@ ROWS = [
     ),
     ("tuning-churn-seed-negative", TC, ["--seed", "-1"], "--seed"),
     ("tuning-churn-oracle-port", TC, ["--quick", "--distributed", "chief", "--oracle", "localhost:http"], "--oracle"),
+    ("tuning-churn-cv-one-fold", TC, ["--quick", "--cv", "1"], "at least 2 folds"),
+    ("tuning-churn-cv-more-folds-than-rows", TC, ["--quick", "--cv", "400"], "smallest class"),
+    ("tuning-churn-cv-negative", TC, ["--quick", "--cv", "-2"], "--cv"),
     # tuning.architecture
     ("tuning-architecture-families-unknown", "tuning.architecture", ["--quick", "--families", "mlp,rnn"], "--families"),
     ("tuning-architecture-data-missing", "tuning.architecture", ["--quick", "--data", "missing.npz"], "not found"),
