@@ -23,13 +23,19 @@ class CaseParser(argparse.ArgumentParser):
 
         argv = list(sys.argv[1:] if args is None else args)
         ns = super().parse_args(argv, namespace)
+        cluster = processes(ns)  # (coordinator, processes, process id): (None, 1, 0) alone
         if getattr(ns, "resume", None):
+            if cluster[1] > 1:
+                raise UserError("--resume is for one process: continue a run without --num-processes")
             # the command recorded in the run, continued in the same directory
             recorded = runs.resume_into(ns.resume, self.prog.rsplit(".", 1)[-1])
             ns = super().parse_args([*recorded, "--out", ns.resume], namespace)
             ns.resume = ns.out
+            if processes(ns)[1] > 1:
+                raise UserError(f"--resume {ns.out}: that run was trained by several processes; --resume is for one")
         elif hasattr(ns, "overwrite"):  # refuse an unusable --out before any data is loaded
-            runs.check_out(getattr(ns, "out", None), ns.overwrite)
+            if cluster[2] == 0:  # only process 0 writes the run (the others: a scratch folder)
+                runs.check_out(getattr(ns, "out", None), ns.overwrite)
             runs.ARGV[:] = argv
         if getattr(ns, "quick", False):
             self.apply_quick(ns, argv)
@@ -42,7 +48,7 @@ class CaseParser(argparse.ArgumentParser):
         if hasattr(ns, "distribute"):
             from keras_cases import runtime
 
-            n = runtime.set_distribution(ns.distribute)
+            n = runtime.set_distribution(ns.distribute, *cluster)
             if ns.distribute != "none":
                 batch = getattr(ns, "batch_size", None)
                 if batch is not None and batch % n:
@@ -54,6 +60,8 @@ class CaseParser(argparse.ArgumentParser):
                     )
                 names = runtime.distribution()["names"]
                 shown = ", ".join(names) if len(names) <= 8 else f"{names[0]} ... {names[-1]}"
+                if cluster[1] > 1:
+                    shown += f"; {cluster[1]} processes, this is process {cluster[2]}"
                 print(
                     f"distribution: {ns.distribute} over {n} device{'s' * (n != 1)} ({shown})"
                     + (f", {batch // n} examples per device per batch of {batch}" if batch else ""),
@@ -159,6 +167,31 @@ def _backend_flags(g, threads: int) -> None:
         "multiple of the device count). JAX backend only",
     )
     g.add_argument(
+        "--num-processes",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="with --distribute data-parallel: train one model in N JAX processes (e.g. one "
+        "per GPU host or TPU pod host), each running this same command on the same data "
+        "with its own --process-id; --batch-size is the global batch "
+        "(when not given: $KERAS_DISTRIBUTION_NUM_PROCESSES, else 1)",
+    )
+    g.add_argument(
+        "--process-id",
+        type=nonnegative_int,
+        default=None,
+        metavar="I",
+        help="this process' index, 0 to N-1; process 0 coordinates and is the only one that "
+        "writes the run directory (when not given: $KERAS_DISTRIBUTION_PROCESS_ID)",
+    )
+    g.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        default=None,
+        help="with --num-processes: process 0's address and a free port, the same on every "
+        "process (when not given: the first of $KERAS_DISTRIBUTION_JOB_ADDRESSES)",
+    )
+    g.add_argument(
         "-v",
         "--verbose",
         type=int,
@@ -166,6 +199,60 @@ def _backend_flags(g, threads: int) -> None:
         default=2,
         help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch",
     )
+
+
+PROCESS_ENV = {
+    "coordinator": "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+    "num_processes": "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "process_id": "KERAS_DISTRIBUTION_PROCESS_ID",
+}
+
+
+def processes(ns) -> tuple:
+    """(coordinator, number of processes, this process' id) from --coordinator /
+    --num-processes / --process-id, else the environment variables keras.distribution
+    reads (KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES, _PROCESS_ID); (None, 1, 0) for
+    one process. Every mistake is a UserError naming the flag or variable."""
+    import os
+
+    if not hasattr(ns, "num_processes"):
+        return None, 1, 0
+    got, source = {}, {}
+    for dest, env in PROCESS_ENV.items():
+        flag = "--" + dest.replace("_", "-")
+        value, source[dest] = getattr(ns, dest), flag
+        if value is None and os.environ.get(env, "").strip():
+            value, source[dest] = os.environ[env].strip(), f"${env}"
+            least = int(dest == "num_processes")
+            if dest != "coordinator" and not (value.isdigit() and int(value) >= least):
+                raise UserError(f"${env}={value!r}: expected an integer of at least {least}")
+            value = value if dest == "coordinator" else int(value)
+        got[dest] = value
+    n, pid, address = got["num_processes"] or 1, got["process_id"], got["coordinator"]
+    if n == 1:
+        for dest in ("coordinator", "process_id"):
+            if got[dest] not in (None, 0):
+                raise UserError(f"{source[dest]} is for several processes: also give --num-processes N (N >= 2)")
+        return None, 1, 0
+    if getattr(ns, "distribute", "none") == "none":
+        raise UserError(f"{source['num_processes']} {n}: several processes need --distribute data-parallel")
+    if pid is None:
+        raise UserError(f"{source['num_processes']} {n} needs --process-id (0 to {n - 1}) on every process")
+    if pid >= n:
+        raise UserError(f"{source['process_id']} {pid} is out of range: with {n} processes use 0 to {n - 1}")
+    if not address:
+        raise UserError(f"{source['num_processes']} {n} needs --coordinator HOST:PORT (process 0's address)")
+    addresses = address.split(",")
+    for a in addresses:
+        host, _, port_text = a.strip().rpartition(":")
+        if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise UserError(
+                f"{source['coordinator']} {address!r}: expected HOST:PORT with a port from 1 to 65535, "
+                "e.g. 10.0.0.1:8476"
+            )
+    if len(addresses) > 1 and len(addresses) != n:
+        raise UserError(f"{source['coordinator']} lists {len(addresses)} addresses for {n} processes")
+    return address, n, pid
 
 
 def _number(text: str, cast, ok, rule: str, what: str = "a number"):

@@ -105,8 +105,13 @@ class Run:
             if out is not None and Path(out).expanduser().resolve() == _resuming.get("dir")
             else None
         )
+        from keras_cases import runtime
+
+        self.scratch = runtime.process_id() > 0  # several processes: only process 0 writes the run
         try:
-            if resuming is not None:
+            if self.scratch:
+                self.dir, self._made = Path(tempfile.mkdtemp(prefix=f"keras-cases-{case}-{runtime.process_id()}-")), []
+            elif resuming is not None:
                 self.dir, self._made = Path(out).expanduser(), []
             elif out is None:
                 self.dir, self._made = self._new_default(case)
@@ -130,7 +135,7 @@ class Run:
         callbacks.checkpoint_to(self.dir / "checkpoints")
         params = vars(PARAMS[0]) if PARAMS else {}
         uri = tracking.requested(params.get("mlflow"))
-        if uri:
+        if uri and not self.scratch:
             tracking.start(self, uri, params)
         if tensorboard:
             callbacks.log_tensorboard_to(self.dir / "tensorboard")
@@ -190,6 +195,8 @@ class Run:
             if error:
                 extra["error"] = error
             self.write_json("run.json", self._record(**extra))
+        if self.scratch:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def path(self, name: str) -> Path:
         return self.dir / name

@@ -11,8 +11,9 @@ imports them lazily, only for the backend that is active. Case studies call:
                           backend's own random stream)
 - `value_and_grad(fn, variables)`  loss and gradients w.r.t. Keras variables, per backend
 - `enable_float64()`      float64 everywhere (JAX needs x64 switched on)
-- `set_distribution(kind)`  `--distribute data-parallel`: keras.distribution.DataParallel
-                          over every device (JAX only)
+- `set_distribution(kind, coordinator, processes, process_id)`  `--distribute
+                          data-parallel`: keras.distribution.DataParallel over every device,
+                          of one or several JAX processes (JAX only)
 """
 
 from __future__ import annotations
@@ -131,16 +132,19 @@ def backend_report() -> dict:
         "devices": devices(),
         "distribution": _distribution["kind"],
         "distribution_devices": _distribution["devices"],
+        "distribution_processes": _distribution["processes"],
         "python": platform.python_version(),
         "numpy_version": np.__version__,
     }
 
 
 DISTRIBUTIONS = ("none", "data-parallel")
-_distribution = {"kind": "none", "devices": 1, "names": [], "ours": None}
+_distribution = {"kind": "none", "devices": 1, "names": [], "ours": None, "processes": 1, "process_id": 0}
 
 
-def set_distribution(kind: str = "none") -> int:
+def set_distribution(
+    kind: str = "none", coordinator: str | None = None, processes: int = 1, process_id: int = 0
+) -> int:
     """Train on one device ("none") or data-parallel over every device; returns the count.
 
     "data-parallel" sets keras.distribution.DataParallel over keras.distribution.list_devices()
@@ -150,6 +154,13 @@ def set_distribution(kind: str = "none") -> int:
     (the shared CLI does, right after parsing). JAX only: Keras' distribution API has no
     TensorFlow or PyTorch implementation. Test it on a CPU with
     XLA_FLAGS=--xla_force_host_platform_device_count=4.
+
+    With `processes` > 1 this process first joins the others through
+    keras.distribution.initialize (jax.distributed: `coordinator` is process 0's HOST:PORT;
+    on CPU the processes all-reduce with gloo), and the mesh spans every process' devices.
+    Every process runs the same command on the same data, so each holds every global
+    batch; JAX is told so (`_allow_ragged_batches`) and puts on each local device only its
+    slice, which makes 2 processes x 2 devices compute what 1 process x 4 devices does.
 
     Batches whose size does not split evenly over the devices (the last, partial batch of
     an epoch, a validation or predict remainder) would stop Keras with a JAX sharding
@@ -172,30 +183,75 @@ def set_distribution(kind: str = "none") -> int:
             f"--distribute {kind} needs the JAX backend (Keras' distribution API is JAX-only); "
             f"run with KERAS_BACKEND=jax, or leave out --distribute to train on one {name} device"
         )
+    if processes > 1:
+        _join_processes(coordinator, processes, process_id)
     _allow_ragged_batches()
     devs = keras.distribution.list_devices()
-    dist = keras.distribution.DataParallel(devices=devs)
+    # several processes: Keras would shard only a tf.data.Dataset (and refuse anything
+    # else); here every process reads all the data and `_allow_ragged_batches` slices it
+    dist = keras.distribution.DataParallel(devices=devs, auto_shard_dataset=processes == 1)
     keras.distribution.set_distribution(dist)
     _distribution.update(kind=kind, devices=len(devs), names=list(devs), ours=dist)
     return len(devs)
 
 
+def _join_processes(coordinator: str, processes: int, process_id: int) -> None:
+    """keras.distribution.initialize once per process (jax.distributed cannot be set up
+    twice); a coordinator that cannot be reached is one line, not a traceback."""
+    import keras
+
+    joined = (_distribution["processes"], _distribution["process_id"])
+    if joined != (1, 0):
+        if joined != (processes, process_id):
+            raise UserError(f"this Python process already joined {joined[0]} JAX processes as process {joined[1]}")
+        return
+    try:  # initialize agrees on a seed and sets it: keep that from importing TensorFlow
+        with without_tensorflow():
+            keras.distribution.initialize(coordinator, processes, process_id)
+    except (RuntimeError, ValueError) as e:  # XlaRuntimeError is a RuntimeError
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(
+            f"process {process_id} of {processes} could not join the others at --coordinator {coordinator}: {first}"
+        )
+    _distribution.update(processes=processes, process_id=process_id)
+    _gather_predictions()
+    # Keras runs batch-end callbacks in a thread pool on JAX (IS_THREAD_SAFE), reading each
+    # step's logs while the main thread dispatches the next computations. Across processes
+    # that deadlocked fit in 4 runs of 4 on 2 CPU cores (churn --quick; a 4-epoch fit with
+    # an AUC metric): every process waiting in an eager metric op, its callback thread in
+    # np.asarray. With callbacks run in the training thread, as Keras does on TensorFlow,
+    # 3 runs of 3 finished. The root cause is not pinned down; keras.src is Keras-internal.
+    from keras.src import backend as keras_backend
+
+    keras_backend.IS_THREAD_SAFE = False
+
+
 def distribution() -> dict:
-    """{"kind": "none" | "data-parallel", "devices": n, "names": [...]} as last set by
-    `set_distribution` (names: the devices it spans, empty for "none")."""
-    return {k: _distribution[k] for k in ("kind", "devices", "names")}
+    """{"kind": "none" | "data-parallel", "devices": n, "names": [...], "processes": p,
+    "process_id": i} as last set by `set_distribution` (names: the devices it spans, empty
+    for "none"; processes: how many JAX processes share them, this one being process_id)."""
+    return {k: _distribution[k] for k in ("kind", "devices", "names", "processes", "process_id")}
+
+
+def process_id() -> int:
+    """This process' index among the JAX processes training together (0 when alone): only
+    process 0 writes a run's files."""
+    return _distribution["process_id"]
 
 
 def _allow_ragged_batches() -> None:
-    """Let batches that do not split over the devices run replicated under DataParallel.
+    """Let batches that do not split over the devices run replicated under DataParallel,
+    and let every process hand over the whole global batch.
 
     Keras (3.x) shards every batch of fit/evaluate/predict along the batch mesh axis with
     the layout of the epoch's first batch, and JAX refuses a batch whose size that axis
     does not divide (IndivisibleError on the last partial batch). This wraps Keras' JAX
     `distribute_data_input` so such a batch gets a fully replicated sharding instead.
-    Single-process only: with several JAX processes each host's batch is a different
-    slice of the global batch, so replicating it would be wrong; there Keras' own
-    behaviour is kept (use a dataset whose batches divide the device count).
+
+    With several JAX processes Keras expects each process to pass its own slice of the
+    global batch; here every process reads the same data and holds the same whole batch,
+    so the global shape is given as that batch's shape: JAX then copies to each local
+    device only the rows that device owns (and the whole batch, for a replicated one).
 
     `distribute_data_input` is Keras-internal (keras.src); tests/test_distribute.py fails
     if a Keras release moves or changes it, and here a missing one leaves Keras as it is.
@@ -215,19 +271,50 @@ def _allow_ragged_batches() -> None:
     if getattr(original, "_keras_cases_ragged", False):
         return
 
-    def distribute_data_input(per_process_batch, layout, batch_dim_name):
+    def distribute_data_input(batch, layout, batch_dim_name):
         sharding = layout.backend_layout if isinstance(layout, TensorLayout) else layout
-        shape = getattr(per_process_batch, "shape", ())
-        if isinstance(sharding, NamedSharding) and len(shape) and len(sharding.spec) and jax.process_count() == 1:
+        shape = tuple(getattr(batch, "shape", ()))
+        if isinstance(sharding, NamedSharding) and len(shape) and len(sharding.spec):
             axis = sharding.spec[0]
             names = axis if isinstance(axis, tuple) else (axis,)
             parts = math.prod(sharding.mesh.shape[a] for a in names if a is not None)
             if shape[0] % parts:
                 sharding = NamedSharding(sharding.mesh, PartitionSpec())
-        return original(per_process_batch, sharding, batch_dim_name)
+        if jax.process_count() > 1 and len(shape):
+            return jax.make_array_from_process_local_data(sharding, batch, shape)
+        return original(batch, sharding, batch_dim_name)
 
     distribute_data_input._keras_cases_ragged = True
     jax_dist.distribute_data_input = distribute_data_input
+
+
+def _gather_predictions() -> None:
+    """With several JAX processes, make `model.predict` return NumPy arrays of the whole
+    global batch on every process. Keras' JAX trainer concatenates the batch outputs with
+    np.concatenate, which cannot read an array whose rows live on another process' devices
+    (every process runs predict, so the all-gather is a collective they all take part in)."""
+    from jax.experimental import multihost_utils
+    from keras.src.backend.jax.trainer import JAXTrainer
+
+    original = JAXTrainer.make_predict_function
+    if getattr(original, "_keras_cases_gather", False):
+        return
+
+    def make_predict_function(self, force=False):
+        if self.predict_function is not None and not force:
+            return self.predict_function
+        original(self, force)
+        step = self.predict_function
+
+        def gathered(state, iterator):
+            outputs, state = step(state, iterator)
+            return multihost_utils.process_allgather(outputs, tiled=True), state
+
+        self.predict_function = gathered
+        return gathered
+
+    make_predict_function._keras_cases_gather = True
+    JAXTrainer.make_predict_function = make_predict_function
 
 
 def set_seed(seed: int) -> None:

@@ -90,3 +90,51 @@ BUILDERS = {
     "binary": _binary,
     "one_document": _one_document,
 }
+
+# several JAX processes (--distribute data-parallel --num-processes N): checked before any
+# process tries to reach the coordinator, on whichever backend runs the table
+C, DP = "keras_cases.churn", ["--quick", "--distribute", "data-parallel"]
+COORD = ["--coordinator", "127.0.0.1:8476"]
+ROWS += [
+    ("multiprocess-process-id-too-big", C, [*DP, "--num-processes", "2", "--process-id", "2", *COORD], "0 to 1"),
+    (
+        "multiprocess-process-id-negative",
+        C,
+        [*DP, "--num-processes", "2", "--process-id", "-1", *COORD],
+        "--process-id",
+    ),
+    ("multiprocess-num-processes-0", C, [*DP, "--num-processes", "0"], "--num-processes"),
+    ("multiprocess-no-process-id", C, [*DP, "--num-processes", "2", *COORD], "needs --process-id"),
+    ("multiprocess-no-coordinator", C, [*DP, "--num-processes", "2", "--process-id", "0"], "needs --coordinator"),
+    (
+        "multiprocess-coordinator-no-port",
+        C,
+        [*DP, "--num-processes", "2", "--process-id", "0", "--coordinator", "localhost"],
+        "host:port",
+    ),
+    (
+        "multiprocess-coordinator-port-too-big",
+        C,
+        [*DP, "--num-processes", "2", "--process-id", "0", "--coordinator", "10.0.0.1:70000"],
+        "port from 1 to 65535",
+    ),
+    (
+        "multiprocess-coordinator-addresses-count",
+        C,
+        [*DP, "--num-processes", "3", "--process-id", "0", "--coordinator", "10.0.0.1:1234,10.0.0.2:1234"],
+        "2 addresses for 3 processes",
+    ),
+    (
+        "multiprocess-without-distribute",
+        C,
+        ["--quick", "--num-processes", "2", "--process-id", "0", *COORD],
+        "--distribute",
+    ),
+    ("multiprocess-coordinator-alone", C, [*DP, *COORD], "--num-processes"),
+    (
+        "multiprocess-resume",
+        C,
+        [*DP, "--resume", "{earlier}", "--num-processes", "2", "--process-id", "0", *COORD],
+        "--resume",
+    ),
+]

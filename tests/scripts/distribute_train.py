@@ -1,13 +1,17 @@
-"""Run in a subprocess by tests/test_distribute.py (one backend per process)."""
+"""Run in a subprocess by tests/test_distribute.py (one backend per process): trains a small
+model with the shared flags (--distribute, --num-processes, ...) and writes result.json into
+its run directory (--out) through runs.Run, so with several processes only process 0 does;
+every process prints `weights-sha256: ...` and `run-dir: ...` on stdout."""
 
-import json
+import hashlib
 import sys
 
 import numpy as np
 
 from keras_cases import cli, runtime
+from keras_cases.runs import Run, lifecycle
 
-args = cli.parser("dp", "test", epochs=3, batch_size=16).parse_args(sys.argv[2:])
+args = cli.parser("dp", "test", epochs=3, batch_size=16).parse_args(sys.argv[1:])
 import jax  # noqa: E402  (after the flags: --distribute is set before Keras builds anything)
 import keras  # noqa: E402
 
@@ -47,18 +51,25 @@ hist = model.fit(
 pred = model.predict(x[:37], batch_size=args.batch_size, verbose=0)
 shardings = [v.value.sharding for v in model.variables + model.optimizer.variables]
 info = runtime.backend_report()
-json.dump(
-    {
+weights = [np.asarray(w, dtype="float32") for w in model.get_weights()]
+with lifecycle():
+    run = Run("dp", args.out)
+    print(f"run-dir: {run.dir}")
+    print(f"weights-sha256: {hashlib.sha256(b''.join(w.tobytes() for w in weights)).hexdigest()}")
+    result = {
         "devices": len(jax.devices()),
+        "processes": jax.process_count(),
+        "process_id": jax.process_index(),
         "distribution": info["distribution"],
         "distribution_devices": info["distribution_devices"],
+        "distribution_processes": info["distribution_processes"],
         "loss": hist["loss"],
         "val_loss": hist["val_loss"],
         "pred": pred.ravel().tolist(),
+        "weights": [w.ravel().tolist() for w in weights],
         "n_variables": len(shardings),
         "replicated": sum(bool(s.is_fully_replicated) for s in shardings),
         "on_all_devices": sum(len(s.device_set) == len(jax.devices()) for s in shardings),
         "inputs": {str(k): v for k, v in seen.items()},
-    },
-    open(sys.argv[1], "w"),
-)
+    }
+    run.write_json("result.json", result)
