@@ -93,6 +93,18 @@ class ArchitectureHyperModel(BudgetHyperModel):
         )
 
 
+def dev_folds(args, data):
+    """With --cv: the folds of the training + validation rows as arrays (no preprocessing is
+    fit on these data, so a fold is a slice)."""
+    x_dev, y_dev = np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val])
+
+    def make(a, b, c):
+        parts = (("train", a), ("val", b), ("test", c))
+        return {f"{k}_{n}": v[i] for k, v in (("x", x_dev), ("y", y_dev)) for n, i in parts}
+
+    return fold_arrays(args, y_dev, make)
+
+
 def make_parser():
     p = parser(
         "python -m tuning.architecture", __doc__.split("\n\n")[0], budget=50_000, epochs=30, batch_size=128, quick=QUICK
@@ -122,16 +134,7 @@ def main(argv=None):
     if not fits:
         raise UserError(f"budget {args.budget:,} is below the smallest model of every family")
     hm.families = tuple(fits)
-    x_dev, y_dev = np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val])
-
-    def make(a, b, c):  # a fold's arrays (no preprocessing is fit on these data)
-        return {
-            f"{k}_{n}": v[i]
-            for k, v in (("x", x_dev), ("y", y_dev))
-            for n, i in (("train", a), ("val", b), ("test", c))
-        }
-
-    hm.cv_folds = fold_arrays(args, y_dev, make)
+    hm.cv_folds = dev_folds(args, data)
     print(
         f"{data.name}: {data.sizes[0]} train / {data.sizes[1]} val / {data.sizes[2]} test; "
         f"families {', '.join(fits)}; budget {args.budget or 'none'}; {args.algorithm}, "
