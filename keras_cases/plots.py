@@ -326,3 +326,256 @@ def per_fold(scores: dict, path, metric: str, title: str = ""):
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def accuracy_vs_time_overlay(histories: dict, path, budget_s=None, title=""):
+    """Several trainings in one plot: validation accuracy (solid) and augmented training
+    accuracy (dashed) against wall-clock minutes, one colour per {label: history} (each
+    history has "accuracy", "val_accuracy", "wall_seconds"); a line at the budget."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (label, h) in enumerate(histories.items()):
+        t = np.asarray(h["wall_seconds"], dtype="float64") / 60
+        ax.plot(t, h["val_accuracy"], "o-", ms=3, color=f"C{i}", label=f"{label}: validation")
+        ax.plot(t, h["accuracy"], "--", lw=1, color=f"C{i}", alpha=0.7, label=f"{label}: train (augmented)")
+    if budget_s:
+        ax.axvline(budget_s / 60, ls=":", color="gray", label="budget")
+    ax.set(xlabel="wall-clock minutes", ylabel="accuracy", title=title or "accuracy against wall-clock time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def attention_overlays(images, maps: dict, path, title="", captions=None):
+    """One column per image (n, h, w, c) in [0, 1]: the image, then each attention map
+    {label: (n, gh, gw)} upsampled (nearest) and laid over it, one row per label."""
+    images = np.asarray(images)
+    n, h, w = images.shape[:3]
+    rows = 1 + len(maps)
+    fig, axes = plt.subplots(rows, n, figsize=(1.3 * n + 0.8, 1.35 * rows + 0.5), squeeze=False)
+    for j in range(n):
+        for i, (label, m) in enumerate([("image", None), *maps.items()]):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.imshow(np.clip(images[j], 0, 1), alpha=1.0 if m is None else 0.55)
+            if m is not None:
+                ax.imshow(m[j], cmap="inferno", alpha=0.6, extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+            if j == 0:
+                ax.set_ylabel(label, fontsize=7)
+            if i == 0 and captions is not None:
+                ax.set_title(captions[j], fontsize=6, pad=2)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def _blank(ax):
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for s in ax.spines.values():
+        s.set_visible(False)
+
+
+def gradcam_overlays(groups: dict, path, title="", ncols=8):
+    """Grad-CAM explanations, two rows per group {label: (images (n, h, w, c) in [0, 1], maps
+    (n, h, w) in [0, 1], true class names, predicted captions)}: the images with their true
+    class, then each map laid over its image with the prediction (red unless the caption
+    starts with the true class and a space). Returns the path."""
+    rows = 2 * len(groups)
+    fig, axes = plt.subplots(rows, ncols, figsize=(1.25 * ncols + 0.9, 1.4 * rows + 0.5), squeeze=False)
+    for g, (label, (imgs, maps, true, pred)) in enumerate(groups.items()):
+        imgs = np.asarray(imgs)
+        for j in range(ncols):
+            top, bottom = axes[2 * g, j], axes[2 * g + 1, j]
+            _blank(top)
+            _blank(bottom)
+            if j >= len(imgs):
+                continue
+            im = np.clip(imgs[j][..., 0] if imgs.shape[-1] == 1 else imgs[j], 0, 1)
+            cmap = "gray" if im.ndim == 2 else None
+            top.imshow(im, cmap=cmap, vmin=0, vmax=1)
+            top.set_title(f"true: {true[j]}", fontsize=6, pad=2)
+            bottom.imshow(im, cmap=cmap, vmin=0, vmax=1)
+            bottom.imshow(maps[j], cmap="jet", alpha=0.4, vmin=0, vmax=1)
+            ok = pred[j].startswith(f"{true[j]} ")
+            bottom.set_title(f"pred: {pred[j]}", fontsize=6, pad=2, color="black" if ok else "red")
+        axes[2 * g, 0].set_ylabel(f"{label}\nimage", fontsize=7)
+        axes[2 * g + 1, 0].set_ylabel("Grad-CAM", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def _convolutions(model):
+    """The convolution layers of `model` in order, nested models (backbones) included."""
+    import keras
+
+    kinds = tuple(getattr(keras.layers, k) for k in ("Conv1D", "Conv2D", "SeparableConv2D", "DepthwiseConv2D"))
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, kinds):
+            found.append(layer)
+        elif hasattr(layer, "layers"):
+            found += _convolutions(layer)
+    return found
+
+
+def conv_filters(model, path, title="", limit=64) -> int:
+    """The first convolution's filters, each scaled to [0, 1] on its own: 2-D kernels as RGB
+    (3 input channels) or grey (the mean over the input channels otherwise), 1-D kernels as
+    lines (one per input channel). At most `limit` filters; returns how many are shown.
+    UserError when the model has no convolution."""
+    from keras_cases import UserError
+
+    convs = _convolutions(model)
+    if not convs:
+        raise UserError(f"the model {model.name!r} has no convolution layer: it has no filters to show")
+    layer = convs[0]
+    k = np.asarray(layer.get_weights()[0], "float64")  # (kh, kw, cin, cout) or (k, cin, cout)
+    n = min(k.shape[-1], limit)
+    ncols = min(n, 8 if k.ndim == 3 else 12)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(0.9 * ncols + 0.3, 0.95 * nrows + 0.5), squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        _blank(ax)
+        if i >= n:
+            continue
+        f = k[..., i]
+        if k.ndim == 3:
+            ax.plot(f / max(np.abs(f).max(), 1e-12), lw=1)
+            ax.set_ylim(-1.1, 1.1)
+            continue
+        f = f if f.shape[-1] == 3 else f.mean(-1)
+        f = (f - f.min()) / max(f.max() - f.min(), 1e-12)
+        ax.imshow(f, cmap=None if f.ndim == 3 else "gray", vmin=0, vmax=1, interpolation="nearest")
+    what = f"{layer.name}: {n} of {k.shape[-1]} filters, {'x'.join(map(str, k.shape[:-2]))}, each scaled on its own"
+    fig.suptitle(title or what, fontsize=8)
+    _save(fig, path)
+    return n
+
+
+def feature_maps(model, image, layers, path, title="", channels=8) -> int:
+    """The activations of one example (no batch axis) after each layer in `layers` (names):
+    2-D maps as a row per layer of its `channels` most active channels (each scaled on its
+    own), 1-D maps as one (channels x positions) panel per layer; the input first. Returns
+    the number of panels drawn. UserError for no layers or a layer that is not a map."""
+    import keras
+
+    from keras_cases import UserError
+
+    if not layers:
+        raise UserError(f"the model {model.name!r} has no convolution blocks: no feature maps to show")
+    outs = keras.Model(model.inputs, [model.get_layer(n).output for n in layers]).predict(
+        np.asarray(image)[None], verbose=0
+    )  # predict: one compiled call, faster than an eager one (JAX compiles each eager op)
+    maps = [np.asarray(o)[0] for o in (outs if isinstance(outs, list) else [outs])]
+    if any(m.ndim not in (2, 3) for m in maps):
+        raise UserError(f"feature maps: the layers {layers} do not all give 1-D or 2-D maps")
+    x = np.asarray(image, "float64")
+    one_d = maps[0].ndim == 2
+    ncols, nrows = (1 if one_d else channels), 1 + len(maps)
+    size = (7, 1.3 * nrows + 0.4) if one_d else (1.05 * ncols, 1.15 * nrows + 0.4)
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False)
+    for ax in axes.ravel():
+        _blank(ax)
+    if one_d:
+        axes[0, 0].plot(x.reshape(len(x), -1))
+    else:
+        x = (x - x.min()) / max(x.max() - x.min(), 1e-12)
+        axes[0, 0].imshow(x[..., 0] if x.shape[-1] == 1 else x, cmap="gray" if x.shape[-1] == 1 else None)
+    axes[0, 0].set_ylabel("input", fontsize=7)
+    panels = 1
+    for r, (name, m) in enumerate(zip(layers, maps), start=1):
+        axes[r, 0].set_ylabel(f"{name}\n{'x'.join(map(str, m.shape))}", fontsize=6)
+        if one_d:
+            axes[r, 0].imshow(m.T, aspect="auto", cmap="viridis", interpolation="nearest")
+            panels += 1
+            continue
+        for j, c in enumerate(np.argsort(-m.mean(axis=(0, 1)))[:channels]):
+            a = m[..., c]
+            axes[r, j].imshow((a - a.min()) / max(a.max() - a.min(), 1e-12), cmap="viridis", vmin=0, vmax=1)
+            axes[r, j].set_title(f"ch {c}", fontsize=5, pad=1)
+            panels += 1
+    fig.suptitle(title or "feature maps of one test image after each block", fontsize=8)
+    _save(fig, path)
+    return panels
+
+
+def attribution_bars(panels: list[dict], path, title="", ncols=3):
+    """Horizontal bar charts in a grid, one per panel dict: `title`, `names`, `values`, and
+    optionally `errors` (error bars; the bars are then grey) and `xlabel`. Without errors a bar
+    is red when it pushes towards the explained class and blue when away; the first name is
+    drawn at the top."""
+    n = max(len(panels), 1)
+    cols = min(n, ncols)
+    rows = int(np.ceil(n / cols))
+    height = max(3.0, 0.26 * max((len(p["names"]) for p in panels), default=1) + 1.3)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, height * rows), squeeze=False)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.axis("off")
+    for ax, p in zip(axes.ravel(), panels):
+        values = np.asarray(p["values"], "float64")
+        pos = np.arange(len(values))[::-1]
+        errors = p.get("errors")
+        colors = ["0.55"] * len(values) if errors is not None else ["C3" if v > 0 else "C0" for v in values]
+        ax.barh(pos, values, xerr=errors, color=colors, capsize=2 if errors is not None else 0)
+        ax.set_yticks(pos, [str(s) for s in p["names"]], fontsize=8)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set(title=p.get("title", ""), xlabel=p.get("xlabel", ""))
+        ax.title.set_fontsize(9)
+        ax.grid(axis="x", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def token_highlights(rows: list[dict], path, title="", width_px=900, max_tokens=80):
+    """Texts as rows of token boxes coloured by attribution: red pushes towards the explained
+    class, blue away, the shade scaled to the largest |attribution| of that text. Each row dict:
+    `caption` (a line above the tokens) and `tokens` [(token, attribution), ...]; texts longer
+    than `max_tokens` tokens are cut with an ellipsis."""
+    from matplotlib import colormaps
+
+    cmap, dpi, line_px, pad = colormaps["RdBu_r"], 110, 22, 4
+    layout, y = [], 12 if title else 0  # (kind, x, y, text, colour): boxes laid out in pixels first
+    fig = plt.figure(figsize=(width_px / dpi, 4), dpi=dpi)
+    renderer = fig.canvas.get_renderer()
+
+    def text_px(s, **kw):
+        t = fig.text(0, 0, s, fontsize=9, **kw)
+        w = t.get_window_extent(renderer).width
+        t.remove()
+        return w
+
+    for row in rows:
+        y += line_px + 4
+        layout.append(("caption", 8, y, str(row["caption"])[: width_px // 7], None))
+        toks = list(row["tokens"])
+        scale = max([abs(a) for _, a in toks] + [1e-12])
+        shown = toks[:max_tokens] + ([("…", 0.0)] if len(toks) > max_tokens else [])
+        x, y = 8, y + line_px
+        for tok, a in shown:
+            w = text_px(tok) + 2 * pad
+            if x + w > width_px - 8 and x > 8:
+                x, y = 8, y + line_px
+            layout.append(("token", x, y, tok, float(a) / scale))
+            x += w + 3
+        y += 8
+    height_px = y + line_px
+    fig.set_size_inches(width_px / dpi, height_px / dpi)
+    for kind, x, yy, s, share in layout:
+        fy = 1 - yy / height_px
+        if kind == "caption":
+            fig.text(x / width_px, fy, s, fontsize=9, weight="bold", va="center")
+        else:
+            box = dict(boxstyle=f"square,pad={pad / 9:.2f}", facecolor=cmap(0.5 + 0.5 * share), edgecolor="0.8", lw=0.5)
+            ink = "white" if abs(share) > 0.6 else "black"
+            fig.text((x + pad) / width_px, fy, s, fontsize=9, va="center", color=ink, bbox=box)
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - 8 / height_px, va="top")
+    from keras_cases.runs import atomic
+
+    with atomic(path) as tmp:  # no tight_layout: the boxes are placed in pixels
+        fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    return path

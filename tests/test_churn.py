@@ -77,6 +77,8 @@ ARTIFACTS = [
     "threshold_sweep.png",
     "confusion_matrices.png",
     "eda.png",
+    "explanations.png",
+    "permutation_importance.csv",
 ]
 KEYS = ["roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "threshold"]
 
@@ -186,3 +188,92 @@ def test_steps_per_execution_default_changes_speed_not_results(backend):
     p = check(run_python([SPE], backend=backend))
     want = {"jax": 32, "tensorflow": 32}.get(backend, 1)
     assert f"None {want}" in p.stdout and f"default {want}" in p.stdout, p.stdout
+
+
+EXPLAIN = str(Path(__file__).parent / "scripts" / "churn_explain.py")  # run as a file in a subprocess
+
+
+def test_saved_run_explains_customers(backend, quick_runs):
+    """Predictor.explain (serve's /explain) on 64 test customers of the run saved on `backend`:
+    one item per raw column (one-hot columns summed back), sorted by |attribution|, adding up
+    to p(customer) - p(baseline customer) (integrated gradients' completeness); a model made
+    blind to `contract` gives it exactly nothing."""
+    out, _ = quick_runs[backend]
+    r = json.loads(check(run_python([EXPLAIN, str(out)], backend=backend)).stdout.strip().splitlines()[-1])
+    assert r["same_predictions"] and r["finite"] and r["sorted"] and r["targets"] == ["churn"]
+    assert r["names"] == [r["columns"]] and len(r["columns"]) == 19  # the Telco data's raw columns
+    assert r["max_gap"] > 0.1  # customers far from the baseline one: completeness says something
+    assert r["completeness_rel"] < 0.01 and r["completeness_abs"] < 0.005, r
+    assert r["blind_before"] > 0.02 and r["blind_after"] < 1e-7 and r["others_after"] > 0.02, r
+
+
+def test_predict_explain_adds_three_reasons(quick_runs, kaggle_csv, tmp_path):
+    """`predict --explain`: reason_1..reason_3 per customer, `column=value (+0.123)`, the three
+    raw columns with the largest |attribution| of Predictor.explain, largest first."""
+    import re
+
+    b, (out, _) = next(iter(quick_runs.items()))
+    new = pd.read_csv(kaggle_csv).head(20).drop(columns="Churn")
+    new.to_csv(tmp_path / "new.csv", index=False)
+    dest = tmp_path / "pred.csv"
+    args = ["-m", "keras_cases.churn", "predict", "--run", str(out), "--csv", str(tmp_path / "new.csv")]
+    check(run_python([*args, "--output", str(dest), "--explain"], backend=b))
+    pred = pd.read_csv(dest)
+    reasons = ["reason_1", "reason_2", "reason_3"]
+    assert list(pred.columns) == ["customer_id", "churn_probability", "churn_predicted", *reasons]
+    columns = set(json.loads((out / "preprocessing.json").read_text())["numeric"])
+    columns |= set(json.loads((out / "preprocessing.json").read_text())["categorical"])
+    for _, row in pred.iterrows():
+        parsed = [re.fullmatch(r"([a-z_]+)=(.*) \(([+-]\d\.\d{3})\)", row[r]) for r in reasons]
+        assert all(parsed), row.to_dict()
+        assert len({m[1] for m in parsed}) == 3 and {m[1] for m in parsed} <= columns
+        sizes = [abs(float(m[3])) for m in parsed]
+        assert sizes == sorted(sizes, reverse=True) and sizes[0] > 0.005, row.to_dict()
+    assert pred["reason_1"].str.split("=").str[0].nunique() > 1  # not one column for everyone
+
+
+def test_permutation_importance_finds_the_column_a_scorer_uses():
+    """churn.reasons.permutation_importance (scikit-learn's, through ProbabilityModel) on a
+    scorer that reads only `used` (and a little of `weak`): `used` first, far above its spread;
+    a column the scorer ignores and a constant column lose exactly nothing when shuffled."""
+    from keras_cases.churn.reasons import permutation_importance
+
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "ignored": rng.normal(size=n),
+            "used": rng.normal(size=n),
+            "weak": rng.choice(["a", "b"], n),
+            "constant": np.ones(n),
+        }
+    )
+    y = (frame["used"] + 0.5 * rng.normal(size=n) > 0).astype(int)
+
+    def score(f):
+        return 1 / (1 + np.exp(-(2 * f["used"].to_numpy() + 0.3 * (f["weak"] == "a"))))
+
+    imp = permutation_importance(score, frame, y, repeats=5, seed=0).set_index("column")
+    assert list(imp.index)[0] == "used" and imp.loc["used", "mean"] > 0.2 > 10 * imp.loc["used", "std"]
+    assert imp.loc["ignored", "mean"] == imp.loc["ignored", "std"] == 0.0
+    assert imp.loc["constant", "mean"] == 0.0
+    assert abs(imp.loc["weak", "mean"]) < imp.loc["used", "mean"] / 10  # y does not depend on it
+
+
+def test_quick_run_explains_itself(quick_runs):
+    """The report's why-section on every backend's quick run: permutation importance of every raw
+    column on validation, tenure or contract on top (the Telco data's known drivers) and clearly
+    above zero; four test customers' top reasons; attributions adding up to p - p(baseline)."""
+    for b, (out, _) in quick_runs.items():
+        imp = pd.read_csv(out / "permutation_importance.csv")
+        pre = json.loads((out / "preprocessing.json").read_text())
+        assert sorted(imp["column"]) == sorted([*pre["numeric"], *pre["categorical"]]), b
+        assert list(imp["mean"]) == sorted(imp["mean"], reverse=True), b
+        assert imp["column"][0] in ("tenure", "contract") and imp["mean"][0] > max(0.02, 3 * imp["std"][0]), (b, imp)
+        assert imp["logistic regression"].notna().all(), b
+        m = json.loads((out / "metrics.json").read_text())["explanations"]
+        assert m["attribution_max_miss"] < 0.005 and len(m["permutation_importance_val_roc_auc"]) == len(imp), b
+        report = (out / "report.md").read_text()
+        assert "## Why: what the improved MLP leans on" in report, b
+        for kind in ("caught churner", "missed churner", "false alarm", "stayer"):
+            assert f": {kind} |" in report, (b, kind)

@@ -157,6 +157,7 @@ ARTIFACTS = [
     "learning_curves.png",
     "roc_pr.png",
     "confusion_matrices.png",
+    "token_attributions.png",
     *[f"models/{k}.keras" for k in NEURAL],
 ]
 
@@ -237,6 +238,45 @@ def test_every_family_on_every_backend(backend, quick_run):
     assert all(ln[0] in ("ham", "spam") and 0 <= float(ln[1]) <= 1 for ln in lines)
     if backend != "tensorflow":  # the text pipeline needs no TensorFlow
         assert "tensorflow" not in res["modules"], res["modules"]
+
+
+def test_quick_spam_report_explains_right_and_wrong_texts(quick_run):
+    """The why-section: the best network's token attributions for right and wrong test texts of
+    both classes, adding up to logit(text) - logit(zero embeddings) within 1%, and the figure."""
+    import re
+
+    out, _ = quick_run
+    report = (out / "report.md").read_text()
+    best = json.loads((out / "metrics.json").read_text())["best_model"]
+    section = report.split(f"## Why: token attributions ({best}, test texts right and wrong)", 1)[1].split("\n## ")[0]
+    assert "![token attributions](token_attributions.png)" in section
+    rows = [ln for ln in section.splitlines() if ln.startswith("| right: ") or ln.startswith("| wrong: ")]
+    cells = [re.split(r"(?<!\\)\|", ln) for ln in rows]  # a token may be an escaped pipe
+    kinds = {c[1].strip() for c in cells}
+    assert {"right: spam", "right: ham"} <= kinds and any(k.startswith("wrong: ") for k in kinds), kinds
+    for c in cells:  # each names tokens with signed attributions, largest first
+        sizes = [abs(float(v)) for v in re.findall(r"\(([+-]\d+\.\d+)\)", c[3])]
+        assert sizes and sizes == sorted(sizes, reverse=True) and sizes[0] > 0.05, c
+    miss = float(re.search(r"within (\d+\.\d+)%", section)[1])
+    assert miss < 1.0, section
+
+
+TEXT_EXPLAIN = str(Path(__file__).parent / "scripts" / "text_explain.py")  # run as a file in a subprocess
+
+
+def test_token_attributions_add_up_on_every_backend(backend, quick_run):
+    """Integrated gradients over the embedding output of the quick run's transformer and conv1d
+    (saved on SOURCE): per-token attributions add up to f(text) - f(zero embeddings) within 1%,
+    padding gets exactly 0, and Predictor.explain gives one item per raw token, as written."""
+    out, _ = quick_run
+    r = json.loads(check(run_python([TEXT_EXPLAIN, str(out)], backend=backend)).stdout.strip().splitlines()[-1])
+    for kind in ("transformer", "conv1d"):
+        c = r[kind]
+        assert c["scores_match"] < 1e-5 and c["max_gap"] > 0.1, (kind, c)  # the head is the model
+        assert c["completeness_rel"] < 0.01, (kind, c)
+        assert c["padding"] == 0.0 and c["real"] > 0.01, (kind, c)
+    assert r["names"] == r["surface"] and r["same_predictions"] and r["target"] == "spam" and r["heatmap"] == []
+    assert r["names"][1] == ["Call", "08712460324", "NOW", "to", "claim", "your", "£", "1000"]
 
 
 @pytest.mark.parametrize(

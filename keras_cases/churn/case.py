@@ -26,7 +26,7 @@ from __future__ import annotations
 import sys
 
 from keras_cases import cli, runtime
-from keras_cases.churn import predict, report
+from keras_cases.churn import predict, reasons, report
 from keras_cases.churn.data import CASE, METRICS, SPLIT_SEED, Split, load_data
 from keras_cases.evaluation import binary_metrics, parse_objective, summarize
 from keras_cases.runs import command
@@ -113,10 +113,12 @@ def main(argv=None):
     metrics, first, lr = study_split(args, data, split, objective, seeds)
     save_model(run, first, split, data, objective)
     eda_cols = report.figures(run, data, split, first, lr, objective)
+    why, explained = report.why(run, data, split, first, args.seed)
+    metrics["explanations"] = explained
     headline = {k: metrics[k] for k in ("roc_auc", "pr_auc", "recall", "precision", "f1")}
     run.finish(
         metrics,
-        report.sections(metrics, eda_cols),
+        report.sections(metrics, eda_cols, why),
         title="Customer churn",
         headline=headline,
         history=first["history"],
@@ -162,8 +164,8 @@ def save_model(run, first, split, data, objective):
     """The first seed's model, its preprocessing and its decision rule: what `predict` and
     `serve` load."""
     runtime.save_model(first["model"], run.path("model.keras"))
-    train_rows = data.features.iloc[split.rows[0]]
-    examples = {c: str(train_rows[c].mode().iloc[0]) for c in split.pre.categorical}  # for forms
+    # the training modes: the forms' examples and the baseline customer of the explanations
+    examples = reasons.training_modes(data.features.iloc[split.rows[0]], split.pre)
     split.pre.save(
         run.path("preprocessing.json"),
         target=data.target,

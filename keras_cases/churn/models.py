@@ -126,11 +126,16 @@ def run_seed(seed, xs, ys, args, objective):
 
 
 # --- the scikit-learn references ----------------------------------------------------
-def logistic_regression(x_tr, y_tr, x_val, y_val, x_te, objective):
-    """The scikit-learn reference on the same features, threshold chosen the same way."""
+def fit_logistic_regression(x_tr, y_tr):
+    """The reference model itself: class-balanced logistic regression on the encoded features."""
     from sklearn.linear_model import LogisticRegression
 
-    lr = LogisticRegression(max_iter=2000, class_weight="balanced").fit(x_tr, y_tr)
+    return LogisticRegression(max_iter=2000, class_weight="balanced").fit(x_tr, y_tr)
+
+
+def logistic_regression(x_tr, y_tr, x_val, y_val, x_te, objective):
+    """The scikit-learn reference on the same features, threshold chosen the same way."""
+    lr = fit_logistic_regression(x_tr, y_tr)
     t, _ = choose_threshold(y_val, lr.predict_proba(x_val)[:, 1], objective)
     return lr.predict_proba(x_te)[:, 1], t
 

@@ -1,7 +1,10 @@
 """Predicting with a saved churn run: `Predictor` (used by `predict` and by keras_cases.serve)
 and the `predict` subcommand:
 
-    python -m keras_cases.churn predict --run runs/churn/<stamp> --csv new_customers.csv
+    python -m keras_cases.churn predict --run runs/churn/<stamp> --csv new_customers.csv [--explain]
+
+`Predictor.explain` (serve's /explain) and `--explain`: integrated gradients per raw column
+from a typical customer (keras_cases.churn.reasons).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from keras_cases import UserError
+from keras_cases.churn import reasons
 from keras_cases.churn.data import CASE, METRICS, telco_columns
 from keras_cases.data.tabular import TabularPreprocessor, is_id_column, read_csv
 from keras_cases.runs import atomic, load_model, load_run, output_file, read_json, run_case
@@ -86,16 +90,62 @@ class Predictor:
         out["churn_predicted"] = (prob >= self.threshold).astype(int)
         return out
 
-    def predict(self, instances: list[dict]) -> list[dict]:
+    def frame(self, instances: list[dict]) -> pd.DataFrame:
+        """API instances as the raw columns `predict_frame` reads."""
         df = pd.DataFrame(instances)
         for c in self.pre.numeric:  # a column of nulls only is a missing number, not text
             if c in df.columns and df[c].isna().all():
                 df[c] = np.nan
-        out = self.predict_frame(telco_columns(df))
+        return telco_columns(df)
+
+    def predict(self, instances: list[dict]) -> list[dict]:
+        out = self.predict_frame(self.frame(instances))
         return [
             {"churn_probability": float(p), "churn_predicted": bool(d)}
             for p, d in zip(out["churn_probability"], out["churn_predicted"])
         ]
+
+    # -- explanations (keras_cases.churn.reasons) --------------------------------------
+    def baseline(self) -> np.ndarray:
+        """The encoded baseline customer: training medians / modes (preprocessing.json's `examples`)."""
+        examples = self.meta.get("examples")
+        return reasons.baseline_row(self.pre, examples if isinstance(examples, dict) else {})
+
+    def explain_frame(self, df: pd.DataFrame, steps: int = reasons.IG_STEPS) -> tuple[np.ndarray, float]:
+        """(attributions (rows, raw columns) to the churn probability, the baseline's
+        probability); each row's attributions add up to its probability minus the baseline's."""
+        self.predict_frame(df)  # the same checks (and errors) as predict
+        return reasons.column_attributions(self.model, self.pre, self.pre.transform(df), self.baseline(), steps)
+
+    def explain(self, instances: list[dict], steps: int = reasons.IG_STEPS) -> list[dict]:
+        df = self.frame(instances)
+        prediction = self.predict(instances)
+        attr, p0 = self.explain_frame(df, steps)
+        method = (
+            f"integrated gradients ({steps} steps, baseline: training medians / modes, churn probability "
+            f"{p0:.4f} there); attributions in churn probability, one-hot columns summed to their column"
+        )
+        names = self.pre.columns
+        return [
+            {
+                "prediction": pred,
+                "explanation": {
+                    "method": method,
+                    "target": "churn",
+                    "items": [
+                        {"name": names[j], "attribution": float(row[j])}
+                        for j in np.argsort(-np.abs(row), kind="stable")
+                    ],
+                    "heatmap": [],
+                },
+            }
+            for pred, row in zip(prediction, attr)
+        ]
+
+    def top_reasons(self, df: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+        """The k raw columns that moved each row's churn probability most from the baseline
+        customer's: reason_1..reason_k as `column=value (+0.123)`."""
+        return reasons.top_reasons(self.explain_frame(df)[0], df, self.pre.columns, k)
 
     def info(self) -> dict:
         m = read_json(self.dir / "metrics.json")
@@ -124,10 +174,19 @@ def main(argv):
     p.add_argument("--csv", required=True, help="CSV of customers with the training columns")
     p.add_argument("--output", default=None, help="where to write (default <run>/predictions.csv)")
     p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="add the three columns that moved each customer's churn probability most from a typical "
+        "(training median / mode) customer's: reason_1..reason_3 as `column=value (+0.123)`, integrated gradients",
+    )
     args = p.parse_args(argv)
     predictor = Predictor(args.run)
     path = output_file(args.output or predictor.dir / "predictions.csv", args.overwrite)
-    out = predictor.predict_frame(telco_columns(read_csv(args.csv)))
+    rows = telco_columns(read_csv(args.csv))
+    out = predictor.predict_frame(rows)
+    if args.explain:
+        out = pd.concat([out, predictor.top_reasons(rows).set_axis(out.index)], axis=1)
     with atomic(path) as tmp:
         out.to_csv(tmp, index=False)
     print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from keras_cases import plots
@@ -66,7 +67,7 @@ def notes(m, pre, split_seed) -> list[str]:
     ]
 
 
-def sections(m, eda_cols) -> list:
+def sections(m, eda_cols, why=None) -> list:
     rows = [
         {"model": "improved MLP (tuned threshold)", **m},
         {"model": "baseline MLP (threshold 0.5)", **m["baseline"]},
@@ -90,6 +91,8 @@ def sections(m, eda_cols) -> list:
         ("Confusion matrices (test)", "![confusion matrices](confusion_matrices.png)"),
         ("Learning curves", "![learning curves](learning_curves.png)"),
     ]
+    if why:
+        out.append(("Why: what the improved MLP leans on (permutation importance, integrated gradients)", why))
     if eda_cols:
         out.append((f"Churn rate by {', '.join(eda_cols)} (training rows)", "![churn rate by category](eda.png)"))
     return out
@@ -101,4 +104,110 @@ def summary_line(m) -> str:
         f"improved MLP @ threshold {m['threshold']:.3f}: ROC-AUC {pm('roc_auc')}, "
         f"recall {pm('recall')}, precision {pm('precision')} | baseline ROC-AUC "
         f"{m['baseline']['roc_auc']:.3f} | logistic regression {m['logistic_regression']['roc_auc']:.3f}"
+    )
+
+
+# --- why: permutation importance, the reference's coefficients, customers' attributions ---
+def why(run, data, split, first, seed: int, repeats: int = 10) -> tuple[str, dict]:
+    """Permutation importance of the improved MLP on validation (ROC-AUC, `repeats` shuffles)
+    beside the logistic regression's coefficients, and integrated gradients for four test
+    customers; writes explanations.png and permutation_importance.csv. Returns (the report
+    section, what metrics.json keeps: importance per column and the attributions' largest miss)."""
+    from keras_cases.churn import reasons
+    from keras_cases.churn.models import fit_logistic_regression
+
+    pre, model = split.pre, first["model"]
+    cols = pre.columns
+    val = data.features.iloc[split.rows[1]][cols]
+    imp = reasons.permutation_importance(
+        lambda f: np.asarray(model.predict_on_batch(pre.transform(f))), val, split.ys[1], repeats, seed
+    )
+    lr = fit_logistic_regression(split.xs[0], split.ys[0])  # the reference again (deterministic)
+    imp["logistic regression"] = imp["column"].map(reasons.lr_coefficients(lr, pre))
+    imp.to_csv(run.path("permutation_importance.csv"), index=False)
+    picks = _customers(split.ys[2], first["p_test"], first["threshold"])
+    modes = reasons.training_modes(data.features.iloc[split.rows[0]], pre)
+    x = split.xs[2][[i for i, _ in picks]]
+    attr, p0 = reasons.column_attributions(model, pre, x, reasons.baseline_row(pre, modes))
+    miss = float(np.abs(attr.sum(1) - (first["p_test"][[i for i, _ in picks]] - p0)).max())
+    _plot_why(run, imp, picks, attr, cols, data.features.iloc[split.rows[2]], first["p_test"])
+    section = _why_text(imp, picks, attr, cols, data.features.iloc[split.rows[2]], first["p_test"], p0, miss, repeats)
+    kept = {r.column: [round(r.mean, 5), round(r.std, 5)] for r in imp.itertuples()}
+    return section, {"permutation_importance_val_roc_auc": kept, "attribution_max_miss": miss}
+
+
+def _customers(y, p, t) -> list[tuple[int, str]]:
+    """Four test customers: the surest caught churner, the most missed churner, the surest
+    false alarm and the surest stayer (where they exist)."""
+    kinds = [
+        ("caught churner", (y == 1) & (p >= t), -1),
+        ("missed churner", (y == 1) & (p < t), 1),
+        ("false alarm", (y == 0) & (p >= t), -1),
+        ("stayer", (y == 0) & (p < t), 1),
+    ]
+    out = []
+    for name, mask, sign in kinds:
+        idx = np.flatnonzero(mask)
+        if len(idx):
+            out.append((int(idx[np.argmin(sign * p[idx])]), name))
+    return out
+
+
+def _plot_why(run, imp, picks, attr, cols, test_rows, p):
+    panels = [
+        {
+            "title": "permutation importance (validation)",
+            "names": imp["column"],
+            "values": imp["mean"],
+            "errors": imp["std"],
+            "xlabel": "ROC-AUC drop when shuffled",
+        }
+    ]
+    for (i, name), a in zip(picks, attr):
+        top = np.argsort(-np.abs(a), kind="stable")[:8]
+        panels.append(
+            {
+                "title": f"test customer {i}: {name}\np(churn) {p[i]:.2f}",
+                "names": [f"{cols[j]}={test_rows[cols[j]].iloc[i]}" for j in top],
+                "values": a[top],
+                "xlabel": "attribution to p(churn)",
+            }
+        )
+    plots.attribution_bars(panels, run.path("explanations.png"))
+
+
+def _why_text(imp, picks, attr, cols, test_rows, p, p0, miss, repeats) -> str:
+    from keras_cases.churn import reasons
+
+    importance = markdown_table(
+        [
+            {
+                "column": r["column"],
+                "ROC-AUC drop (mean ± std)": f"{r['mean']:.4f} ± {r['std']:.4f}",
+                "logistic regression coefficient": r["logistic regression"],
+            }
+            for r in imp.to_dict("records")
+        ],
+        ["column", "ROC-AUC drop (mean ± std)", "logistic regression coefficient"],
+    )
+    top = reasons.top_reasons(attr, test_rows.iloc[[i for i, _ in picks]], cols, 3)
+    customers = markdown_table(
+        [
+            {"test customer": f"{i}: {name}", "p(churn)": f"{p[i]:.3f}", **top.iloc[k].to_dict()}
+            for k, (i, name) in enumerate(picks)
+        ],
+        ["test customer", "p(churn)", *top.columns],
+    )
+    return (
+        f"**Globally** (validation rows): how much the improved MLP's ROC-AUC drops when one raw column's "
+        f"values are shuffled across customers (scikit-learn's `permutation_importance`, {repeats} shuffles, "
+        f"mean ± std; a categorical column's one-hot features move together), beside the logistic-regression "
+        f"reference's coefficients on the same standardised / one-hot features (a number's per standard "
+        f"deviation; for a category its lowest and highest category, as only their differences mean "
+        f"something). permutation_importance.csv holds the table.\n\n{importance}\n\n"
+        f"**Per customer** (test rows): integrated gradients ({reasons.IG_STEPS} steps) of p(churn) from a "
+        f"typical customer (every number at its training median, every category at its training mode; "
+        f"p(churn) {p0:.3f} there), one-hot features summed back to their column. A customer's attributions add "
+        f"up to p(customer) - {p0:.3f}, here within {miss:.4f}. `predict --explain` writes these three reasons "
+        f"per row, and serve's /explain returns them all.\n\n{customers}\n\n![explanations](explanations.png)"
     )

@@ -15,7 +15,7 @@ from keras_cases.data.text import TextData, Vocabulary, split_unique
 from keras_cases.evaluation import choose_threshold, parse_objective, summarize
 from keras_cases.text_models import NEURAL, REPORTED, SPLIT_SEED, TFIDF
 from keras_cases.text_models.models import build_model, build_tfidf, compile_model
-from keras_cases.text_models.report import notes, sections, summary_line, write_artifacts
+from keras_cases.text_models.report import explain_examples, notes, sections, summary_line, write_artifacts
 from keras_cases.text_models.training import evaluate, score, train
 
 QUICK = {"epochs": lambda v: min(v, 2)}  # the --quick preset of both cases (cli.parser(quick=QUICK))
@@ -215,10 +215,11 @@ def run_experiment(case: str, title: str, data: TextData, args, blurb: str = "")
     per_seed, first = train_seeds(kinds, seeds, split, args, objective, reference)
     metrics = {**summarize_seeds(per_seed, kinds, seeds), "objective": str(objective), **describe(data, split, args)}
     misclassified = write_artifacts(run, metrics, split, first, reference)
+    explained = explain_examples(run, metrics, split, first)
     print(summary_line(metrics))
     return run.finish(
         metrics,
-        sections(blurb, metrics, kinds, misclassified),
+        sections(blurb, metrics, kinds, misclassified, explained),
         title=title,
         headline={k: metrics[k] for k in HEADLINE},
         history={k: f["history"] for k, f in first.items()},

@@ -89,6 +89,71 @@ def plot_run(run, labels, y_te, first, reference):
     plots.confusion_matrices(cms, run.path("confusion_matrices.png"), labels=tuple(labels))
 
 
+# --- why: token attributions of a few test texts -------------------------------------
+def explained_examples(y, p, t, labels, texts, per_kind: int = 2) -> list[tuple[int, str]]:
+    """Test texts to explain: the `per_kind` most confident right and wrong ones of each true
+    class (fewer where there are fewer; a repeated text once), as (index, what happened)."""
+    neg, pos = labels
+    right = (p >= t) == (y == 1)
+    first = np.zeros(len(y), bool)
+    first[np.unique(np.asarray(texts, dtype=object), return_index=True)[1]] = True
+    picks = []
+    for truth, name, other in ((1, pos, neg), (0, neg, pos)):
+        for ok in (True, False):
+            idx = np.flatnonzero((y == truth) & (right == ok) & first)
+            idx = idx[np.argsort(-np.abs(p[idx] - t), kind="stable")][:per_kind]
+            picks += [(int(i), f"right: {name}" if ok else f"wrong: {name} taken for {other}") for i in idx]
+    return picks
+
+
+def explain_examples(run, metrics, split, first) -> str:
+    """Integrated gradients over the embedding output of the best network for right and wrong
+    test texts: token_attributions.png (coloured token boxes) and the report section."""
+    from keras_cases import explain
+    from keras_cases.text_models.predict import IG_STEPS as steps
+    from keras_cases.text_models.predict import IG_TEXTS, token_items
+
+    best, (neg, pos) = metrics["best_model"], metrics["labels"]
+    f, y, texts = first[best], split.ys[2], split.texts[2]
+    picks = explained_examples(y, f["p_test"], f["threshold"], (neg, pos), texts)
+    if not picks:
+        return "no test texts"
+    chosen = [texts[i] for i, _ in picks]
+    model, ids = explain.logits(f["model"]), split.vocab.encode(chosen)
+    attr, s, s0 = explain.token_attributions(model, ids, steps=steps, batch_size=steps * IG_TEXTS)
+    err = float(np.abs(attr.sum(1) - (s - s0)).max() / max(np.abs(s - s0).max(), 1e-12))
+    rows, table = [], []
+    for (i, what), text, a, score in zip(picks, chosen, attr, f["p_test"][[i for i, _ in picks]]):
+        items = token_items(text, a)
+        rows.append(
+            {"caption": f"{what}: p({pos}) {score:.3f}", "tokens": [(t["name"], t["attribution"]) for t in items]}
+        )
+        top = sorted(items, key=lambda t: -abs(t["attribution"]))[:4]
+        table.append(
+            {
+                "test text": what,
+                f"p({pos})": f"{score:.3f}",
+                "tokens that moved it most": ", ".join(f"{t['name']} ({t['attribution']:+.2f})" for t in top).replace(
+                    "|", "\\|"
+                ),
+            }
+        )
+    plots.token_highlights(
+        rows, run.path("token_attributions.png"), f"{best}: token attributions to the logit of p({pos})"
+    )
+    return (
+        f"Integrated gradients ({steps} steps) of the {best} network's logit of p({pos}) over its embedding "
+        f"output, from all-zero embedding vectors, summed over the embedding dimension: one number per token "
+        f"(in logit units), red towards {pos}, blue towards {neg} (shade scaled per text). The logit, not the "
+        f"probability: a confident text's probability sits near 1 along most of the path and would give every "
+        f"token about 0. Shown: the most confident right and wrong test texts of each class at the chosen "
+        f"threshold {f['threshold']:.3f} (repeated texts once); the attributions add up to logit(text) - "
+        f"logit(zero embeddings) within {err:.2%} (largest miss, relative to the largest gap). serve's /explain "
+        f"(`Predictor.explain`) is the same computation.\n\n![token attributions](token_attributions.png)\n\n"
+        + markdown_table(table, ["test text", f"p({pos})", "tokens that moved it most"])
+    )
+
+
 # --- the report -----------------------------------------------------------------------
 def _pm(m, key, seeds):
     return f"{m[key]:.4f}" + (f" ± {m['std'][key]:.4f}" if seeds > 1 else "")
@@ -173,9 +238,9 @@ def results_section(m, kinds) -> str:
     return f"{spread}{verdict(m, kinds)}\n\n{results_table(m, kinds)}{per_seed}\n\n![ROC and PR curves](roc_pr.png)"
 
 
-def sections(blurb, m, kinds, misclassified) -> list:
+def sections(blurb, m, kinds, misclassified, explained=None) -> list:
     """The report after the shared header: the blurb, then results, confusion matrices,
-    misclassified texts and learning curves."""
+    misclassified texts, token attributions (`explained`, when given) and learning curves."""
     mis = [
         {
             "true": r["true"],
@@ -197,6 +262,11 @@ def sections(blurb, m, kinds, misclassified) -> list:
         (
             f"Misclassified test texts ({m['best_model']}, first seed; worst first, all in misclassified.csv)",
             markdown_table(mis, ["true", "score", "text"]) if mis else "none",
+        ),
+        *(
+            [(f"Why: token attributions ({m['best_model']}, test texts right and wrong)", explained)]
+            if explained
+            else []
         ),
         ("Learning curves (first seed)", curves),
     ]
