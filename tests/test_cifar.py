@@ -248,3 +248,69 @@ def test_notebook_runs_the_recipe_and_the_ablation(tmp_path):
     assert (out / "ablation.png").is_file() and "](ablation.png)" in (out / "report.md").read_text()
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "test accuracy" in text
+
+
+VIT = str(SCRIPTS / "cifar_vit_checks.py")
+
+
+def test_vit_shapes_parameters_attention_and_training(backend):
+    """The ViT on every backend: output shape and parameter count match the formula; the
+    class token's attention map equals the one recomputed in NumPy from the last block's
+    weights, has the patch-grid shape and sums to 1; the --quick ViT recipe (random erasing
+    on) learns past chance in 4 epochs on 1,000 images; a saved model loads and predicts
+    (and attends) the same."""
+    proc = check(run_python([VIT], backend=backend))
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for counted, formula, shape, want in out["params"]:
+        assert counted == formula and shape == want, (backend, counted, formula, shape, want)
+    assert out["attention_error"] < 1e-5 and out["attention_spread"] > 100 * out["attention_error"], out
+    assert out["map_shape"] == {"last block": [6, 8, 8], "rollout": [6, 8, 8]}
+    for sums in out["map_sums"].values():
+        np.testing.assert_allclose(sums, 1.0, atol=1e-6)
+    assert abs(out["params_vit"] / out["params_cnn"] - 1) <= 0.10
+    assert out["loss_last"] < out["loss_first"] - 0.1, out
+    assert out["test_accuracy"] > chance_bar(out["n_test"], 10), (backend, out["test_accuracy"])
+    assert out["saved_error"] < 1e-5 and out["saved_maps_error"] < 1e-6, out
+
+
+def test_equal_parameter_sizing_picks_a_vit_within_ten_percent():
+    from dataclasses import replace
+
+    from keras_cases.cifar import Recipe, build_model
+    from keras_cases.cifar.model import RECIPES
+    from keras_cases.cifar.vit import size_vit, vit_params
+
+    for widths in ((8, 16, 32), (16, 32, 64), (32, 64, 128), (64, 128, 256)):
+        cnn = build_model(Recipe(widths=widths)).count_params()
+        for depth, heads, patch in ((1, 1, 4), (2, 4, 4), (4, 4, 4), (6, 8, 2), (4, 3, 8)):
+            v = size_vit(replace(RECIPES["vit"], depth=depth, heads=heads, patch=patch), cnn)
+            assert abs(vit_params(v) / cnn - 1) <= 0.10, (widths, depth, heads, patch, v.dim)
+    v = size_vit(replace(RECIPES["vit"], depth=2), 20674)  # the quick CNN's size
+    assert build_model(v).count_params() == vit_params(v)
+
+
+def test_recipe_flag_picks_the_preset_and_sizes_the_vit():
+    from keras_cases import UserError
+    from keras_cases.cifar import build_model
+    from keras_cases.cifar.case import check_input, make_parser, parse_studies, recipes_from
+    from keras_cases.cifar.vit import vit_params
+
+    d = images.cifar10_per_class(1)
+    args = make_parser().parse_args(["--recipe", "vit"])
+    recipes = recipes_from(args, d)
+    vit, cnn = recipes["vit"], recipes["small"]
+    assert (vit.arch, vit.optimizer, vit.erase, vit.whiten) == ("vit", "adamw", 0.5, False)
+    assert (cnn.arch, cnn.optimizer, cnn.erase, cnn.widths) == ("cnn", "nesterov", 0.0, (32, 64, 128))
+    cnn_params = build_model(cnn).count_params()  # 296,002; the ViT: width 94, 4 blocks
+    assert vit.depth == 4 and abs(vit_params(vit) / cnn_params - 1) < 0.02, (vit.dim, cnn_params)
+    typed = recipes_from(make_parser().parse_args(["--recipe", "vit", "--vit-dim", "40", "--erase", "0"]), d)
+    assert typed["vit"].dim == 40 and typed["vit"].erase == 0.0
+    assert parse_studies("all") == ["recipe", "ablation"] and parse_studies("compare,recipe") == ["recipe", "compare"]
+    for argv, words in (
+        (["--recipe", "vit", "--patch-size", "5"], "--patch-size 5 does not divide"),
+        (["--recipe", "vit", "--vit-dim", "2"], "narrower than --heads"),
+        (["--recipe", "vit", "--studies", "ablation"], "run it with --recipe small"),
+    ):
+        args = make_parser().parse_args(argv)
+        with pytest.raises(UserError, match=words):
+            check_input(args, recipes_from(args)[args.recipe])

@@ -45,6 +45,7 @@ def __getattr__(name):
 
 def load_predictor(run_dir):
     """A saved run, for `python -m keras_cases serve --run DIR` (image upload)."""
+    import keras_cases.layers  # noqa: F401  (registers the ViT's PositionEmbedding for loading)
     from keras_cases.data import images
 
     return images.ImagePredictor(run_dir, "cifar")

@@ -5,6 +5,15 @@
     python -m keras_cases.cifar --epochs 12              # a fixed number of epochs
     python -m keras_cases.cifar --studies ablation       # each ingredient's measured gain
     python -m keras_cases.cifar --images DIR             # your own image folder
+    python -m keras_cases.cifar --recipe vit             # a vision transformer instead
+    python -m keras_cases.cifar --studies recipe,compare --budget-minutes 8   # CNN vs ViT
+
+`--recipe NAME` picks the preset (`model.RECIPES`): `small`, the CNN below (the default), or
+`vit`, a vision transformer of the same parameter count (keras_cases/cifar/vit.py: patch
+embedding, class token, pre-norm transformer blocks, AdamW, random erasing on top of the
+flips and crops). The flags the user types override the preset's fields. The `compare`
+study trains both for the same wall-clock budget and plots accuracy against time, with the
+ViT's attention over a few test images.
 
 The network follows the airbench design (Jordan 2024) scaled to a CPU: a fixed 2x2
 *whitening* convolution computed from the training images' patch covariance (not learned),
@@ -36,17 +45,19 @@ validation / 10,000 test.
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from keras_cases import UserError, cli
 from keras_cases.cifar.ablation import study_ablation
-from keras_cases.cifar.model import Recipe, has_gpu, min_image_size, set_precision
+from keras_cases.cifar.model import RECIPES, Recipe, build_model, has_gpu, min_image_size, set_precision
 from keras_cases.cifar.recipe import study_recipe
+from keras_cases.cifar.vit import size_vit, study_attention, study_compare
 from keras_cases.data import images
 from keras_cases.runs import command
 
 CASE = "cifar"
-STUDIES = ("recipe", "ablation")
+STUDIES = ("recipe", "ablation", "compare")
+ALL = ("recipe", "ablation")  # --studies all: the recipe's own studies (compare trains a second model family)
 # --quick, where the user did not type the flag: a small net on 100 images per class, three
 # epochs of batches of 40 (75 steps): under a minute, and it learns (20-27% test accuracy over
 # seeds, chance is 10%); the ablation on 30 images per class, one epoch, two ingredients.
@@ -54,6 +65,7 @@ QUICK = {
     "widths": "8,16,32",
     "batch_size": lambda v, ns: v if ns.distribute != "none" else 40,  # data-parallel keeps its batch
     "epochs": 3,
+    "vit_depth": 2,
     "ablation_train": 30,
     "ablation_epochs": 1,
 }
@@ -76,7 +88,11 @@ def make_parser():
     g.add_argument(
         "--studies",
         default="recipe",
-        help="comma-separated: recipe (train the recipe, test it once), ablation (each ingredient's gain), or all",
+        help="comma-separated: recipe (train the recipe, test it once), ablation (each ingredient's gain), "
+        "compare (the CNN against the ViT of equal size, the same budget each), or all (recipe and ablation)",
+    )
+    g.add_argument(
+        "--recipe", choices=tuple(RECIPES), default="small", help="small: the CNN; vit: a vision transformer"
     )
     # the earlier spelling, still accepted: --study recipe|ablation|both (both: all)
     g.add_argument(
@@ -94,9 +110,22 @@ def make_parser():
         help="wall-clock training budget when --epochs is not given",
     )
     g.add_argument("--widths", default="32,64,128", help="channels of the three conv blocks")
-    g.add_argument("--lr", type=cli.positive_float, default=Recipe.lr, help="peak learning rate (SGD)")
+    g.add_argument("--lr", type=cli.positive_float, default=Recipe.lr, help="peak learning rate (SGD; AdamW: lr/100)")
     g.add_argument("--label-smoothing", type=cli.fraction, default=Recipe.label_smoothing)
-    g.add_argument("--weight-decay", type=cli.nonnegative_float, default=Recipe.weight_decay)
+    g.add_argument("--weight-decay", type=cli.nonnegative_float, default=Recipe.weight_decay, help="(AdamW: x100)")
+    vit = p.add_argument_group("cifar: the vision transformer (--recipe vit, --studies compare)")
+    vit.add_argument(
+        "--vit-dim", type=cli.positive_int, default=None, help="token width (default: as many parameters as the CNN)"
+    )
+    vit.add_argument("--vit-depth", type=cli.positive_int, default=Recipe.depth, help="transformer blocks")
+    vit.add_argument("--heads", type=cli.positive_int, default=Recipe.heads, help="attention heads")
+    vit.add_argument("--patch-size", type=cli.positive_int, default=Recipe.patch, help="patch side in pixels")
+    vit.add_argument(
+        "--erase",
+        type=cli.fraction,
+        default=None,
+        help="probability of random erasing per training image (default: the recipe's: vit 0.5, small 0)",
+    )
     g.add_argument(
         "--mixed-precision", choices=("auto", "on", "off"), default="auto", help="auto: on with a GPU, off on a CPU"
     )
@@ -115,7 +144,7 @@ def make_parser():
 def parse_studies(text: str) -> list[str]:
     """`--studies`: names from STUDIES, or `all`; they run in the order of STUDIES."""
     chosen = cli.parse_list(text, "--studies", (*STUDIES, "all"), "study")
-    return [s for s in STUDIES if s in chosen or "all" in chosen]
+    return [s for s in STUDIES if s in chosen or ("all" in chosen and s in ALL)]
 
 
 def check_input(args, r: Recipe) -> None:
@@ -126,6 +155,8 @@ def check_input(args, r: Recipe) -> None:
         side = None
     else:
         side = images.check_source(args.data, "--data")
+    if r.arch == "vit":
+        return check_patches(args, r, side)
     need = min_image_size(r)
     for n, what, fix in (
         (side, f"--data {args.data}: its images are", "fewer --widths"),
@@ -139,16 +170,50 @@ def check_input(args, r: Recipe) -> None:
             )
 
 
-def recipe_from(args) -> Recipe:
+def check_patches(args, r: Recipe, side) -> None:
+    """The ViT's patches tile the image, and its width splits over the heads."""
+    for n, what in (
+        (side, f"--data {args.data}: its images are"),
+        (args.image_size, f"--image-size {args.image_size}: images of"),
+    ):
+        if n is not None and n % r.patch:
+            raise UserError(f"{what} {n}x{n} pixels, which --patch-size {r.patch} does not divide: use a divisor")
+    if args.vit_dim and args.vit_dim < r.heads:
+        raise UserError(f"--vit-dim {args.vit_dim} is narrower than --heads {r.heads}: give each head a channel")
+    if args.studies and "ablation" in parse_studies(args.studies):
+        raise UserError("--studies ablation removes the CNN recipe's ingredients: run it with --recipe small")
+
+
+def recipes_from(args, d=None) -> dict:
+    """{name: Recipe} for every preset of RECIPES, with the flags the user typed; given the
+    data `d`, the ViT (without --vit-dim) as wide as makes its parameter count the CNN's."""
     on = {"on": True, "off": False, "auto": has_gpu()}[args.mixed_precision]
-    return Recipe(
-        widths=parse_widths(args.widths),
-        batch_size=args.batch_size,
-        lr=args.lr,
-        label_smoothing=args.label_smoothing,
-        weight_decay=args.weight_decay,
-        mixed_precision=on,
-    )
+    out = {
+        name: replace(
+            base,
+            widths=parse_widths(args.widths),
+            batch_size=args.batch_size,
+            lr=args.lr,
+            label_smoothing=args.label_smoothing,
+            weight_decay=args.weight_decay,
+            mixed_precision=on,
+            depth=args.vit_depth,
+            heads=args.heads,
+            patch=args.patch_size,
+            dim=args.vit_dim or base.dim,
+            erase=base.erase if args.erase is None else args.erase,
+        )
+        for name, base in RECIPES.items()
+    }
+    if d is not None and not args.vit_dim:
+        shape = d.x_train.shape[1:]
+        cnn = build_model(out["small"], shape, d.n_classes).count_params()
+        out["vit"] = size_vit(out["vit"], cnn, shape, d.n_classes)
+    return out
+
+
+def recipe_from(args, d=None) -> Recipe:
+    return recipes_from(args, d)[args.recipe]
 
 
 def load_data(args):
@@ -176,7 +241,10 @@ def main(argv=None):
     d = load_data(args)
     run, info, seeds = cli.start(CASE, args, f"{d.name}, studies {', '.join(studies)}")
     print(f"{d.sizes[0]:,} train / {d.sizes[1]:,} val / {d.sizes[2]:,} test on {info['devices']}", flush=True)
+    recipes = recipes_from(args, d)
+    r = recipes[args.recipe]
     metrics = {
+        "recipe": args.recipe,
         "dataset": d.name,
         "n_train": d.sizes[0],
         "n_val": d.sizes[1],
@@ -193,10 +261,14 @@ def main(argv=None):
         sections.append(study_ablation(args, run, r, d, seeds, metrics))
     if "recipe" in studies:
         sections.insert(0, study_recipe(args, run, r, d, metrics, history))
+    if "compare" in studies:
+        sections.append(study_compare(args, run, recipes, args.recipe, d, metrics, history))
+    elif r.arch == "vit" and "recipe" in studies:
+        sections.append(study_attention(run, d))
     run.finish(
         metrics,
         sections,
-        title="CIFAR-10 recipe",
+        title="CIFAR-10 recipe" + ("" if args.recipe == "small" else f": {args.recipe}"),
         headline={"accuracy": metrics.get("test_accuracy")},
         history=history,
         notes=["`model.keras`: the recipe's final model (test accuracy measured once, with flip TTA)"]

@@ -1,5 +1,7 @@
 """The recipe and the network: an airbench-style conv net with a fixed whitening first
-layer, SGD-Nesterov with a one-cycle schedule, flip test-time augmentation."""
+layer, SGD-Nesterov with a one-cycle schedule, flip test-time augmentation. `RECIPES` names
+the presets `--recipe` picks from (the CNN `small`, the vision transformer `vit`, whose
+network is in keras_cases/cifar/vit.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,23 @@ class Recipe:
     optimizer: str = "nesterov"  # or "adamw"
     tta: bool = True
     mixed_precision: bool = False
+    arch: str = "cnn"  # or "vit" (keras_cases/cifar/vit.py); the fields below are the ViT's
+    dim: int = 96  # token width
+    depth: int = 4  # transformer blocks
+    heads: int = 4  # attention heads (dim / heads per head)
+    patch: int = 4  # patch side in pixels
+    mlp_ratio: int = 2  # hidden units of each block's MLP, per token width
+    erase: float = 0.0  # probability of random erasing (keras.layers.RandomErasing) per image
+
+
+# --recipe NAME: the presets (a later one, e.g. airbench94, is one more entry); flags the user
+# types override their fields (case.recipe_from)
+RECIPES = {
+    "small": Recipe(),
+    # AdamW (peak lr = lr / 100 = 2e-3, weight decay 0.05, see compile_model) as transformers
+    # need; no whitening / batch-norm (the ViT has neither); random erasing on half the images
+    "vit": Recipe(arch="vit", optimizer="adamw", whiten=False, batchnorm=False, erase=0.5),
+}
 
 
 def whitening_filters(x: np.ndarray, size: int = 2, eps: float = 5e-4, n: int = 5000):
@@ -51,8 +70,13 @@ def whitening_filters(x: np.ndarray, size: int = 2, eps: float = 5e-4, n: int = 
 
 
 def build_model(r: Recipe, input_shape=(32, 32, 3), n_classes: int = 10, x_whiten=None) -> keras.Model:
-    """The airbench-style network; `x_whiten` (uint8 training images) sets the fixed first
+    """The airbench-style network (or, for `r.arch == "vit"`, the vision transformer of
+    keras_cases/cifar/vit.py); `x_whiten` (uint8 training images) sets the fixed first
     layer when `r.whiten` is on."""
+    if r.arch == "vit":
+        from keras_cases.cifar.vit import build_vit
+
+        return build_vit(r, input_shape, n_classes)
     inputs = keras.Input(input_shape, name="pixels")
     x = layers.Rescaling(1.0 / 255, name="scale")(inputs)
     channels = 2 * 2 * 2 * input_shape[-1]
@@ -75,7 +99,9 @@ def build_model(r: Recipe, input_shape=(32, 32, 3), n_classes: int = 10, x_white
 def min_image_size(r: Recipe) -> int:
     """The smallest image side `build_model` takes: the 2x2 whitening convolution ("valid")
     takes one pixel off, then each block's 2x2 max-pool halves the side (rounding down), and
-    the last feature map must keep at least one pixel."""
+    the last feature map must keep at least one pixel. A ViT needs one patch."""
+    if r.arch == "vit":
+        return r.patch
     side = 1
     for _ in r.widths:
         side *= 2  # undo one max-pool
