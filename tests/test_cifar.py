@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import backends_under_test, check, execute_notebook, run_python
+from conftest import backends_under_test, check, execute_notebook, run_python, shared_run
 from test_serve import start
 
 from keras_cases.data import images
@@ -141,16 +141,14 @@ def test_frozen_whitening_layer_does_not_train():
 
 @pytest.fixture(scope="module")
 def quick_runs(tmp_path_factory):
-    runs = {}
-    for b in backends_under_test():
-        out = tmp_path_factory.mktemp(f"cifar_{b}")
-        p = check(run_python(["-m", "keras_cases.cifar", "--quick", "--out", str(out), "-v", "0"], backend=b))
-        runs[b] = (out, p)
-    return runs
+    """{backend: (run dir, stdout)} of `cifar --quick`: the same runs test_resume.py compares a
+    stopped-and-resumed run with, made once per test session (conftest.shared_run)."""
+    quick = ["-m", "keras_cases.cifar", "--quick", "-v", "0"]
+    return {b: shared_run(tmp_path_factory, quick, b) for b in backends_under_test()}
 
 
 def test_quick_run_writes_every_artifact(quick_runs):
-    for b, (out, proc) in quick_runs.items():
+    for b, (out, stdout) in quick_runs.items():
         for name in (
             "metrics.json",
             "history.csv",
@@ -183,7 +181,7 @@ def test_quick_run_writes_every_artifact(quick_runs):
         report = (out / "report.md").read_text()
         for png in ("accuracy.png", "confusion.png"):
             assert f"]({png})" in report
-        assert "test accuracy" in proc.stdout
+        assert "test accuracy" in stdout
 
 
 def test_saved_model_predicts_the_same_on_every_backend(quick_runs, tmp_path):
