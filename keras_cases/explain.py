@@ -169,7 +169,10 @@ def grad_cam(model, x, target=None, layer: str | None = None, batch_size: int = 
     x = np.asarray(x, "float32")
     maps = []
     for i in range(0, len(x), batch_size):
-        a = np.asarray(features.predict(x[i : i + batch_size], verbose=0), "float32")
+        # a direct call, not predict(): `features` is a new model per call, and predict would
+        # compile it anew on JAX each time (most of a served /explain's time)
+        a = np.asarray(ops.convert_to_numpy(features(ops.convert_to_tensor(x[i : i + batch_size]), training=False)))
+        a = a.astype("float32")
         _, g = runtime.input_gradient(_score_fn(head, _slice(target, i, batch_size), len(a)), a)
         cam = np.maximum((a * g.mean(axis=(1, 2), keepdims=True)).sum(-1), 0)[..., None]
         cam = np.asarray(ops.convert_to_numpy(ops.image.resize(cam, x.shape[1:3], interpolation="bilinear")))[..., 0]
