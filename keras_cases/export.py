@@ -35,9 +35,22 @@ def sample_inputs(model, n=16, seed=0):
     return rng.normal(size=shape).astype("float32")
 
 
+def registered(case: str) -> None:
+    """Import the case that wrote the run (and the shared layers), so the custom layers its
+    model uses (the text models' masked layers, positions...) are registered for loading."""
+    import importlib
+
+    from keras_cases.__main__ import CASES
+
+    importlib.import_module("keras_cases.layers")
+    if case in {name for name, _ in CASES}:
+        module = importlib.import_module(f"keras_cases.{case}")
+        getattr(module, "load_predictor", None)  # a lazy package loads what it serves with
+
+
 def export(run_dir, fmt: str, out=None, tolerance=1e-4, overwrite=False):
     d = load_run(run_dir, ("model.keras",))
-    run_case(d)  # a keras-cases run: its run.json names the case that wrote it
+    case = run_case(d)  # a keras-cases run: its run.json names the case that wrote it
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}: choose {', '.join(FORMATS)}")
     target = Path(out).expanduser() if out else d / ("model.onnx" if fmt == "onnx" else "saved_model")
@@ -50,6 +63,7 @@ def export(run_dir, fmt: str, out=None, tolerance=1e-4, overwrite=False):
         raise UserError("ONNX export runs on the torch backend here: add --backend torch")
     if fmt == "saved_model" and b == "torch":
         raise UserError("SavedModel export needs the jax or tensorflow backend: add --backend jax")
+    registered(case)
     model = load_model(d / "model.keras")
     x = sample_inputs(model)
     expected = np.asarray(model.predict(x, verbose=0))

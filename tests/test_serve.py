@@ -1,5 +1,6 @@
 """Serving a saved run over real HTTP, the runs dashboard, and export."""
 
+import html
 import json
 import os
 import shutil
@@ -56,6 +57,25 @@ def start(args, backend="jax"):
 @pytest.fixture(scope="module")
 def server(runs_root):
     proc, url = start(["serve", "--run", str(runs_root / "churn" / "a")])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def spam_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("spam") / "a"
+    check(
+        run_python(
+            ["-m", "keras_cases.spam", "--quick", "--model", "conv1d", "--out", str(out), "-v", "0"], backend="jax"
+        )
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def spam_server(spam_run):
+    proc, url = start(["serve", "--run", str(spam_run)])
     yield url
     proc.terminate()
     proc.wait(timeout=20)
@@ -143,7 +163,7 @@ def test_html_page_has_a_form_for_every_field(server):
     page = httpx.get(server + "/").text
     for f in httpx.get(server + "/model").json()["fields"]:
         assert f'name="{f["name"]}"' in page
-    assert "fetch('/predict'" in page
+    assert "fetch(explain ? '/explain' : '/predict'" in page and 'id="explain"' in page
 
 
 CHROMIUM = [
@@ -158,9 +178,8 @@ CHROMIUM = [
 ]
 
 
-def test_prediction_page_in_headless_chromium(server, tmp_path):
-    """A real browser loads the page, its script submits the form to /predict, and the
-    prediction appears in the page."""
+def rendered_page(url, tmp_path):
+    """The DOM of `url` after a headless Chromium ran its script (up to 15 s of virtual time)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         if os.environ.get("KERAS_CASES_REQUIRE_BROWSER"):
@@ -173,17 +192,56 @@ def test_prediction_page_in_headless_chromium(server, tmp_path):
             f"--user-data-dir={tmp_path / 'profile'}",
             "--virtual-time-budget=15000",
             "--dump-dom",
-            server + "/?autorun=1",
+            url,
         ],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    dom = p.stdout
-    assert '<pre id="result">' in dom, p.stderr[-2000:]
-    result = dom.split('<pre id="result">', 1)[1].split("</pre>", 1)[0]
+    assert '<pre id="result">' in p.stdout, p.stderr[-2000:]
+    return p.stdout
+
+
+def between(text, start, end):
+    assert start in text, text[-3000:]
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_prediction_page_in_headless_chromium(server, tmp_path):
+    """A real browser loads the page, its script submits the form to /predict, and the
+    prediction appears in the page."""
+    result = between(rendered_page(server + "/?autorun=1", tmp_path), '<pre id="result">', "</pre>")
     assert '"churn_probability"' in result and '"churn_predicted"' in result, result
+
+
+def test_explanation_page_in_headless_chromium(server, spam_server, tmp_path):
+    """The page's Explain button (pressed by ?autorun=explain) posts the form to /explain and
+    renders the answer: churn's features with their signed attributions, spam's text as
+    highlighted tokens."""
+    import re
+
+    from keras_cases.data.text import tokenize
+
+    # the form's example customer is the explanations' baseline: a new customer on a
+    # two-year contract differs from it in two columns, which take the attribution
+    dom = rendered_page(server + "/?tenure=1&contract=Two+year&autorun=explain", tmp_path / "churn")
+    assert '"churn_probability"' in between(dom, '<pre id="result">', "</pre>")
+    features = re.findall(
+        r'<li class="(pos|neg|zero)">(\w+) <b>([+-]?[0-9.e+-]+)</b></li>', between(dom, '<ol id="features">', "</ol>")
+    )
+    fields = {f["name"] for f in httpx.get(server + "/model").json()["fields"]}
+    assert len(features) == 10 and {name for _, name, _ in features} <= fields, features
+    signs = {name: (cls, value) for cls, name, value in features}
+    assert signs["tenure"][0] == "pos" and signs["tenure"][1].startswith("+"), features
+    assert signs["contract"][0] == "neg" and signs["contract"][1].startswith("-"), features
+    dom = rendered_page(spam_server + "/?autorun=explain", tmp_path / "spam")
+    tokens = re.findall(
+        r'<span class="tok" title="([+-]?[0-9.e+-]+)" data-attribution="([^"]+)"[^>]*>([^<]+)</span>', dom
+    )
+    text = httpx.get(spam_server + "/model").json()["fields"][0]["example"]
+    assert in_order([html.unescape(t) for _, _, t in tokens], text, len(tokenize(text))), (text, tokens)
+    assert any(float(a) > 0 for _, a, _ in tokens) and "background" in between(dom, '<p id="tokens">', "</p>")
 
 
 def test_dashboard_lists_and_compares_runs(runs_root):
@@ -212,24 +270,16 @@ def test_serving_a_missing_run_is_one_line(tmp_path):
     assert p.returncode == 2 and p.stderr.strip() == f"error: run directory not found: {tmp_path / 'nope'}"
 
 
-@pytest.mark.parametrize("fmt,via", [("saved_model", "jax"), ("onnx", "torch")])
-def test_export_predicts_like_keras(runs_root, tmp_path, fmt, via):
+@pytest.mark.parametrize(
+    "fmt,via,case", [("saved_model", "jax", "churn"), ("onnx", "torch", "churn"), ("saved_model", "jax", "spam")]
+)
+def test_export_predicts_like_keras(runs_root, spam_run, tmp_path, fmt, via, case):
+    """A churn run both ways, and a spam run, whose model has the text models' custom
+    layers (export registers the case's layers before loading)."""
     out = tmp_path / ("m.onnx" if fmt == "onnx" else "sm")
+    run = runs_root / "churn" / "a" if case == "churn" else spam_run
     p = check(
-        run_python(
-            [
-                "-m",
-                "keras_cases",
-                "export",
-                "--run",
-                str(runs_root / "churn" / "a"),
-                "--format",
-                fmt,
-                "--out",
-                str(out),
-            ],
-            backend=via,
-        )
+        run_python(["-m", "keras_cases", "export", "--run", str(run), "--format", fmt, "--out", str(out)], backend=via)
     )
     assert out.exists() and "predictions match Keras" in p.stdout
 
@@ -360,6 +410,116 @@ def test_images_bad_bombs_and_good(image_app):
     assert c.post("/predict", json={"instances": [{"image": "%%%"}]}).status_code == 400
 
 
+def test_explain_churn_gives_the_prediction_and_every_raw_column(churn_app):
+    """/explain answers what /predict does, plus one signed attribution per raw column (largest
+    first) whose signs are the trained model's: a short tenure pushes towards churn, a long one
+    and a two-year contract away from it (the baseline is the training medians / modes)."""
+    c = client(churn_app)
+    row = {f["name"]: f["example"] for f in c.get("/model").json()["fields"]}
+    risky = {**row, "tenure": 1, "internet_service": "Fiber optic", "payment_method": "Electronic check"}
+    loyal = {**row, "tenure": 70, "contract": "Two year"}
+    body = {"instances": [risky, loyal]}
+    r = c.post("/explain", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()["explanations"]
+    preds = c.post("/predict", json=body).json()["predictions"]
+    assert [e["prediction"]["churn_predicted"] for e in out] == [p["churn_predicted"] for p in preds]
+    np.testing.assert_allclose(
+        [e["prediction"]["churn_probability"] for e in out], [p["churn_probability"] for p in preds], atol=1e-6
+    )
+    for e in out:
+        items = e["explanation"]["items"]
+        assert sorted(i["name"] for i in items) == sorted(row) and e["explanation"]["heatmap"] == []
+        sizes = [abs(i["attribution"]) for i in items]
+        assert sizes == sorted(sizes, reverse=True) and sizes[0] > 0
+    risky_why, loyal_why = ({i["name"]: i["attribution"] for i in e["explanation"]["items"]} for e in out)
+    assert risky_why["tenure"] > 0 > loyal_why["tenure"] and loyal_why["contract"] < 0, (risky_why, loyal_why)
+
+
+def test_explain_caps_its_instances_and_publishes_signed_attributions(churn_app):
+    from keras_cases.serve import MAX_EXPLAIN, MAX_HEATMAP
+
+    c = client(churn_app)
+    schemas = c.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["ExplainRequest"]["properties"]["instances"]["maxItems"] == MAX_EXPLAIN == 8
+    assert schemas["PredictRequest"]["properties"]["instances"]["maxItems"] > MAX_EXPLAIN
+    attribution = schemas["Attribution"]["properties"]["attribution"]
+    assert attribution["type"] == "number" and "minimum" not in attribution and "maximum" not in attribution
+    heatmap = schemas["Explanation"]["properties"]["heatmap"]
+    assert heatmap["maxItems"] == heatmap["items"]["maxItems"] == MAX_HEATMAP
+    assert heatmap["items"]["items"] == {"type": "number", "minimum": 0.0, "maximum": 1.0}
+    row = {f["name"]: f["example"] for f in c.get("/model").json()["fields"]}
+    r = c.post("/explain", json={"instances": [row] * (MAX_EXPLAIN + 1)})
+    assert r.status_code == 422 and set(r.json()) == {"detail", "errors"} and "at most 8" in r.json()["detail"]
+    r = c.post("/explain", json={"instances": [{**row, "tenure": t} for t in range(MAX_EXPLAIN)]})
+    assert r.status_code == 200 and len(r.json()["explanations"]) == MAX_EXPLAIN
+    assert c.post("/explain", json={"instances": [{**row, "tenure": "long"}]}).status_code == 422
+
+
+def in_order(tokens, text, count) -> bool:
+    """`count` tokens, each found in `text` after the one before (tokens keep the text's case)."""
+    at = 0
+    for t in tokens:
+        at = text.find(t, at)
+        if at < 0:
+            return False
+        at += len(t)
+    return len(tokens) == count
+
+
+def test_explain_text_attributes_every_token(spam_run):
+    """A spam run's /explain: its /predict answer and one attribution per token, in text order;
+    the trained model's spam words push towards spam."""
+    from keras_cases import serve
+    from keras_cases.data.text import tokenize
+
+    c = client(serve.create_app(spam_run))
+    texts = ["WINNER!! Claim your FREE prize now, call 09061701461", "are we still meeting for lunch tomorrow?"]
+    body = {"instances": [{"text": t} for t in texts]}
+    r = c.post("/explain", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()["explanations"]
+    preds = c.post("/predict", json=body).json()["predictions"]
+    assert [e["prediction"]["label"] for e in out] == [p["label"] for p in preds] == ["spam", "ham"]
+    np.testing.assert_allclose(
+        [e["prediction"]["spam_probability"] for e in out], [p["spam_probability"] for p in preds], atol=1e-6
+    )
+    for text, e in zip(texts, out):
+        assert in_order([i["name"] for i in e["explanation"]["items"]], text, len(tokenize(text)))
+        assert e["explanation"]["target"] == "spam" and e["explanation"]["heatmap"] == []
+    spam_why = {i["name"].lower(): i["attribution"] for i in out[0]["explanation"]["items"]}
+    top = max(spam_why, key=spam_why.get)
+    assert top in {"winner", "claim", "free", "prize", "call", "09061701461", "now"}, spam_why
+    assert sum(spam_why.values()) > sum(i["attribution"] for i in out[1]["explanation"]["items"])
+
+
+def test_explain_image_gives_a_small_heatmap(image_app):
+    """An image run's /explain (base64 JSON) and /explain/image (raw bytes) agree, answer what
+    /predict does, and carry a Grad-CAM heat map of at most 32 x 32 cells in [0, 1]."""
+    import base64
+
+    from _serve_runs import image_bytes
+
+    c = client(image_app)
+    data = image_bytes(40, 30, "PNG", seed=3)
+    body = {"instances": [{"image": base64.b64encode(data).decode()}]}
+    a = c.post("/explain", json=body)
+    assert a.status_code == 200, a.text
+    b = c.post("/explain/image", content=data, headers={"content-type": "image/png"})
+    assert b.status_code == 200 and b.json() == a.json()
+    e = a.json()["explanations"][0]
+    assert e["prediction"] == c.post("/predict", json=body).json()["predictions"][0]
+    heat = np.asarray(e["explanation"]["heatmap"])
+    assert heat.ndim == 2 and 1 <= heat.shape[0] <= 32 and 1 <= heat.shape[1] <= 32, heat.shape
+    assert heat.min() >= 0 and heat.max() <= 1 and e["explanation"]["items"] == []
+    assert e["explanation"]["target"] == e["prediction"]["class"]
+    r = c.post("/explain/image", content=b"\x89PNG not really", headers={"content-type": "image/png"})
+    assert r.status_code == 400 and r.json()["detail"].startswith("the upload is not a readable"), r.text
+    assert c.post("/explain/image", content=data, headers={"content-type": "text/plain"}).status_code == 415
+    assert c.post("/explain", json={"instances": [{"image": "%%%"}]}).status_code == 400
+    assert 'id="explain"' in c.get("/").text
+
+
 def test_health_answers_while_a_prediction_runs(runs_root, monkeypatch):
     import threading
 
@@ -488,4 +648,8 @@ def test_generate_continues_prompts_and_bounds_its_settings(tmp_path):
     ):
         r = c.post("/generate", json=bad)
         assert r.status_code == 422 and "detail" in r.json(), bad
-    assert '<textarea name="prompt"' in c.get("/").text
+    page = c.get("/").text
+    assert '<textarea name="prompt"' in page and 'id="explain"' not in page
+    # a generator has no explain(): no /explain route, and none in the schema
+    assert not [p for p in c.get("/openapi.json").json()["paths"] if p.startswith("/explain")]
+    assert c.post("/explain", json={"instances": [{"prompt": "hi"}]}).status_code in (404, 405)
