@@ -2,6 +2,7 @@
 scaling, a quick run on every backend, and one-line errors for a bad CSV."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,9 @@ import pytest
 from conftest import check, execute_notebook, run_python
 
 from keras_cases import UserError
-from keras_cases.forecast import baselines, case, data, models, windows
+from keras_cases.forecast import baselines, case, data, models, report, windows
+
+LINEAR_FAMILY = str(Path(__file__).parent / "scripts" / "forecast_linear_family.py")  # one subprocess per backend
 
 
 def test_windows_have_the_right_shapes_and_values():
@@ -79,14 +82,16 @@ def test_quick_run_on_every_backend(backend, tmp_path):
     assert m["backend"] == backend and m["best_model"] in models.MODELS
     for k in ("keras_version", "dataset", "n_train", "n_val", "n_test", "seconds", "seed"):
         assert k in m, k
-    assert set(m["models"]) == {"naive_day", "seasonal_naive", "ridge", "lstm", "conv1d", "transformer"}
+    assert set(m["models"]) == {"naive_day", "seasonal_naive", "ridge", *models.MODELS}
+    assert {"dlinear", "nbeats", "lstm_skip", "transformer_skip", "nbeats_skip"} <= set(models.MODELS)
     best = m["models"][m["best_model"]]
-    assert best["val_mae"] == min(m["models"][k]["val_mae"] for k in models.MODELS)  # chosen on validation
+    assert best["val_mase"] == min(m["models"][k]["val_mase"] for k in models.MODELS)  # chosen on validation
+    v = m["versus_ridge"]
+    assert v["network"] == m["best_model"] and v["seeds"]["n"] == 1 and v["blocks"]["n"] >= 4
+    assert m["beats_ridge"] == (m["mase"] < m["models"]["ridge"]["test_mase"])
     assert m["mase"] == best["test_mase"] and np.isfinite(m["mase"]) and m["mase"] > 0
     for name in (
-        "lstm.keras",
-        "conv1d.keras",
-        "transformer.keras",
+        *[f"{k}.keras" for k in models.MODELS],
         "report.md",
         "forecasts.png",
         "learning_curves.png",
@@ -97,7 +102,80 @@ def test_quick_run_on_every_backend(backend, tmp_path):
         assert (tmp_path / name).is_file(), name
     h = pd.read_csv(tmp_path / "history.csv")
     assert set(h.model) == set(models.MODELS) and "val_loss" in h
-    assert "forecasts.png" in (tmp_path / "report.md").read_text() and "test_mase" in p.stdout
+    text = (tmp_path / "report.md").read_text()
+    assert "forecasts.png" in text and "Ridge minus network" in text and "test_mase" in p.stdout
+    for k in models.MODELS:
+        assert f"| {k} |" in text and f"| {k} |" in p.stdout, k
+
+
+@pytest.fixture(scope="module")
+def linear_family(tmp_path_factory):
+    """tests/scripts/forecast_linear_family.py's results, run once per backend."""
+    done = {}
+
+    def on(backend):
+        if backend not in done:
+            out = tmp_path_factory.mktemp(f"linear_{backend}")
+            check(run_python([LINEAR_FAMILY, str(out)], backend=backend))
+            done[backend] = json.loads((out / "checks.json").read_text())
+        return done[backend]
+
+    return on
+
+
+def test_dlinear_decomposition_is_a_numpy_moving_average(backend, linear_family):
+    for kernel, r in linear_family(backend)["moving_average"].items():
+        assert r["shape"] == [4, 30, 3], kernel  # the trend keeps the window's length
+        assert r["trend"] < 1e-5 and r["sum"] < 1e-6, (kernel, r)  # trend + remainder = the window
+
+
+def test_dlinear_with_least_squares_heads_is_ridge_alpha_0(backend, linear_family):
+    r = linear_family(backend)
+    assert r["dlinear_vs_ridge0"] < 1e-4 * r["dlinear_ridge0_scale"]  # predictions of size ~4
+    assert r["dlinear_saved"] < 1e-6  # the moving average survives model.keras
+
+
+def test_nbeats_blocks_subtract_backcasts_and_sum_forecasts(backend, linear_family):
+    r = linear_family(backend)["nbeats"]
+    assert r["shape"] == [300, 3] and r["backcast_shape"] == [12 * 2]  # a backcast of the whole window
+    assert r["error"] < 1e-5 * max(1.0, r["scale"]), r  # the block chain written out in NumPy
+
+
+def test_linear_skip_with_a_silent_network_is_its_linear_part(backend, linear_family):
+    r = linear_family(backend)
+    for kind, k in r["skip"].items():
+        assert k["zero_branch"] < 1e-5 and k["sum"] < 1e-5 * max(1.0, k["branch_scale"]), (kind, k)
+        assert k["branch_scale"] > 0.05, (kind, k)  # the branch is not silent until set to 0
+        assert k["start_at_ridge"] == [True, pytest.approx(0, abs=1e-4), False, True], (kind, k)
+    assert r["no_linear_part"] == [False, False]
+
+
+def test_paired_blocks_and_versus_ridge_on_hand_made_forecasts():
+    truth = np.zeros((10, 4))
+    # origin i's absolute error is i on every step; blocks of 4 origins: 0-3, 4-7, 8-9
+    np.testing.assert_allclose(
+        report.origin_blocks(truth, np.arange(10.0)[:, None] + truth, 2.0, 4), [0.75, 2.75, 4.25]
+    )
+
+    class P:  # one series, horizon 8, two days of test origins
+        horizon, names, scales = 8, ["s"], [1.0]
+        truth = [{"test": np.zeros((16, 8))}]
+
+    preds = {"ridge": [{"test": np.ones((16, 8))}], "nbeats": [{"test": np.full((16, 8), 0.5)}]}
+    results = {
+        "ridge": {"test_mase": 1.0},
+        "nbeats": {"test_mase_per_seed": [0.4, 0.5, 0.6], "series_test_mase_per_seed": [[0.4], [0.5], [0.6]]},
+    }
+    v = report.versus_ridge(P, preds, results, "nbeats", {"seasonal_naive": [{"test_mase": 0.45}]}, eval_stride=2)
+    assert v["seeds"]["diff"] == pytest.approx(0.5) and v["seeds"]["verdict"] == "better"
+    assert v["blocks"]["n"] == 4 and v["blocks"]["diff"] == pytest.approx(0.5)  # 4 origins per block
+    assert v["series_test_mase"] == {"s": pytest.approx(0.5)} and not v["beats_seasonal_naive_on_every_series"]
+
+
+def test_model_list_flag():
+    assert case.networks("all") == list(models.MODELS) and case.networks("nbeats, dlinear") == ["nbeats", "dlinear"]
+    with pytest.raises(UserError, match="unknown model 'gru'"):
+        case.networks("lstm,gru")
 
 
 @pytest.fixture(scope="module")

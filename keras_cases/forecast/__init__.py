@@ -5,7 +5,8 @@
 - `windows`    windows, the chronological split, train-only scaling, the pooled windows
                one global model trains on (no Keras import)
 - `baselines`  seasonal naive, Ridge on the lag window, MAE / RMSE / MASE (no Keras import)
-- `models`     the LSTM, Conv1D and Transformer forecasters and their training
+- `models`     the LSTM, Conv1D and Transformer forecasters, the linear family (DLinear,
+               N-BEATS, the linear skip) and their training
 - `report`     metrics.json's numbers, tables, scaler.json, the forecast plot, the report text
 - `case`       the case study: `python -m keras_cases.forecast` (see its docstring)
 

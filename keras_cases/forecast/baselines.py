@@ -43,12 +43,20 @@ def forecast_metrics(y_true, y_pred, scale: float) -> dict:
     return {"mae": mae, "rmse": float(np.sqrt(np.mean(err**2))), "mase": mae / scale}
 
 
-def ridge_forecaster(x_tr, y_tr, alpha=1.0):
+RIDGE_ALPHA = 1.0
+
+
+def fit_ridge(x_tr, y_tr, alpha=RIDGE_ALPHA):
+    """scikit-learn Ridge on the flattened windows (steps x features) -> the horizon."""
     from sklearn.linear_model import Ridge
 
     with warnings.catch_warnings():  # lag windows are collinear by nature; alpha handles it
         warnings.simplefilter("ignore")
-        model = Ridge(alpha=alpha).fit(x_tr.reshape(len(x_tr), -1), y_tr)
+        return Ridge(alpha=alpha).fit(x_tr.reshape(len(x_tr), -1), y_tr)
+
+
+def ridge_forecaster(x_tr, y_tr, alpha=RIDGE_ALPHA):
+    model = fit_ridge(x_tr, y_tr, alpha)
     return lambda x: model.predict(x.reshape(len(x), -1))
 
 

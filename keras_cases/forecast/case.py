@@ -9,7 +9,11 @@ steps at once:
 1. seasonal naive: the same half-hour yesterday, and the same half-hour last week;
 2. a linear model: scikit-learn Ridge on the flattened lag window;
 3. an LSTM, a Conv1D network and a small Transformer (patches of the window as tokens,
-   self-attention, keras.layers / keras.ops only).
+   self-attention, keras.layers / keras.ops only);
+4. the linear family: DLinear (a moving-average trend and the remainder, a linear head on
+   each; Zeng et al. 2023), generic N-BEATS (residual MLP blocks; Oreshkin et al. 2020), and
+   the LSTM, Transformer and N-BEATS with a linear skip: Ridge's solution on the training
+   windows, frozen, plus a network branch that starts at 0 and learns what Ridge misses.
 
 The split is chronological (70% train, 15% validation, 15% test, on forecast targets:
 every test target lies after every validation target, which lie after every training
@@ -20,6 +24,7 @@ training rows (season = one week), so MASE < 1 beats that yardstick.
 
     python -m keras_cases.forecast                      # all models on elecdemand
     python -m keras_cases.forecast --model lstm --quick
+    python -m keras_cases.forecast --model dlinear,nbeats,lstm_skip --seeds 3
     python -m keras_cases.forecast --csv load.csv --time-column timestamp --target load \\
         --features temp,humidity
     python -m keras_cases.forecast --csv shops.csv --time-column date --target north,south
@@ -54,7 +59,12 @@ def make_parser():
         quick={"epochs": lambda v: min(v, 3), "stride": lambda v: max(v, 4)},
     )
     g = p.add_argument_group("forecasting")
-    g.add_argument("--model", choices=(*MODELS, "all"), default="all")
+    g.add_argument(
+        "--model",
+        default="all",
+        help=f"comma-separated networks to train, or all: {', '.join(MODELS)} (the one chosen on "
+        "validation is reported)",
+    )
     g.add_argument("--csv", default=None, help="your own series as CSV (default: fpp2 elecdemand)")
     g.add_argument("--time-column", default=None, help="with --csv: the time stamp column")
     g.add_argument(
@@ -97,9 +107,15 @@ def make_parser():
     return p
 
 
+def networks(text: str) -> list[str]:
+    chosen = cli.parse_list(text, "--model", (*MODELS, "all"), "model")
+    return list(MODELS) if "all" in chosen else chosen
+
+
 @command
 def main(argv=None):
     args = make_parser().parse_args(argv)
+    kinds = networks(args.model)
     if args.quick and args.csv is None:  # the first ten weeks of elecdemand: two days back
         args.lookback = args.lookback or QUICK_LOOKBACK
     series = load_series(args)
@@ -111,16 +127,15 @@ def main(argv=None):
     scored = {name: pooled.scores(forecasts) for name, forecasts in preds.items()}
     results = {name: mean for name, (mean, _) in scored.items()}
     by_series = {name: each for name, (_, each) in scored.items()}
-    kinds = MODELS if args.model == "all" else (args.model,)
     history = {}
     for kind in kinds:
         results[kind], (history[kind], preds[kind], by_series[kind]) = train_networks(kind, pooled, args, seeds, run)
 
     best = min(kinds, key=lambda k: results[k]["val_mase"])  # chosen on validation only (seed mean)
-    metrics = report.collect_metrics(args, pooled, results, best, by_series)
+    metrics = report.collect_metrics(args, pooled, results, best, by_series, preds)
     report.write_scaler(run, pooled)
     plots.learning_curves(history, run.path("learning_curves.png"), metrics=("loss", "mae"))
-    report.plot_forecasts(pooled, preds, ["seasonal_naive", "ridge", *kinds], run.path("forecasts.png"))
+    report.plot_forecasts(pooled, preds, ["seasonal_naive", "ridge", best], run.path("forecasts.png"))
     rows, per_series = report.result_rows(results), report.series_table(by_series, pooled.names)
     print(markdown_table(rows, report.COLUMNS))
     if per_series:

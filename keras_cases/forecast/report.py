@@ -31,9 +31,10 @@ def describe(pooled, csv) -> str:
     )
 
 
-def collect_metrics(args, pooled, results: dict, best: str, by_series: dict) -> dict:
+def collect_metrics(args, pooled, results: dict, best: str, by_series: dict, preds: dict) -> dict:
     """metrics.json: the split, the geometry, the best network's test scores at the top
-    level (chosen on validation), every model's scores under `models`."""
+    level (chosen on validation), every model's scores under `models`, and the chosen
+    network against Ridge and seasonal naive (`versus_ridge`)."""
     preps, several = pooled.preps, len(pooled.series) > 1
     metrics = {
         "dataset": dataset_name(pooled, args.csv),
@@ -56,11 +57,76 @@ def collect_metrics(args, pooled, results: dict, best: str, by_series: dict) -> 
         **{k: results[best][f"test_{k}"] for k in ("mae", "rmse", "mase")},
         "seasonal_naive_test_mase": results["seasonal_naive"]["test_mase"],
         "beats_seasonal_naive": bool(results[best]["test_mase"] < results["seasonal_naive"]["test_mase"]),
+        "ridge_test_mase": results["ridge"]["test_mase"],
+        "beats_ridge": bool(results[best]["test_mase"] < results["ridge"]["test_mase"]),
+        "versus_ridge": versus_ridge(pooled, preds, results, best, by_series, args.eval_stride),
         "models": results,
     }
     if several:  # the first seed's per-series scores
         metrics["series"] = {n: {name: each[i] for name, each in by_series.items()} for i, n in enumerate(pooled.names)}
     return metrics
+
+
+def origin_blocks(truth, forecast, scale: float, size: int) -> np.ndarray:
+    """Each forecast origin's MASE (MAE over its horizon / scale), averaged over consecutive
+    blocks of `size` origins (one horizon of time: a day by default; the last block may be short)."""
+    per_origin = np.mean(np.abs(np.asarray(forecast, "float64") - truth), axis=1) / scale
+    return np.array([b.mean() for b in np.split(per_origin, np.arange(size, len(per_origin), size))])
+
+
+def versus_ridge(pooled, preds: dict, results: dict, best: str, by_series: dict, eval_stride: int) -> dict:
+    """The chosen network against Ridge as paired differences in test MASE (Ridge minus the
+    network: > 0 means the network is better): over seeds (Ridge has no seed), and over blocks
+    of test forecast origins, one horizon of time each, of every series (first seed); and the
+    network against seasonal naive on each series (mean over seeds)."""
+    from keras_cases.protocol import paired
+
+    net = results[best]["test_mase_per_seed"]
+    size = max(1, pooled.horizon // eval_stride)
+    blocks = {
+        name: np.concatenate(
+            [
+                origin_blocks(t["test"], f["test"], sc, size)
+                for t, f, sc in zip(pooled.truth, preds[name], pooled.scales)
+            ]
+        )
+        for name in ("ridge", best)
+    }
+    series = np.mean(results[best]["series_test_mase_per_seed"], axis=0)
+    naive = [e["test_mase"] for e in by_series["seasonal_naive"]]
+    pair = lambda a, b: {k: (None if v != v else v) for k, v in paired(a, b, 1, 0).items()}  # noqa: E731  (NaN -> null)
+    return {
+        "network": best,
+        "seeds": {"n": len(net), **pair([results["ridge"]["test_mase"]] * len(net), net)},
+        "blocks": {"n": len(blocks[best]), "origins_per_block": size, **pair(blocks["ridge"], blocks[best])},
+        "series_test_mase": dict(zip(pooled.names, map(float, series))),
+        "beats_seasonal_naive_on_every_series": bool(np.all(series < np.asarray(naive))),
+    }
+
+
+def versus_section(m: dict) -> str:
+    """The paired comparison with Ridge, and the per-series check against seasonal naive."""
+    interval = lambda r: "-" if r["low"] is None else f"[{r['low']:+.4f}, {r['high']:+.4f}]"  # noqa: E731
+    v = m["versus_ridge"]
+    rows = [
+        (f"over {v['seeds']['n']} seed" + "s" * (v["seeds"]["n"] > 1), v["seeds"]),
+        (
+            f"over {v['blocks']['n']} blocks of {v['blocks']['origins_per_block']} test origins (first seed)",
+            v["blocks"],
+        ),
+    ]
+    lines = [
+        "| paired over | Ridge minus network, test MASE | 95% interval (t) | network vs Ridge |",
+        "|---|---|---|---|",
+        *[f"| {what} | {r['diff']:+.4f} | {interval(r)} | {r['verdict']} |" for what, r in rows],
+    ]
+    every = "beats" if v["beats_seasonal_naive_on_every_series"] else "does NOT beat"
+    several = f" It {every} seasonal naive on every series (test MASE, mean over seeds)." if m["n_series"] > 1 else ""
+    return f"""The validation-chosen network, **{v["network"]}**, against Ridge (positive: the network's
+test MASE is lower). Seeds vary only the network's training; blocks of consecutive forecast
+origins (one horizon of time each) vary the test period, taken as independent.{several}
+
+""" + "\n".join(lines)
 
 
 def result_rows(results: dict) -> list[dict]:
@@ -150,16 +216,25 @@ def notes(m: dict) -> list[str]:
 
 def result_section(m: dict, table: str, trained: bool, series_table: str = "") -> str:
     verdict = "beats" if m["beats_seasonal_naive"] else "does NOT beat"
+    versus = "beats" if m["beats_ridge"] else "does NOT beat"
     curves = "\n![learning curves](learning_curves.png)\n" if trained else ""
     per_series = "" if not series_table else f"\nTest MASE per series (first seed):\n\n{series_table}\n"
     return f"""Best network on validation MASE: **{m["best_model"]}**, test MAE {m["mae"]:.4f}, RMSE {m["rmse"]:.4f},
-MASE **{m["mase"]:.3f}**; it {verdict} seasonal naive (test MASE {m["seasonal_naive_test_mase"]:.3f}).
+MASE **{m["mase"]:.3f}**; it {verdict} seasonal naive (test MASE {m["seasonal_naive_test_mase"]:.3f}) and
+{versus} Ridge (test MASE {m["ridge_test_mase"]:.3f}).
 
 {table}
 {per_series}
 `seasonal_naive` repeats the value one season ({m["season"]} steps) back; `naive_day` (where present)
 the value a day back; `ridge` is scikit-learn Ridge (alpha 1) on the flattened, scaled lag window.
+The linear family: `dlinear` splits the window into a moving-average trend and the remainder, one
+linear head each; `nbeats` is generic N-BEATS (residual MLP blocks: each subtracts its backcast
+from its input and adds its forecast to the sum); `*_skip` adds a linear map of the whole window
+to the network's forecast. The linear parts start at Ridge's solution on the training windows
+and are kept there; the network branch starts at 0 and learns what Ridge misses.
 The test split was scored once, after every choice was made on validation.
+
+{versus_section(m)}
 
 ![test forecasts](forecasts.png)
 {curves}"""
