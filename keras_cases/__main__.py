@@ -29,6 +29,7 @@ COMMANDS = {
     "serve": ("keras_cases.serve", "serve_main", "serve a saved run over HTTP (API + web page)"),
     "runs": ("keras_cases.dashboard", "runs_main", "dashboard of every run under runs/"),
     "export": ("keras_cases.export", "export_main", "export a saved run to SavedModel or ONNX"),
+    "compress": ("keras_cases.compress", "compress_main", "int8-quantize, prune or distill a saved run"),
 }
 
 

@@ -63,6 +63,14 @@ def _churn_csv(ctx, name, change):
     return _file(ctx, name, ("\n".join(lines) + "\n").encode())
 
 
+def _taken_folder(ctx):
+    """A folder of the user's (not a run directory) that already holds a file."""
+    d = ctx.tmp / "taken_folder"
+    d.mkdir()
+    (d / "mine.txt").write_text("x\n")
+    return d
+
+
 def _existing(ctx):
     return _file(ctx, "existing.csv", b"mine\n")
 
@@ -126,6 +134,7 @@ BUILDERS = {
     "csv_header_only": lambda ctx: _file(ctx, "header_only.csv", b"tenure,contract\n"),
     "latin1_texts": lambda ctx: _file(ctx, "latin1.txt", "caf\u00e9 au lait\nsee you\n".encode("latin-1")),
     "texts_folder": lambda ctx: ctx.tmp,
+    "taken_folder": lambda ctx: _taken_folder(ctx),
 }
 
 ROWS = [
@@ -200,6 +209,87 @@ ROWS = [
         ["export", "--run", "{churn_no_case}", "--format", FMT],
         "does not name the case",
     ),
+    # compress
+    (
+        "compress-run-missing",
+        "keras_cases",
+        ["compress", "--run", "{nowhere}", "--method", "int8"],
+        "run directory not found",
+    ),
+    (
+        "compress-case-not-compressible",
+        "keras_cases",
+        ["compress", "--run", "{churn_ok}", "--method", "int8"],
+        "cannot be compressed",
+    ),
+    (
+        "compress-status-running",
+        "keras_cases",
+        ["compress", "--run", "{churn_running}", "--method", "int8"],
+        "status running",
+    ),
+    ("compress-method-unknown", "keras_cases", ["compress", "--run", "{spam_ok}", "--method", "int4"], "--method"),
+    ("compress-method-missing", "keras_cases", ["compress", "--run", "{spam_ok}"], "--method"),
+    (
+        "compress-sparsity-one",
+        "keras_cases",
+        ["compress", "--run", "{spam_ok}", "--method", "prune", "--sparsity", "1"],
+        "--sparsity",
+    ),
+    (
+        "compress-sparsity-zero",
+        "keras_cases",
+        ["compress", "--run", "{spam_ok}", "--method", "prune", "--sparsity", "0"],
+        "--sparsity",
+    ),
+    (
+        "compress-sparsity-nan",
+        "keras_cases",
+        ["compress", "--run", "{spam_ok}", "--method", "prune", "--sparsity", "nan"],
+        "--sparsity",
+    ),
+    (
+        "compress-temperature-zero",
+        "keras_cases",
+        ["compress", "--run", "{spam_ok}", "--method", "distill", "--temperature", "0"],
+        "--temperature",
+    ),
+    (
+        "compress-temperature-negative",
+        "keras_cases",
+        ["compress", "--run", "{spam_ok}", "--method", "distill", "--temperature", "-2"],
+        "--temperature",
+    ),
+    (
+        "compress-alpha-above-one",
+        "keras_cases",
+        ["compress", "--run", "{spam_ok}", "--method", "distill", "--alpha", "1.5"],
+        "--alpha",
+    ),
+    (
+        "compress-width-zero",
+        "keras_cases",
+        ["compress", "--run", "{spam_ok}", "--method", "distill", "--width", "0"],
+        "--width",
+    ),
+    (
+        "compress-width-with-int8",
+        "keras_cases",
+        ["compress", "--run", "{spam_ok}", "--method", "int8", "--width", "0.5"],
+        "--method distill",
+    ),
+    (
+        "compress-out-not-empty",
+        "keras_cases",
+        ["compress", "--run", "{spam_ok}", "--method", "int8", "--out", "{taken_folder}"],
+        "--overwrite",
+    ),
+    (
+        "compress-out-not-a-run",
+        "keras_cases",
+        ["compress", "--run", "{spam_ok}", "--method", "int8", "--out", "{taken_folder}", "--overwrite"],
+        "not a keras-cases run",
+    ),
     # churn predict
     (
         "predict-churn-run-missing",
@@ -242,6 +332,12 @@ ROWS = [
         "keras_cases.churn",
         ["predict", "--run", "{churn_ok}", "--csv", "{csv_non_numeric}"],
         "'tenure' is numeric but data row 12 holds 'long'",
+    ),
+    (
+        "predict-churn-explain-csv-infinite",
+        "keras_cases.churn",
+        ["predict", "--run", "{churn_ok}", "--csv", "{csv_infinite}", "--explain"],
+        "'monthly_charges' holds an infinite",
     ),
     (
         "predict-churn-csv-infinite",
