@@ -1,8 +1,8 @@
 """Schemathesis against both HTTP services: serve on a churn, a spam, an image (cifar) and a
 textgen run, and the runs dashboard. Every built-in check is on (not_a_server_error, status code,
 content type, headers and response schema conformance, positive data accepted, negative
-data rejected, unsupported methods, ...); a fixed seed and a bounded number of examples
-per operation keep it reproducible and short.
+data rejected, unsupported methods, ...); a fixed seed, a bounded number of examples per
+operation and a cap of 2 instances per /explain request keep it reproducible and short.
 
 Valid image inputs cannot be described by a JSON schema (a base64 string / raw bytes that
 decode as a picture), so the fuzzer is taught to make real small PNG / JPEG files for them;
@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 EXAMPLES = 25  # per operation and phase
+EXPLAIN_INSTANCES = 2  # at most, per /explain request (each costs ~64-256 gradient evaluations)
 
 
 @st.composite
@@ -32,18 +33,29 @@ schemathesis.openapi.media_type("image/png", _images())
 
 
 class Counting:
-    """ASGI wrapper that counts the requests an app answered, by status."""
+    """ASGI wrapper that counts the requests an app answered, by status, and notes the paths
+    it answered 200."""
 
     def __init__(self, app):
-        self.app, self.statuses = app, Counter()
+        self.app, self.statuses, self.ok = app, Counter(), set()
 
     async def __call__(self, scope, receive, send):
         async def counted(message):
             if message["type"] == "http.response.start":
                 self.statuses[message["status"]] += 1
+                if message["status"] == 200:
+                    self.ok.add(scope.get("path"))
             await send(message)
 
         await self.app(scope, receive, counted)
+
+
+def _predictor_classes():
+    from keras_cases.churn.predict import Predictor as Tabular
+    from keras_cases.data.image_serving import ImagePredictor
+    from keras_cases.text_models.predict import Predictor as Text
+
+    return Tabular, Text, ImagePredictor
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +91,10 @@ def api(request, runs):
     if request.param == "dashboard":
         app = dashboard.create_app(runs, host="testserver")
     else:
-        app = serve.create_app(runs / request.param / "a", host="testserver")
+        with pytest.MonkeyPatch.context() as mp:  # /explain's cap, in the schema: 2 instances (not 8) keep it fast
+            for predictor in _predictor_classes():
+                mp.setattr(predictor, "max_explain_instances", EXPLAIN_INSTANCES, raising=False)
+            app = serve.create_app(runs / request.param / "a", host="testserver")
     counting = Counting(app)
     yield schemathesis.openapi.from_asgi("/openapi.json", counting, config=CONFIG)
     # after the fuzzer is done with this service: how many requests it got (shown with -s)
@@ -90,6 +105,10 @@ def api(request, runs):
         f"{json.dumps(dict(sorted(c.items())))}"
     )
     assert sum(c.values()) > 20 and not any(s >= 500 for s in c), c
+    if request.param in ("churn", "spam", "cifar"):  # the fuzzer's valid bodies were explained
+        assert {"/predict", "/explain"} <= counting.ok, counting.ok
+    if request.param == "cifar":
+        assert {"/predict/image", "/explain/image"} <= counting.ok, counting.ok
 
 
 schema = schemathesis.pytest.from_fixture("api")
