@@ -129,6 +129,8 @@ ARTIFACTS = [
     "optact.png",
     "families.png",
     "families_seconds.png",
+    "cnn_filters.png",  # the best CNN's first-layer filters and feature maps (report.cnn_figures)
+    "cnn_feature_maps.png",
 ]
 
 

@@ -142,6 +142,11 @@ def test_real_keras_applications_blocks_weight_files_and_resnet_rgb(runs):
     assert r["mobilenet_trainable"]["2"][0] == ["expanded_conv_9", "expanded_conv_10"]
     assert r["mobilenet_trainable"]["2"][1] > n
     assert r["resnet_rgb_rel_diff"] < 1e-4
+    # Grad-CAM at a nested keras.applications backbone: its 3x3 last feature map (at 96x96),
+    # upsampled to the 32x32 image, peak 1, not flat
+    assert r["cam_method"] == "Grad-CAM at layer 'MobileNetV3Small' (the class logit, before the softmax)"
+    assert r["cam_map"] == [3, 3] and r["cam_shape"] == [2, 32, 32] and r["cam_range"][1] == 1.0
+    assert r["cam_distinct"] > 9
     # what --unfreeze-blocks is checked against before any data loads
     assert r["n_blocks"] == {name: spec[3] for name, spec in bases.APPLICATIONS.items()}
 
@@ -234,12 +239,18 @@ def test_quick_run_on_every_backend(backend, runs):
         "report.md",
         "confusion_matrix.png",
         "learning_curves.png",
+        "gradcam.png",
         "config.json",
     ):
         assert (d / name).is_file(), name
     h = pd.read_csv(d / "history.csv")
     assert set(h.model) == {"frozen", "fine-tuned"} and "val_accuracy" in h
-    assert "## Per class" in (d / "report.md").read_text()
+    report = (d / "report.md").read_text()
+    assert "## Per class" in report
+    # Grad-CAM of the saved model at the backbone (4x4 last map) on right and wrong test images
+    assert "## What the model looks at" in report and "](gradcam.png)" in report
+    assert "Grad-CAM at layer 'rotation_backbone'" in report
+    assert m["gradcam_shown_right"] == m["gradcam_shown_wrong"] == 8 and m["gradcam_feature_map"] == [4, 4]
 
 
 def test_auto_weights_without_a_network_fall_back_with_a_note(tmp_path):

@@ -44,7 +44,7 @@ import argparse
 from keras_cases import cli, runtime
 from keras_cases.architecture.experiments import EXPERIMENTS, RUNNERS, TITLES, best_of, check_plan, make_plan
 from keras_cases.architecture.models import Study, build_model
-from keras_cases.architecture.report import cnn_vs_mlp, fmt_pm, plot_experiment, report_sections
+from keras_cases.architecture.report import cnn_figures, cnn_vs_mlp, fmt_pm, plot_experiment, report_sections
 from keras_cases.data.arrays import load
 from keras_cases.runs import command
 
@@ -211,6 +211,7 @@ def main(argv=None):
     metrics = run_metrics(args, data, plan, experiments, results, finalists)
     history = {f"{c['model']} seed {s}": r["history"] for c in study.cells.values() for s, r in zip(seeds, c["runs"])}
     sections = report_sections(metrics, results, finalists, plan, figures)
+    sections[-1:-1] = cnn_figures(study, data, run, metrics)  # before the test section; [] without a CNN
     best = finalists[0]
     print(
         f"best on validation: {best['model']} ({best['params']:,} parameters): "

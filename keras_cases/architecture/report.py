@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import time
+
 from keras_cases import plots
 from keras_cases.architecture.experiments import TITLES, best_of
-from keras_cases.architecture.models import OPTIMIZERS
+from keras_cases.architecture.models import OPTIMIZERS, build_model
 from keras_cases.architecture.sizes import SHAPES
 from keras_cases.runs import markdown_table
 
@@ -184,4 +186,42 @@ def report_sections(m, results, finalists, plan, figures) -> list:
         method_section(m, plan),
         *(experiment_section(name, rows, figures[name]) for name, rows in results.items()),
         test_section(m, finalists),
+    ]
+
+
+def cnn_figures(study, data, run, metrics) -> list:
+    """The best CNN on validation (its first seed), if any was trained: its first layer's
+    filters (cnn_filters.png) and the feature maps of test example 0 after each block
+    (cnn_feature_maps.png, the max-pool outputs); [] or [its report section]. The seconds
+    they took go in metrics["cnn_figures_seconds"]."""
+    import keras
+
+    cnns = [c for c in study.cells.values() if c["spec"].family == "cnn"]
+    if not cnns:
+        return []
+    t = time.perf_counter()
+    c = max(cnns, key=lambda c: c["val_acc"])
+    model = build_model(c["spec"], data.shape, data.n_classes)
+    model.set_weights(c["runs"][0]["weights"])
+    n = plots.conv_filters(model, run.path("cnn_filters.png"), f"{c['model']}: first convolution's filters")
+    pools = [la.name for la in model.layers if isinstance(la, (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D))]
+    plots.feature_maps(
+        model,
+        data.x_test[0],
+        pools,
+        run.path("cnn_feature_maps.png"),
+        f"test example 0 (class {data.y_test[0]}) after each block of {c['model']}",
+    )
+    metrics["cnn_figures_seconds"] = time.perf_counter() - t
+    kind = "1-D kernels (a line per input channel)" if len(data.shape) == 1 else "2-D kernels"
+    return [
+        (
+            "What the best CNN learnt",
+            f"**{c['model']}** (the best CNN on validation, {c['params']:,} parameters, seed {study.seeds[0]}): "
+            f"the {n} filters of its first convolution, {kind}, each scaled on its own.\n\n"
+            "![first-layer filters](cnn_filters.png)\n\n"
+            f"The feature maps of test example 0 after each of its {len(pools)} blocks (two convolutions and "
+            "a 2x max-pool; 2-D maps: the 8 most active channels, each scaled on its own; 1-D maps: channels x "
+            "positions).\n\n![feature maps](cnn_feature_maps.png)",
+        )
     ]

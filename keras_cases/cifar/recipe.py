@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 
 from keras_cases import plots, runtime
 from keras_cases.cifar.model import Recipe, accuracy, predict_logits
 from keras_cases.cifar.training import plan_epochs, time_to, train
+from keras_cases.data.image_serving import explained_examples, explained_section
 from keras_cases.runs import markdown_table, write_text
 
 
@@ -55,13 +57,14 @@ def study_recipe(args, run, r: Recipe, d, metrics, history) -> tuple[str, str]:
         }
     )
     plot_recipe(run, model, d, h, r)
+    looks = explain_recipe(run, model, d, r, metrics) if r.arch == "cnn" else ""  # ViT: vit.study_attention
     print(
         f"test accuracy {test_acc:.4f} (no TTA {test_plain:.4f}); {len(h['loss'])} epochs in "
         f"{h['wall_seconds'][-1]:.0f} s; time to 80%: {fmt_s(metrics['time_to_80'])}, "
         f"to 85%: {fmt_s(metrics['time_to_85'])}",
         flush=True,
     )
-    return "The recipe", recipe_report(metrics, h, r)
+    return "The recipe", recipe_report(metrics, h, r) + looks
 
 
 def plot_recipe(run, model, d, h, r: Recipe) -> None:
@@ -78,6 +81,40 @@ def plot_recipe(run, model, d, h, r: Recipe) -> None:
         "test images with the predicted class (✗: wrong)",
         ncols=10,
         captions=[d.class_names[p] + ("" if p == t else " ✗") for p, t in zip(logits[show].argmax(1), d.y_test[show])],
+    )
+
+
+def explain_recipe(run, model, d, r: Recipe, metrics) -> str:
+    """What the network looks at (gradcam.png: Grad-CAM on right and wrong test images), its
+    first layer's filters (filters.png) and one test image's feature maps after each block
+    (feature_maps.png); the seconds they took go in metrics["explain_seconds"]."""
+    t = time.perf_counter()
+    e = explained_examples(model, d.x_test, d.y_test, list(d.class_names), run.path("gradcam.png"), batch_size=1000)
+    metrics.update({f"gradcam_{k}": v for k, v in e.items() if k != "method"})
+    n_filters = plots.conv_filters(model, run.path("filters.png"))
+    blocks = [f"block{b}_gelu2" for b in range(1, len(r.widths) + 1)]
+    plots.feature_maps(
+        model,
+        d.x_test[0],
+        blocks,
+        run.path("feature_maps.png"),
+        f"test image 0 ({d.class_names[d.y_test[0]]}): the 8 most active channels after each block",
+    )
+    metrics["explain_seconds"] = time.perf_counter() - t
+    return (
+        "\n\n### What the network looks at\n\n"
+        + explained_section(
+            e, "gradcam.png", "The predictions here are the model's own, without test-time augmentation."
+        )
+        + f"\n\nThe {n_filters} filters of the first layer, "
+        + (
+            "the fixed whitening convolution (computed from the patch covariance of the training images, not learnt)"
+            if r.whiten
+            else "a learnt 2x2 convolution (whitening is off)"
+        )
+        + ", each scaled to [0, 1] on its own.\n\n![first-layer filters](filters.png)\n\n"
+        f"The feature maps of one test image after each block ({', '.join(blocks)}).\n\n"
+        "![feature maps](feature_maps.png)"
     )
 
 

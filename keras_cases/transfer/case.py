@@ -211,8 +211,9 @@ def main(argv=None):
             model_params = int(model.count_params())
             runtime.save_model(model, run.path("model.keras"))
             history = {stage: hists[stage] for stage in STAGES}
+            looks = report.explained(run, model, d)  # Grad-CAM of the saved model on test images
     run.write_json("classes.json", report.classes(d))
-    metrics = report.run_metrics(args, d, what, bsize, model_params)
+    metrics = {**report.run_metrics(args, d, what, bsize, model_params), **looks[1]}
     rows = report.summarise(metrics, per_seed, args, d)
     first = per_seed[0]
     per_class = report.per_class_rows(first, d)
@@ -221,7 +222,7 @@ def main(argv=None):
     print(f"macro-F1: frozen {metrics['frozen_macro_f1']:.4f}, fine-tuned {metrics['fine_tuned_macro_f1']:.4f}")
     run.finish(
         metrics,
-        [report.section(metrics, rows, per_class, args, seeds)],
+        [report.section(metrics, rows, per_class, args, seeds), ("What the model looks at", looks[0])],
         title="Transfer learning",
         headline={"accuracy": metrics["test_accuracy"], "macro_f1": metrics["macro_f1"]},
         history=history,

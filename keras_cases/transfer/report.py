@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 
 from keras_cases import plots
+from keras_cases.data.image_serving import explained_examples, explained_section
 from keras_cases.runs import markdown_table
 from keras_cases.transfer.training import STAGES
 
@@ -115,6 +117,15 @@ def figures(run, first: dict, history: dict, seed: int, d) -> None:
         run.path("learning_curves.png"),
         metrics=("loss", "accuracy"),
     )
+
+
+def explained(run, model, d) -> tuple[str, dict]:
+    """gradcam.png: Grad-CAM of the fine-tuned model (the saved one) at the backbone's last
+    feature map, on right and wrong test images; (the report text, its metrics)."""
+    t = time.perf_counter()
+    e = explained_examples(model, d.x_test, d.y_test, list(d.class_names), run.path("gradcam.png"))
+    m = {f"gradcam_{k}": v for k, v in e.items() if k != "method"}
+    return explained_section(e, "gradcam.png"), {**m, "explain_seconds": time.perf_counter() - t}
 
 
 def changed_list(names: list) -> str:

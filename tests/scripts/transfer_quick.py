@@ -26,6 +26,7 @@ def run(here, out, extra):
         "resnet50": keras.applications.ResNet50(**size),
     }
     res = {**mobilenet_checks(nets["mobilenetv3small"], out), **resnet_checks(nets["resnet50"], out)}
+    res.update(gradcam_checks())
     res["n_blocks"] = {name: len(bases.blocks(net, bases.APPLICATIONS[name][2])) for name, net in nets.items()}
     (out / "apps.json").write_text(json.dumps(res))
     # your own images: an imbalanced folder of three colours, read at 24x24 (resized to 32)
@@ -77,3 +78,22 @@ def resnet_checks(r, out) -> dict:
     ours = base.predict(keras.ops.convert_to_numpy(pre[0](x)), verbose=0)
     ref = r.predict(keras.applications.resnet50.preprocess_input(x.copy()), verbose=0)
     return {"resnet_rgb_rel_diff": float(np.max(np.abs(ours - ref)) / (np.max(np.abs(ref)) + 1e-12))}
+
+
+def gradcam_checks() -> dict:
+    """Grad-CAM through a keras.applications backbone nested in the transfer model (MobileNetV3
+    at 96x96, its default size here: a 3x3 last feature map), as ImagePredictor and the report
+    compute it; random weights, two images."""
+    from keras_cases.data.image_serving import cam_setup, gradcam
+
+    base, pre = bases.application("mobilenetv3small", "none", 96, 0)
+    setup = cam_setup(training.build_model(base, pre, 32, 96, 10, 0))
+    x = np.random.default_rng(6).integers(0, 256, (2, 32, 32, 3)).astype("uint8")
+    cam = gradcam(setup, x, [1, 2])
+    return {
+        "cam_method": setup[2],
+        "cam_map": [int(v) for v in setup[0].get_layer(setup[1]).output.shape[1:3]],
+        "cam_shape": list(cam.shape),
+        "cam_range": [float(cam.min()), float(cam.max())],
+        "cam_distinct": int(len(np.unique(np.round(cam, 4)))),
+    }
