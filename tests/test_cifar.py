@@ -157,6 +157,9 @@ def test_quick_run_writes_every_artifact(quick_runs):
             "accuracy.png",
             "confusion.png",
             "test_examples.png",
+            "gradcam.png",
+            "filters.png",
+            "feature_maps.png",
         ):
             assert (out / name).is_file() and (out / name).stat().st_size > 0, (b, name)
         m = json.loads((out / "metrics.json").read_text())
@@ -179,8 +182,9 @@ def test_quick_run_writes_every_artifact(quick_runs):
         # the quick recipe learns: an untrained or broken model stays at chance (0.1 +- 0.01)
         assert m["test_accuracy"] > chance_bar(m["n_test"], 10), (b, m["test_accuracy"])
         report = (out / "report.md").read_text()
-        for png in ("accuracy.png", "confusion.png"):
+        for png in ("accuracy.png", "confusion.png", "gradcam.png", "filters.png", "feature_maps.png"):
             assert f"]({png})" in report
+        assert m["gradcam_shown_wrong"] == 8  # the quick network makes at least 8 confident mistakes
         assert "test accuracy" in stdout
 
 
