@@ -1,9 +1,12 @@
-"""Generative models: a convolutional VAE and a DCGAN that train on every backend.
+"""Generative models: a convolutional VAE, a DCGAN and a diffusion model that train on every backend.
 
 - `vae`         the VAE: the KL term, the `Sampling` layer, encoder and decoder, its training
                 and its study (ELBO, reconstructions, samples, latent map)
 - `gan`         the DCGAN: generator and discriminator, the alternating training loop
                 (resumable, see `checkpoint`) and its study
+- `diffusion`   the diffusion model: the DDPM noise schedule and forward noising, the U-Net
+                noise predictor (a plain `fit` on NumPy-drawn (x_t, t) -> eps batches), DDIM
+                sampling and its study (samples, denoising trajectory)
 - `checkpoint`  the per-epoch checkpoint of a training loop that is not a `fit` (the GAN's)
 - `quality`     sample quality: the Frechet distance in the features of a classifier trained here
 - `case`        the case study: `python -m keras_cases.generative` (see its docstring)

@@ -1,7 +1,8 @@
-"""Generative models: a convolutional VAE and a DCGAN that train on every backend.
+"""Generative models: a convolutional VAE, a DCGAN and a diffusion model that train on every backend.
 
-    python -m keras_cases.generative --model vae   [--data mnist|digits] [--latent-dim 2]
-    python -m keras_cases.generative --model gan   [--data mnist|digits]
+    python -m keras_cases.generative --model vae   [--data mnist|digits|cifar10] [--latent-dim 2]
+    python -m keras_cases.generative --model gan   [--data mnist|digits|cifar10]
+    python -m keras_cases.generative --model diffusion [--diffusion-steps 1000] [--sample-steps 50]
     python -m keras_cases.generative --model all
 
 The VAE is an ordinary Keras model: a `Sampling` layer applies the reparameterisation
@@ -9,7 +10,11 @@ trick and adds the KL term with `add_loss`, so `fit` trains it on any backend. T
 alternates two compiled Keras models, written once: the discriminator learns real vs fake
 with `train_on_batch`, then a stacked generator -> frozen-discriminator model teaches the
 generator to fool it. No backend-specific train step is needed, and the loop checkpoints
-every epoch, so `--resume RUN_DIR` continues an interrupted GAN as it does a fit.
+every epoch, so `--resume RUN_DIR` continues an interrupted GAN as it does a fit. The
+diffusion model is a U-Net trained as in DDPM to predict the noise eps in
+x_t = sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps; t and eps are drawn in NumPy per batch, so it
+is a plain `fit` too, and it samples with DDIM (eta 0) in a NumPy loop around
+`predict_on_batch`.
 
 Sample quality is the Frechet distance between Gaussians fitted to features of real test
 images and of samples, in the penultimate layer of a small classifier trained here on the
@@ -26,6 +31,7 @@ import numpy as np
 
 from keras_cases import UserError, cli, plots
 from keras_cases.data import arrays, images
+from keras_cases.generative.diffusion import study_diffusion
 from keras_cases.generative.gan import study_gan
 from keras_cases.generative.quality import sample_quality
 from keras_cases.generative.vae import study_vae
@@ -34,8 +40,13 @@ from keras_cases.runs import command, markdown_table
 CASE = "generative"
 DATASETS = ("mnist", "digits", "cifar10")
 CIFAR_PER_CLASS = 1000
-MODELS = {"vae": study_vae, "gan": study_gan}
-QUICK = {"epochs": lambda v: min(v, 3), "gan_epochs": lambda v: min(v, 2)}  # and a data subset, see load_data
+MODELS = {"vae": study_vae, "gan": study_gan, "diffusion": study_diffusion}
+QUICK = {  # and a data subset, see load_data
+    "epochs": lambda v: min(v, 3),
+    "gan_epochs": lambda v: min(v, 2),
+    "diffusion_epochs": lambda v: min(v, 2),
+    "sample_steps": lambda v: min(v, 10),
+}
 
 
 @dataclass
@@ -70,9 +81,7 @@ def model_choice(text: str) -> str:
 def make_parser():
     p = cli.parser("python -m keras_cases.generative", __doc__.split("\n\n")[0], epochs=30, batch_size=128, quick=QUICK)
     g = p.add_argument_group("generative models")
-    g.add_argument(
-        "--model", type=model_choice, choices=("vae", "gan", "all"), default="all", help="which models to train"
-    )
+    g.add_argument("--model", type=model_choice, choices=(*MODELS, "all"), default="all", help="which models to train")
     g.add_argument(
         "--data",
         default="mnist",
@@ -83,7 +92,27 @@ def make_parser():
     g.add_argument("--latent-dim", type=cli.positive_int, default=2, help="VAE latent size (2 draws the latent map)")
     g.add_argument("--gan-epochs", type=cli.positive_int, default=15)
     g.add_argument("--gan-latent-dim", type=cli.positive_int, default=32)
+    g.add_argument("--diffusion-epochs", type=cli.positive_int, default=10)
+    g.add_argument(
+        "--diffusion-steps", type=cli.positive_int, default=1000, help="DDPM noise levels T (training timesteps)"
+    )
+    g.add_argument(
+        "--sample-steps", type=cli.positive_int, default=50, help="DDIM sampling steps (at most --diffusion-steps)"
+    )
     return p
+
+
+def check_flags(args) -> None:
+    """Mistakes the flags alone show, found before any data is loaded."""
+    if args.diffusion_steps < 2:
+        raise UserError(
+            f"--diffusion-steps {args.diffusion_steps}: the noise schedule needs at least 2 steps to reach pure noise"
+        )
+    if args.sample_steps > args.diffusion_steps:
+        raise UserError(
+            f"--sample-steps {args.sample_steps} is more than --diffusion-steps {args.diffusion_steps}: DDIM "
+            "visits a subset of the training timesteps"
+        )
 
 
 def check_args(args, x: Images, models) -> None:
@@ -98,6 +127,7 @@ def check_args(args, x: Images, models) -> None:
 def main(argv=None):
     args = make_parser().parse_args(argv)
     models = list(MODELS) if args.model == "all" else [args.model]
+    check_flags(args)
     x = load_data(args.data, args.quick)
     check_args(args, x, models)
     shape = f"{len(x.train)} train / {len(x.val)} val / {len(x.test)} test images {x.train.shape[1:]}"
@@ -124,7 +154,13 @@ def main(argv=None):
         [("Sample quality", section)],
         title="Generative models",
         headline={
-            k: metrics.get(m) for k, m in (("elbo", "vae_test_elbo"), ("vae_fd", "vae_fd"), ("gan_fd", "gan_fd"))
+            k: metrics.get(m)
+            for k, m in (
+                ("elbo", "vae_test_elbo"),
+                ("vae_fd", "vae_fd"),
+                ("gan_fd", "gan_fd"),
+                ("diffusion_fd", "diffusion_fd"),
+            )
         },
         history=history,
         notes=[note for _, note, _ in done],
@@ -137,7 +173,7 @@ def quality_section(run, quality, done, history) -> str:
     plots.learning_curves(
         history,
         run.path("learning_curves.png"),
-        metrics=[m for m in ("loss", "d_loss", "g_loss") if any(m in h for h in history.values())],
+        metrics=[m for m in ("loss", "d_loss", "g_loss", "noise_mse") if any(m in h for h in history.values())],
     )
     rows = [{"samples": "real test vs real validation", "frechet_distance": quality.floor}]
     table = markdown_table([*rows, *(row for row, _, _ in done)], ["samples", "frechet_distance"])

@@ -243,6 +243,22 @@ ROWS = [
     ("cifar-data-unknown", CIFAR, ["--data", "imagenet"], "unknown dataset"),
     ("cifar-data-folder-missing", CIFAR, ["--data", "no/such/folder"], "image folder not found"),
     *[(f"cifar-images-{k}", CIFAR, ["--quick", "--images", arg], want) for k, arg, want in FOLDERS],
+    # cifar --recipe vit: the preset name, the transformer's flags
+    ("cifar-recipe-unknown", CIFAR, ["--recipe", "airbench99"], "--recipe"),
+    ("cifar-vit-patch-not-dividing", CIFAR, ["--recipe", "vit", "--patch-size", "5"], "--patch-size 5 does not divide"),
+    ("cifar-vit-patch-too-big", CIFAR, ["--recipe", "vit", "--patch-size", "64"], "--patch-size 64 does not divide"),
+    (
+        "cifar-vit-dim-below-heads",
+        CIFAR,
+        ["--recipe", "vit", "--vit-dim", "2", "--heads", "4"],
+        "narrower than --heads",
+    ),
+    ("cifar-vit-depth-zero", CIFAR, ["--recipe", "vit", "--vit-depth", "0"], "--vit-depth"),
+    ("cifar-vit-heads-zero", CIFAR, ["--recipe", "vit", "--heads", "0"], "--heads"),
+    ("cifar-vit-erase-one", CIFAR, ["--recipe", "vit", "--erase", "1"], "--erase"),
+    ("cifar-vit-erase-negative", CIFAR, ["--recipe", "vit", "--erase", "-0.5"], "--erase"),
+    ("cifar-vit-ablation", CIFAR, ["--recipe", "vit", "--studies", "ablation"], "run it with --recipe small"),
+    ("cifar-studies-compare-typo", CIFAR, ["--studies", "recipe,comapre"], "unknown study 'comapre'"),
     # transfer: backbones, weights, the stages' flags, your own folder
     ("transfer-backbone-unknown", TRANSFER, ["--backbone", "vgg99"], "unknown backbone 'vgg99'"),
     (
@@ -314,10 +330,20 @@ ROWS = [
     ("representation-labels-zero", REP, ["--labels", "0"], "--labels"),
     ("representation-pretext-images-zero", REP, ["--pretext-images", "0"], "--pretext-images"),
     # generative: models, data, sizes
-    ("generative-model-unknown", GEN, ["--model", "diffusion"], "--model"),
+    ("generative-model-unknown", GEN, ["--model", "flow"], "--model"),
     ("generative-data-unknown", GEN, ["--data", "celeba"], "--data"),
     ("generative-latent-dim-zero", GEN, ["--latent-dim", "0"], "--latent-dim"),
     ("generative-gan-epochs-zero", GEN, ["--gan-epochs", "0"], "--gan-epochs"),
+    ("generative-diffusion-epochs-zero", GEN, ["--diffusion-epochs", "0"], "--diffusion-epochs"),
+    ("generative-diffusion-steps-zero", GEN, ["--diffusion-steps", "0"], "--diffusion-steps"),
+    ("generative-diffusion-steps-one", GEN, ["--diffusion-steps", "1", "--sample-steps", "1"], "at least 2 steps"),
+    ("generative-sample-steps-zero", GEN, ["--sample-steps", "0"], "--sample-steps"),
+    (
+        "generative-sample-steps-beyond-diffusion-steps",
+        GEN,
+        ["--diffusion-steps", "20", "--sample-steps", "50"],
+        "--sample-steps 50 is more than --diffusion-steps 20",
+    ),
     (
         "generative-gan-batch-larger-than-data",
         GEN,
