@@ -13,7 +13,8 @@ part inside every training fold, and paired comparisons against the references.
 - `fold_plot(scores, path)`  per-fold scores, one line per fold across the models, which
   makes the pairing visible
 
-The default run of each case stays one split; `--cv K --repeats R` is how to make a claim.
+The default run of each case stays one split; `--cv K --repeats R` (`add_flags`) is how to
+make a claim.
 """
 
 from __future__ import annotations
@@ -23,6 +24,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from keras_cases import UserError
+
+CV_HELP = (
+    "repeated stratified K-fold instead of the one split: every model on the same folds, decisions "
+    "on a validation part of each training fold, the held-out fold scored once; paired intervals "
+    "against the references (0: the one split)"
+)
+
+
+def add_flags(group, repeats: int = 3, cv_help: str = CV_HELP):
+    """`--cv K` and `--repeats R`, the same flags on every case and search that offers the protocol."""
+    from keras_cases import cli
+
+    group.add_argument("--cv", type=cli.nonnegative_int, default=0, metavar="K", help=cv_help)
+    group.add_argument("--repeats", type=cli.positive_int, default=repeats, help="repeats of the K folds (with --cv)")
+    return group
 
 
 @dataclass(frozen=True)

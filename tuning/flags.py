@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from keras_cases import cli
+from keras_cases import cli, protocol
 from tuning.hypermodel import ALGORITHMS
 
 
@@ -56,16 +56,13 @@ def search_flags(s, budget, epochs, batch_size) -> None:
         help="delete the earlier search in --directory and start afresh (without "
         "--resume or --overwrite an existing search is never touched)",
     )
-    s.add_argument(
-        "--cv",
-        type=cli.nonnegative_int,
-        default=0,
-        metavar="K",
-        help="choose on repeated stratified K-fold of the training + validation rows instead of the one "
+    protocol.add_flags(
+        s,
+        repeats=1,
+        cv_help="choose on repeated stratified K-fold of the training + validation rows instead of the one "
         "validation split: each trial trains on every fold (early stopping on a validation part inside it) "
         "and scores the held-out fold; the test rows stay out (0: the one split)",
     )
-    s.add_argument("--repeats", type=cli.positive_int, default=1, help="repeats of the K folds (with --cv)")
     s.add_argument("--epochs", type=cli.positive_int, default=epochs, help="maximum epochs per trial")
     s.add_argument("--patience", type=cli.positive_int, default=5, help="early-stopping patience")
     s.add_argument("--batch-size", type=cli.positive_int, default=batch_size, help="minibatch size")

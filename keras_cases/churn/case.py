@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sys
 
-from keras_cases import cli, runtime
+from keras_cases import cli, protocol, runtime
 from keras_cases.churn import predict, reasons, report
 from keras_cases.churn.data import CASE, METRICS, SPLIT_SEED, Split, load_data
 from keras_cases.evaluation import binary_metrics, parse_objective, summarize
@@ -59,16 +59,7 @@ def make_parser():
         help="epochs without a better validation ROC-AUC before the improved MLP stops",
     )
     c = p.add_argument_group("protocol (to make a claim)")
-    c.add_argument(
-        "--cv",
-        type=cli.nonnegative_int,
-        default=0,
-        metavar="K",
-        help="repeated stratified K-fold instead of the one split: every model on the "
-        "same folds, decisions on a validation part of each training fold, the "
-        "held-out fold scored once; paired intervals against the references",
-    )
-    c.add_argument("--repeats", type=cli.positive_int, default=3, help="repeats of the K folds (with --cv)")
+    protocol.add_flags(c, repeats=3)
     c.add_argument(
         "--encodings",
         default="plain,log1p",
