@@ -579,3 +579,31 @@ def token_highlights(rows: list[dict], path, title="", width_px=900, max_tokens=
         fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def curves_and_differences(x, curves: dict, diffs: dict, path, xlabel, ylabel, diff_label, logx=True):
+    """Left: `curves` {name: (means, stds)} against x, mean ± std; right: `diffs`
+    {name: (diff, low, high)} with their intervals (None where there is no interval), beside
+    a line at 0. Names shared by both panels keep their colour."""
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (name, (m, s)) in enumerate(curves.items()):
+        solid = i % 4 >= 2  # the second half of the curves solid, the first dotted and hollow
+        style = {"marker": "o" if solid else "s", "ls": "-" if solid else ":", "mfc": None if solid else "none"}
+        ax.errorbar(x, m, yerr=s, capsize=3, color=f"C{i % 2}", label=name, **style)
+    for i, (name, (d, low, high)) in enumerate(diffs.items()):
+        d = np.asarray(d, dtype=float)
+        low = np.array([np.nan if v is None else v for v in low], dtype=float)
+        high = np.array([np.nan if v is None else v for v in high], dtype=float)
+        xs = np.asarray(x, dtype=float) * (1.04 if i else 1 / 1.04)  # side by side
+        bx.errorbar(xs, d, yerr=np.nan_to_num([d - low, high - d]), marker="o", capsize=3, color=f"C{i}", label=name)
+    bx.axhline(0, color="k", lw=0.8)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{ylabel} (mean ± std over seeds)")
+    bx.set(xlabel=xlabel, ylabel=diff_label, title="paired difference, 95% interval")
+    for a in (ax, bx):
+        if logx:
+            a.set_xscale("log")
+        a.set_xticks(list(x), [f"{n:,}" for n in x])
+        a.minorticks_off()
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    return _save(fig, path)

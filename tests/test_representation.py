@@ -112,7 +112,7 @@ def test_a_restarted_model_trains_like_a_fresh_one():
     assert float(used.optimizer.learning_rate) == pytest.approx(1e-3)
 
 
-def test_bad_arguments_are_one_line_errors(capsys):
+def test_bad_arguments_are_one_line_errors(capsys, tmp_path):
     assert case.parse_studies("c, ae,a", []) == ["a", "c"]
     with pytest.raises(UserError, match="--studies: unknown study 'x'"):
         case.parse_studies("a,x", [])
@@ -124,6 +124,72 @@ def test_bad_arguments_are_one_line_errors(capsys):
     assert capsys.readouterr().err.strip().count("\n") == 0
     assert cli.run(case.main, ["--transfer-blocks", "9"]) == 2
     assert "the backbone has 3 blocks" in capsys.readouterr().err
+    for labels, message in (
+        ("100,x", "--labels: 'x' is not an integer"),
+        ("0,100", "--labels: 0 must be at least 1"),
+        ("100,105", "--labels: 105 is not a multiple of 10"),
+        (" , ", "--labels is empty"),
+    ):
+        assert cli.run(case.main, ["--studies", "reuse", "--labels", labels]) == 2, labels
+        err = capsys.readouterr().err.strip()
+        assert message in err and err.count("\n") == 0, (labels, err)
+    # more labels than the 1,000 quick images hold (about 100 per digit): refused before training
+    out = str(tmp_path / "run")
+    assert cli.run(case.main, ["--studies", "reuse", "--quick", "--labels", "100,3000", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "--labels 3000" in err and "at most" in err and "---" not in err
+
+
+def test_label_curve_subsets_are_balanced_nested_and_equally_long():
+    assert reuse.parse_labels("3000, 100,1000,300,100") == [100, 300, 1000, 3000]
+    rng = np.random.default_rng(0)
+    y = rng.permutation(np.repeat(np.arange(10), 40))  # 40 images of every digit
+    d = images.ArrayData("toy", np.zeros((400, 2, 2, 1), np.uint8), y, None, None, None, None, 10, list("0123456789"))
+    small, big = reuse.labelled_subset(d, 100), reuse.labelled_subset(d, 300)
+    assert np.array_equal(np.bincount(y[small]), [10] * 10) and np.array_equal(np.bincount(y[big]), [30] * 10)
+    assert set(small) <= set(big)  # nested: the 300 labels hold the 100
+    with pytest.raises(UserError, match="only 40 of their rarest digit; at most 400 labels"):
+        reuse.labelled_subset(d, 410)
+    # every point of the curve draws as many images per epoch as the largest
+    assert len(reuse.repeated(small, 300)) == len(reuse.repeated(big, 300)) == 300
+    assert np.array_equal(np.bincount(reuse.repeated(small, 300)), np.bincount(np.tile(small, 3)))
+
+
+def test_differences_use_the_plain_paired_t_interval_and_find_where_pretraining_stops():
+    from scipy import stats
+
+    labels = [100, 300, 1000, 3000]
+    base = np.array([0.80, 0.82, 0.81])
+    # fine-tuned: trained - random = +0.10, +0.05 (both clear of 0), then ~0, then < 0
+    gaps = {100: [0.10, 0.11, 0.09], 300: [0.05, 0.06, 0.04], 1000: [0.01, -0.02, 0.0], 3000: [-0.02, -0.03, -0.025]}
+    metrics = {}
+    for n in labels:
+        for arm, gap in (("frozen", [0.2, 0.21, 0.19]), ("fine-tuned", gaps[n])):
+            cell = reuse.difference(metrics, n, arm, {f"random {arm}": base, f"trained {arm}": base + gap})
+            assert cell.startswith("+0.20") if arm == "frozen" else cell[0] in "+-"
+    d = np.array(gaps[300])
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+    assert metrics["reuse_n300_trained_minus_random_finetuned_low"] == pytest.approx(d.mean() - half)
+    assert metrics["reuse_n300_trained_minus_random_finetuned_high"] == pytest.approx(d.mean() + half)
+    assert [metrics[f"reuse_n{n}_trained_minus_random_finetuned_verdict"] for n in labels] == [
+        "helps",
+        "helps",
+        "not distinguishable",
+        "hurts",
+    ]
+    stop, sentence = reuse.stops_helping(metrics, labels, "fine-tuned")
+    assert stop == 1000 and "helps up to 300 labels and stops helping at 1,000" in sentence
+    assert "the random start is better at 3,000 labels" in sentence
+    stop, sentence = reuse.stops_helping(metrics, labels, "frozen")
+    assert stop is None and "still helps at 3,000 labels" in sentence
+    # one seed: a difference without an interval, and no claim
+    one = {}
+    reuse.difference(one, 100, "frozen", {"random frozen": [0.5], "trained frozen": [0.7]})
+    assert one["reuse_n100_trained_minus_random_frozen_low"] is None
+    assert reuse.stops_helping(one, [100], "frozen") == (
+        None,
+        "frozen: one seed, no intervals (run --seeds 3 or more for a claim)",
+    )
 
 
 def test_quick_run_on_every_backend(backend, runs):
@@ -146,8 +212,15 @@ def test_quick_run_on_every_backend(backend, runs):
     assert m["ae_k32_mse"] < pca_1 < mean_image, (m["ae_k32_mse"], pca_1, mean_image)
     # every classifier learns: chance is about 0.1 +- 0.021 on 200 test images
     largest = np.bincount(mnist.y_test).max() / len(mnist.y_test)
-    for v in ("random_frozen", "random_finetuned", "trained_frozen", "trained_finetuned"):
-        assert m[f"reuse_{v}_test_accuracy"] > chance_bar(m["mnist_n_test"], 10, largest_share=largest), v
+    assert m["reuse_labels"] == [100, 300]  # --quick's label curve
+    for n in m["reuse_labels"]:
+        for v in ("random_frozen", "random_finetuned", "trained_frozen", "trained_finetuned"):
+            assert m[f"reuse_n{n}_{v}_test_accuracy"] > chance_bar(m["mnist_n_test"], 10, largest_share=largest), v
+            assert 1 <= m[f"reuse_n{n}_{v}_best_epoch"] <= case.QUICK["clf_epochs"]  # the one early stopping kept
+        assert m[f"reuse_n{n}_trained_minus_random_frozen"] == pytest.approx(
+            m[f"reuse_n{n}_trained_frozen_test_accuracy"] - m[f"reuse_n{n}_random_frozen_test_accuracy"]
+        )
+    assert m["reuse_stops_helping_frozen"] is None and m["reuse_helps_at_finetuned"] == []  # one seed: no claim
     # the pretext learns which way up an image is: chance is 0.25 on the balanced rotations
     assert m["rotation_backbone_params"] == 93_920 and m["rotation_n_test"] == 1600
     assert m["rotation_test_accuracy"] > chance_bar(m["rotation_n_test"], 4), m["rotation_test_accuracy"]
@@ -167,15 +240,19 @@ def test_quick_run_on_every_backend(backend, runs):
         "ae_vs_pca.png",
         "reconstructions.png",
         "reuse_curves.png",
+        "reuse_label_curve.png",
         "transfer_curves.png",
         "rotation_curves.png",
     ):
         assert (d / name).is_file(), name
     report = (d / "report.md").read_text()
     assert "10,000-image official test split" in report  # offline MNIST is said to be the test split
-    assert all(f"]({f})" in report for f in ("ae_vs_pca.png", "reuse_curves.png", "transfer_curves.png"))
+    assert all(f"]({f})" in report for f in ("ae_vs_pca.png", "reuse_curves.png", "reuse_label_curve.png"))
+    assert "transfer_curves.png)" in report and "frozen: one seed, no intervals" in report
     h = pd.read_csv(d / "history.csv")
-    assert {"ae_k32_seed0", "trained_fine-tuned_seed0", "rotation_pretext", "transfer_scratch_seed0"} <= set(h.model)
+    assert {"ae_k32_seed0", "trained_fine-tuned_n300_seed0", "rotation_pretext", "transfer_scratch_seed0"} <= set(
+        h.model
+    )
     ae = h[h.model == "ae_k32_seed0"]["loss"].to_numpy()
     assert ae[-1] < ae[0]  # the autoencoder learns
 

@@ -6,9 +6,11 @@ over `--seeds`:
 a. ae        dense autoencoders on MNIST with a bottleneck of k in {2, 4, ..., 128}: test
              reconstruction MSE (pixels in [0, 1]) against PCA (scikit-learn) with the
              same k, and reconstructions side by side.
-b. reuse     the k=32 encoder (+ batch norm + softmax) as a digit classifier trained on a small
-             labelled subset (1,000 labels): {random, autoencoder-trained} encoder x
-             {frozen, fine-tuned}. The autoencoder saw every training image, without labels.
+b. reuse     the k=32 encoder (+ batch norm + softmax) as a digit classifier trained on a
+             label curve (100, 300, 1,000, 3,000 labels): {random, autoencoder-trained}
+             encoder x {frozen, fine-tuned}, trained minus random paired by seed with its
+             interval at every point, and where pretraining stops helping. The autoencoder
+             saw every training image, without labels.
 c. rotation  self-supervised pretraining on CIFAR-10: a small conv net learns which of
              0/90/180/270 degrees an unlabelled image was turned by; its first blocks then
              start a CIFAR-10 classifier trained on a few labels per class, frozen vs
@@ -22,8 +24,10 @@ in NumPy, so a seed gives the same initial model and batches on every backend (f
 shuffle=False: Keras would otherwise also reorder a PyDataset's batches with Python's global
 `random`, so the order would depend on whatever ran before).
 
-    python -m keras_cases.representation                     # all three, 3 seeds (~9 min on 2 busy CPU cores, JAX)
+    python -m keras_cases.representation                     # all three, 3 seeds (~9 min on 2 busy CPU cores, JAX,
+                                                             # before study reuse's label curve, ~5 min of it alone)
     python -m keras_cases.representation --studies ae --seeds 5
+    python -m keras_cases.representation --studies reuse --labels 50,100,200,500
     python -m keras_cases.representation --studies rotation --pretext-images 45000
     python -m keras_cases.representation --quick
 """
@@ -38,7 +42,7 @@ from keras_cases.backbones import WIDTHS
 from keras_cases.data import images
 from keras_cases.representation.autoencoders import study_ae
 from keras_cases.representation.common import MNIST_PIXELS
-from keras_cases.representation.reuse import study_reuse
+from keras_cases.representation.reuse import LABELS, MNIST_CLASSES, PATIENCE, labelled_subset, parse_labels, study_reuse
 from keras_cases.representation.rotation import study_rotation
 from keras_cases.runs import command
 
@@ -50,10 +54,10 @@ BOTTLENECKS = (2, 4, 8, 16, 32, 64, 128)
 # that each study learns (tested); --bottlenecks: only the reused code size (None)
 QUICK = {
     "epochs": 20,
-    "clf_epochs": 10,
+    "clf_epochs": 6,  # at each of 2 label counts: about the cost of 10 epochs at one
     "pretext_epochs": 2,
     "transfer_epochs": 2,
-    "labels": 200,
+    "labels": "100,300",
     "labels_per_class": 10,
     "pretext_images": 400,
     "seeds": 1,
@@ -82,11 +86,17 @@ def make_parser():
     g.add_argument("--reuse-k", type=cli.positive_int, default=32, help="code size of the reused encoder (study reuse)")
     g.add_argument(
         "--labels",
-        type=cli.positive_int,
-        default=1000,
-        help="labelled MNIST training images for the classifiers of study reuse (balanced)",
+        default=",".join(map(str, LABELS)),
+        help="the label curve of study reuse: comma-separated counts of labelled MNIST training "
+        f"images (balanced and nested; multiples of {MNIST_CLASSES})",
     )
-    g.add_argument("--clf-epochs", type=cli.positive_int, default=60, help="epochs of each study-reuse classifier")
+    g.add_argument(
+        "--clf-epochs",
+        type=cli.positive_int,
+        default=60,
+        help=f"most epochs of each study-reuse classifier (it stops after {PATIENCE} without a better "
+        "validation accuracy)",
+    )
     g.add_argument(
         "--probe-lr",
         type=cli.positive_float,
@@ -145,6 +155,7 @@ def parse_bottlenecks(text: str | None, reuse_k: int) -> list[int]:
 
 
 def check_args(args) -> None:
+    args.labels = parse_labels(args.labels)
     if args.transfer_blocks > len(WIDTHS):
         raise UserError(f"--transfer-blocks {args.transfer_blocks}: the backbone has {len(WIDTHS)} blocks")
     if args.reuse_k > MNIST_PIXELS:
@@ -153,11 +164,14 @@ def check_args(args) -> None:
         )
 
 
-def load_mnist(args, metrics):
-    """MNIST (--quick: 1,000 / 200 / 200 images), its sizes recorded in `metrics`."""
+def load_mnist(args, metrics, labels=()):
+    """MNIST (--quick: 1,000 / 200 / 200 images), its sizes recorded in `metrics`; checks
+    that it holds the label counts `labels` (study reuse)."""
     d = images.load_mnist()
     if args.quick:
         d = d.subset(1000, 200, 200)
+    for n in labels:
+        labelled_subset(d, n)
     metrics.update(
         mnist_dataset=d.name, mnist_n_train=len(d.y_train), mnist_n_val=len(d.y_val), mnist_n_test=len(d.y_test)
     )
@@ -181,7 +195,10 @@ def main(argv=None):
     sections, history, saved = [], {}, {}  # saved: model file -> what it is
     shared = (args, seeds, run, metrics, history, saved)
     if "a" in studies or "b" in studies:
-        d, encoders = load_mnist(args, metrics), {}  # encoders: seed -> the trained reuse_k encoder's weights
+        d, encoders = (
+            load_mnist(args, metrics, args.labels if "b" in studies else ()),
+            {},
+        )  # encoders: seed -> the trained reuse_k encoder's weights
     if "a" in studies:
         sections.append(("a. Autoencoders vs PCA", study_ae(*shared, d, ks, encoders)))
     if "b" in studies:

@@ -3,6 +3,7 @@ and how a claim over seeds is worded."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from keras_cases import evaluation, runtime
@@ -55,27 +56,36 @@ def restart(model, seed: int, weights: dict | None = None) -> None:
                 v.assign(np.zeros(v.shape, v.dtype))
 
 
-def train_classifier(model, x, y, d, args, seed, epochs, augmented=False, name="classifier"):
-    """Fit a compiled classifier (already `restart`ed) on (x, y); validation and test on d."""
+def train_classifier(model, x, y, d, args, seed, epochs, augmented=False, name="classifier", patience=None):
+    """Fit a compiled classifier (already `restart`ed) on (x, y); validation and test on d.
+    `patience`: stop once validation accuracy has not improved for that many epochs and
+    keep the weights of its best epoch (None: train every epoch, keep the last)."""
     data = (
         resumable_epochs(images.augmented_batches(x, y, args.batch_size, seed))
         if augmented
         else batches(x, y, args.batch_size, seed)
     )
     clock = EpochClock()
+    stop = (
+        []
+        if patience is None
+        else [keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=patience, restore_best_weights=True)]
+    )
     hist = model.fit(
         data,
         validation_data=(d.x_val, d.y_val),
         validation_batch_size=eval_batch(len(d.x_val)),
         epochs=epochs,
         verbose=args.verbose,
-        callbacks=resumable(name, [clock, *tensorboard(name)], data),
+        callbacks=resumable(name, [*stop, clock, *tensorboard(name)], data),
         shuffle=False,
     ).history
     test = float(model.evaluate(d.x_test, d.y_test, verbose=0, batch_size=eval_batch(len(d.x_val)))[1])
     return hist, {
         "test_accuracy": test,
-        "val_accuracy": hist["val_accuracy"][-1],
+        "val_accuracy": max(hist["val_accuracy"]) if stop else hist["val_accuracy"][-1],
+        "best_epoch": int(np.argmax(hist["val_accuracy"])) + 1 if stop else len(hist["val_accuracy"]),
+        "epochs": len(hist["val_accuracy"]),
         "seconds": train_seconds(clock),
         "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
     }

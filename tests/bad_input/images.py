@@ -328,6 +328,7 @@ ROWS = [
     ("representation-transfer-blocks-beyond", REP, ["--transfer-blocks", "4"], "the backbone has 3 blocks"),
     ("representation-probe-lr-inf", REP, ["--probe-lr", "inf"], "--probe-lr"),
     ("representation-labels-zero", REP, ["--labels", "0"], "--labels"),
+    ("representation-labels-not-multiple", REP, ["--labels", "100,105"], "is not a multiple of 10"),
     ("representation-pretext-images-zero", REP, ["--pretext-images", "0"], "--pretext-images"),
     # generative: models, data, sizes
     ("generative-model-unknown", GEN, ["--model", "flow"], "--model"),
