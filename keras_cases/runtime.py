@@ -82,7 +82,33 @@ def select_backend() -> str:
                 file=sys.stderr,
             )
     os.environ["KERAS_BACKEND"] = name
+    _cpu_defaults(name)
     return name
+
+
+# jaxlib 0.10's XLA:CPU hands convolutions to YNNPACK, whose kernel-gradient convolution ran
+# the cifar net at 9 GFLOP/s against ~30 for XLA's own kernel (benchmarks/results/
+# linux-x86_64-2cpu-convprofile.md): "-individual_convolution" moves only the convolutions
+# back; YNNPACK keeps the rest. The flag is unknown to other XLA versions (which abort on an
+# unknown flag), hence the exact version guard.
+NO_YNN_CONV = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+
+
+def _cpu_defaults(name: str) -> None:
+    """Measured CPU defaults, set before the framework loads and never over the user's own
+    XLA_FLAGS choice of the same setting."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if name == "jax" and "ynn_fusion_type" not in flags and _version_prefix("jaxlib") == (0, 10):
+        os.environ["XLA_FLAGS"] = f"{flags} {NO_YNN_CONV}".strip()
+
+
+def _version_prefix(package: str) -> tuple:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return tuple(int(p) for p in version(package).split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return ()
 
 
 def backend() -> str:

@@ -3,6 +3,7 @@ and reports sane numbers, not how fast anything is)."""
 
 import json
 
+import numpy as np
 import pytest
 from conftest import ROOT, backends_under_test, check, run_python
 
@@ -139,3 +140,79 @@ def test_mixed_precision_throughput_runs_in_bfloat16_or_float16():
         keras.mixed_precision.set_global_policy("float32")
     assert data["mixed_precision"] and data["policy"] in ("mixed_bfloat16", "mixed_float16")
     assert data["raw_images_per_s"] is None  # no float32 raw loop beside a mixed-precision Keras run
+
+
+def _patches(x, k: int, pad: str):
+    """(n, h', w', k*k, c) windows of NHWC `x` (stride 1), zero-padded for "SAME"."""
+    if pad == "SAME":
+        x = np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2), (0, 0)))
+    h, w = x.shape[1] - k + 1, x.shape[2] - k + 1
+    return np.stack([x[:, i : i + h, j : j + w] for i in range(k) for j in range(k)], axis=3)
+
+
+def _conv(x, kernel, pad):
+    k, _, cin, cout = kernel.shape
+    return np.einsum("nhwpc,pco->nhwo", _patches(x, k, pad), kernel.reshape(k * k, cin, cout))
+
+
+@pytest.mark.parametrize(("pad", "k"), [("SAME", 3), ("VALID", 2)])
+def test_profiled_conv_ops_are_the_convolution_and_its_two_gradients(pad, k):
+    """benchmarks/profile_conv.py times each framework's forward, backward-data and
+    backward-filter conv kernels: on tiny shapes each equals a NumPy reference (the filter
+    gradient summed from the input windows by hand, itself checked by a central difference of
+    the loss sum(conv(x, k) * dy), which is linear in k), in every layout the profile times."""
+    from benchmarks.profile_conv import conv_numpy
+
+    rng = np.random.default_rng(0)
+    x, kernel = rng.standard_normal((2, 6, 5, 3)), rng.standard_normal((k, k, 3, 4))
+    y = _conv(x, kernel, pad)
+    dy = rng.standard_normal(y.shape)
+    dk = np.einsum("nhwpc,nhwo->pco", _patches(x, k, pad), dy).reshape(kernel.shape)
+    u, v, eps = rng.standard_normal(kernel.shape), rng.standard_normal(x.shape), 1e-3
+    loss_k = [np.sum(_conv(x, kernel + s * eps * u, pad) * dy) for s in (1, -1)]
+    assert np.sum(dk * u) == pytest.approx((loss_k[0] - loss_k[1]) / (2 * eps), rel=1e-7)
+    loss_x = [np.sum(_conv(x + s * eps * v, kernel, pad) * dy) for s in (1, -1)]
+    cases = {"jax": ("NHWC", "NCHW"), "tensorflow": ("NHWC",), "torch": ("NCHW",)}
+    f32 = [a.astype("float32") for a in (x, kernel, dy)]
+    for fw in backends_under_test():
+        for layout in cases[fw]:
+            got = {op: conv_numpy(fw, op, pad, *f32, layout=layout) for op in ("fwd", "bwd_data", "bwd_filter")}
+            np.testing.assert_allclose(got["fwd"], y, rtol=1e-4, atol=1e-4, err_msg=f"{fw} {layout}")
+            np.testing.assert_allclose(got["bwd_filter"], dk, rtol=1e-4, atol=1e-4, err_msg=f"{fw} {layout}")
+            assert got["bwd_data"].shape == x.shape
+            fd = (loss_x[0] - loss_x[1]) / (2 * eps)
+            assert np.sum(got["bwd_data"] * v) == pytest.approx(fd, rel=1e-4), (fw, layout)
+
+
+def test_conv_profile_times_every_op_of_the_cifar_step(tmp_path):
+    """The profile's op list is the recipe network's (each conv's input and kernel shape, each
+    batch norm's input), and one measured run at batch 2 gives a time for every op and a
+    report table with every op and layer in it."""
+    from benchmarks import profile_conv as pc
+    from keras_cases.cifar import Recipe, build_model
+
+    model, ops = build_model(Recipe()), pc.network()
+    for kind in ("Conv2D", "BatchNormalization"):
+        layers = {lay.name: lay for lay in model.layers if type(lay).__name__ == kind}
+        specs = {s["layer"]: s for s in ops if s["op"] == ("fwd" if kind == "Conv2D" else "bn")}
+        assert set(specs) == set(layers)
+        for name, s in specs.items():
+            assert s["shape"] == tuple(layers[name].input.shape[1:]), name
+            if kind == "Conv2D":
+                assert (s["k"], s["k"], s["shape"][2], s["cout"]) == tuple(layers[name].kernel.shape)
+    # one framework's run (PyTorch's where it is under test: no compiling, the quickest)
+    b = "torch" if "torch" in backends_under_test() else backends_under_test()[0]
+    _, variant, env, layout, dtype, threads, what = next(v for v in pc.VARIANTS if v[:2] == (b, "default"))
+    rows = pc.measure(b, variant, layout, dtype, threads, what, batch=2, repeats=1)
+    assert all("error" not in r and r["median_s"] > 0 for r in rows), rows
+    assert [r["op"] for r in rows] == [s["op"] for s in ops] + ["optimizer", "step"]
+    for r in rows:
+        if r["op"] in pc.CONV_OPS:
+            assert r["flops"] > 0 and r["gflops"] == pytest.approx(r["flops"] / r["median_s"] / 1e9)
+    result = {"framework": b, "variant": variant, "env": env, "rows": rows, "batch": 2, "load_start": 0.0}
+    load = {"min": 0.0, "median": 0.0, "max": 0.0}
+    text = pc.write_report(tmp_path, [result], load, 2, 1, "profile").read_text()
+    for op in (*pc.CONV_OPS, *pc.OTHER_OPS, "optimizer", "sum of the parts", "whole step"):
+        assert f"| {op} | " in text, op
+    assert all(f"| {s['layer']} | " in text for s in ops if s["op"] == "fwd")
+    assert f"| {b} | default | - | " in text and f"- Fastest whole step: {b}" in text
