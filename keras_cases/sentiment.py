@@ -16,9 +16,13 @@ TF-IDF + logistic regression reference) on one of:
 - `--csv PATH` with `--text-column` / `--label-column` / `--positive`: your own data.
 
 Balanced classes, so the decision threshold is chosen on validation for the best F1.
+`--cv K --repeats R`: repeated stratified K-fold over distinct texts (stratified by site and
+label on the sentences; one model for all three sites), the family and the ensemble size
+chosen per fold on validation, paired against TF-IDF + LR (keras_cases/text_models/crossval.py).
 
     python -m keras_cases.sentiment --model all --seeds 3
     python -m keras_cases.sentiment --data imdb --model conv1d
+    python -m keras_cases.sentiment --data sentences --cv 5 --repeats 2
     python -m keras_cases.sentiment predict --run runs/sentiment/<stamp> "Great food, lousy service."
 """
 

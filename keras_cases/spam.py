@@ -8,10 +8,14 @@ The tokenizer and vocabulary live outside the model, fit on training messages on
 are saved as vocab.json next to it, so a saved run scores raw text. The loss is
 class-weighted; each model's decision threshold is chosen on validation for a stated
 objective (default: precision at least 0.98, as much recall as that allows); the best
-network is chosen by validation PR-AUC; the test set is touched once.
+network is chosen by validation PR-AUC; the test set is touched once. `--cv K --repeats R`
+replaces the one split by repeated stratified K-fold over distinct messages, where each
+fold's validation part also chooses the family (a character n-gram CNN among them) and the
+ensemble size, with paired intervals against TF-IDF + LR (keras_cases/text_models/crossval.py).
 
     KERAS_BACKEND=jax python -m keras_cases.spam                # every model
     python -m keras_cases.spam --model conv1d --seeds 3
+    python -m keras_cases.spam --cv 5 --repeats 1             # the claim: paired, on folds
     python -m keras_cases.spam --csv spam.csv --text-column v2 --label-column v1
     python -m keras_cases.spam predict --run runs/spam/<stamp> "Free entry! Text WIN to 80086"
 """

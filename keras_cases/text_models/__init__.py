@@ -2,12 +2,16 @@
 
 - `models`      the masking layers (padding never decides an output), the five network
                 families (`build_lstm`, `build_gru`, `build_bilstm`, `build_conv1d`,
-                `build_transformer`, behind `build_model`), `compile_model`, and the
+                `build_transformer`, behind `build_model`), the character CNN
+                `build_char_cnn`, `compile_model`, and the
                 TF-IDF + logistic regression reference `build_tfidf`
 - `training`    `train` (seeded NumPy weights and batches, class weights, early stopping on
                 validation PR-AUC, the threshold chosen on validation), `score`, `evaluate`
 - `experiment`  the flags both cases share and `run_experiment`: split, vocabulary, the
                 reference and every network over seeds, ending in `run.finish`
+- `crossval`    `--cv K --repeats R`: folds over distinct texts, the family and the ensemble
+                size chosen per fold on validation, paired intervals against TF-IDF + LR
+- `chars`       UTF-8 byte ids for the character n-gram CNN (`build_char_cnn`)
 - `report`      the run's artifacts (models, scores, misclassified texts, plots) and the
                 report's sections
 - `predict`     `Predictor` (a saved run scoring raw text, for `predict` and `serve`) and
@@ -37,6 +41,7 @@ _WHERE = {
         "build_bilstm",
         "build_conv1d",
         "build_transformer",
+        "build_char_cnn",
         "encoder_block",
         "build_model",
         "compile_model",
@@ -44,6 +49,7 @@ _WHERE = {
     ),
     "training": ("EVAL_BATCH", "pad_rows", "score", "ValidationScorer", "train", "evaluate", "class_weights"),
     "experiment": ("add_text_flags", "run_experiment"),
+    "crossval": ("cross_validate", "text_folds", "fold_scores"),
     "report": ("write_artifacts", "summary_line", "sections"),
     "predict": ("Predictor", "predict_main"),
 }

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_cases import UserError, cli, runtime
+from keras_cases import UserError, cli, protocol, runtime
 from keras_cases.data.text import TextData, Vocabulary, split_unique
 from keras_cases.evaluation import choose_threshold, parse_objective, summarize
 from keras_cases.text_models import NEURAL, REPORTED, SPLIT_SEED, TFIDF
+from keras_cases.text_models.crossval import DEFAULT_FAMILIES, FAMILIES, parse_families
 from keras_cases.text_models.models import build_model, build_tfidf, compile_model
 from keras_cases.text_models.report import explain_examples, notes, sections, summary_line, write_artifacts
 from keras_cases.text_models.training import evaluate, score, train
@@ -53,6 +54,16 @@ def add_text_flags(p, default_objective, default_model="all"):
         type=cli.positive_int,
         default=None,
         help="tokens kept per text (default: 95th percentile of training lengths, rounded up to a multiple of 8)",
+    )
+    c = p.add_argument_group("protocol (to make a claim)")
+    protocol.add_flags(c, repeats=1)
+    c.add_argument(
+        "--families",
+        default=DEFAULT_FAMILIES,
+        type=parse_families,
+        help="with --cv: the network families to choose from per fold on validation (and the averages "
+        f"of the top 2, 3, ... of them), comma-separated from {', '.join(FAMILIES)} (char_cnn: UTF-8 "
+        "characters, parallel n-gram convolutions); --model is the one split's choice",
     )
     return p
 
@@ -199,7 +210,12 @@ def describe(data: TextData, split: TextSplit, args) -> dict:
 
 def run_experiment(case: str, title: str, data: TextData, args, blurb: str = "") -> dict:
     """Split, fit the vocabulary on train, train the chosen models for each seed, touch the
-    test set once per model, and write the run directory. Returns metrics.json's dict."""
+    test set once per model, and write the run directory. Returns metrics.json's dict.
+    With `--cv K`: the cross-validated protocol instead (text_models.crossval)."""
+    if args.cv:
+        from keras_cases.text_models.crossval import cross_validate
+
+        return cross_validate(case, title, data, args)
     objective = parse_objective(args.objective)
     kinds = list(NEURAL) if args.model == "all" else [args.model]
     split = split_texts(case, data, args)

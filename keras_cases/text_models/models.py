@@ -11,7 +11,9 @@ length, and padding never decides the output:
 
 Builders (Keras functional API, keras.layers / keras.ops only, so every backend runs them):
 `build_lstm`, `build_gru`, `build_bilstm`, `build_conv1d`, `build_transformer`; each takes
-`stacked=True` for a two-layer (two-block) variant. `build_tfidf` is the scikit-learn
+`stacked=True` for a two-layer (two-block) variant. `build_char_cnn` reads characters
+(UTF-8 byte ids, `text_models.chars`) with parallel n-gram convolutions; the
+cross-validated protocol offers it as a family. `build_tfidf` is the scikit-learn
 TF-IDF + logistic regression reference.
 """
 
@@ -143,6 +145,27 @@ def build_conv1d(vocab_size, stacked=False, embed_dim=64, filters=128, kernel_si
         x = MaskedConv1D(filters, kernel_size, activation="relu", name=f"conv_{i + 1}")(x)
     x = MaskedGlobalPooling1D("max", name="max_pool")(x)
     return _head(x, inputs, dropout, "conv1d")
+
+
+CHAR_IDS = 257  # UTF-8 bytes 0..255 as ids 1..256; 0 is padding (keras_cases.text_models.chars)
+
+
+def build_char_cnn(
+    vocab_size=CHAR_IDS, stacked=False, embed_dim=32, filters=64, widths=(2, 3, 4, 5, 7), dropout=0.3
+) -> keras.Model:
+    """Characters (UTF-8 byte ids) -> embedding -> parallel Conv1D(relu) of each width in
+    `widths` (character n-gram detectors; x2 per branch when stacked), each max-pooled over
+    real steps -> concatenated -> dropout -> sigmoid. Reads spellings the word vocabulary maps
+    to [UNK] ("fr33", "txt", "£1000", "www.") and needs no vocabulary fit."""
+    inputs = _ids_input()
+    x = layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="embedding")(inputs)
+    branches = []
+    for w in widths:
+        b = x
+        for i in range(2 if stacked else 1):
+            b = MaskedConv1D(filters, w, activation="relu", name=f"conv{w}_{i + 1}")(b)
+        branches.append(MaskedGlobalPooling1D("max", name=f"max_pool{w}")(b))
+    return _head(layers.Concatenate(name="ngrams")(branches), inputs, dropout, "char_cnn")
 
 
 def encoder_block(x, keys, dim, heads, ff_dim, dropout, name):

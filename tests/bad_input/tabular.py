@@ -331,6 +331,13 @@ ROWS = [
     ("churn-batch-size-word", C, ["--batch-size", "many"], "--batch-size"),
     # spam
     ("spam-model-unknown", "keras_cases.spam", ["--model", "nope"], "--model"),
+    ("spam-cv-one-fold", "keras_cases.spam", ["--cv", "1"], "at least 2 folds"),
+    ("spam-cv-negative", "keras_cases.spam", ["--cv", "-2"], "--cv"),
+    ("spam-cv-more-folds-than-texts", "keras_cases.spam", ["--cv", "400"], "smallest class"),
+    ("spam-families-unknown", "keras_cases.spam", ["--cv", "2", "--families", "bert"], "unknown family"),
+    ("sentiment-cv-one-fold", "keras_cases.sentiment", ["--cv", "1"], "at least 2 folds"),
+    ("sentiment-repeats-zero", "keras_cases.sentiment", ["--cv", "2", "--repeats", "0"], "--repeats"),
+    ("sentiment-families-empty", "keras_cases.sentiment", ["--cv", "2", "--families", ","], "--families is empty"),
     ("spam-objective-unknown", "keras_cases.spam", ["--quick", "--objective", "precision"], "objective"),
     ("spam-objective-floor-0", "keras_cases.spam", ["--quick", "--objective", "precision>=0"], "(0, 1]"),
     ("spam-csv-missing", "keras_cases.spam", ["--quick", "--csv", "no_such.csv"], "not found"),
