@@ -96,10 +96,12 @@ NO_YNN_CONV = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
 
 def _cpu_defaults(name: str) -> None:
     """Measured CPU defaults, set before the framework loads and never over the user's own
-    XLA_FLAGS choice of the same setting."""
+    choice of the same setting (XLA_FLAGS, OMP_WAIT_POLICY)."""
     flags = os.environ.get("XLA_FLAGS", "")
     if name == "jax" and "ynn_fusion_type" not in flags and _version_prefix("jaxlib") == (0, 10):
         os.environ["XLA_FLAGS"] = f"{flags} {NO_YNN_CONV}".strip()
+    if name == "torch":  # OpenMP threads that sleep while they wait: spinning made a step 4x slower under load
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _version_prefix(package: str) -> tuple:
