@@ -316,3 +316,87 @@ def test_recipe_flag_picks_the_preset_and_sizes_the_vit():
         args = make_parser().parse_args(argv)
         with pytest.raises(UserError, match=words):
             check_input(args, recipes_from(args)[args.recipe])
+
+
+AIRBENCH = str(SCRIPTS / "airbench_checks.py")
+
+
+def airbench_params(widths=(64, 256, 256), n_classes=10):
+    """(all, trainable) parameters of airbench94's network: a fixed 2x2x3x24 whitening kernel
+    and its 24 learnt biases; per block two bias-free 3x3 convs, each followed by a batch norm
+    without scale or centre (its moving mean and variance) and a ScaledBias (one per channel);
+    a bias-free dense layer. Widths 64/256/256: 1,971,352 trainable, as airbench94's own net
+    (its 1,152 fixed BN scales and 288 whitening weights aside)."""
+    pairs = []
+    c_in = 24
+    for w in widths:
+        pairs += [(c_in, w), (w, w)]
+        c_in = w
+    convs = sum(9 * a * b for a, b in pairs)
+    biases = sum(b for _, b in pairs)
+    trainable = 24 + convs + biases + widths[-1] * n_classes
+    return trainable + 2 * 2 * 3 * 24 + 2 * biases, trainable
+
+
+def test_airbench94_pieces_on_every_backend(backend):
+    """On each backend: the full network has the counted parameters; a fresh block conv is
+    the identity on its input channels (dirac init); the whitening layer's output on training
+    patches has identity covariance up to its eps (off-diagonal ~0, largest variance 1) where
+    the raw patches' is ill-conditioned; ScaledBias(8) learns 64x as fast under SGD; and
+    AirbenchSGD (Nesterov, L2 through the momentum, lookahead, final average) matches a NumPy
+    re-implementation after 13 steps, with lookahead changing the result."""
+    out = json.loads(check(run_python([AIRBENCH], backend=backend)).stdout.strip().splitlines()[-1])
+    assert out["params"] == list(airbench_params()) == [1973944, 1971352], out["params"]
+    for identity_error, others in out["dirac"]:
+        assert identity_error < 1e-6 and others > 0.05, out["dirac"]
+    w = out["whiten"]
+    assert w["raw_condition"] > 1e3 and w["off_diagonal"] < 1e-3 and w["mean"] < 1e-3, w
+    assert 0.1 < w["diagonal"][0] and abs(w["diagonal"][1] - 1) < 1e-3 and w["signs"] < 1e-4, w
+    assert out["bias_lr"] == pytest.approx(64, rel=1e-4)
+    la = out["lookahead"]
+    assert la["error"] < 1e-5 and la["plain_error"] < 1e-5 and la["effect"] > 1e3 * la["error"], la
+
+
+def test_airbench94_preset_flags_schedule_and_ablation():
+    from dataclasses import asdict, replace
+
+    from keras_cases.cifar.ablation import AIRBENCH_INGREDIENTS, ingredients_of
+    from keras_cases.cifar.airbench94 import Triangular, dirac_init, triangular_lr
+    from keras_cases.cifar.case import make_parser, recipe_from
+    from keras_cases.cifar.model import RECIPES
+
+    r = recipe_from(make_parser().parse_args(["--recipe", "airbench94"]))
+    assert (r.arch, r.widths, r.batch_size, r.lr, r.momentum, r.tta) == ("airbench", (64, 256, 256), 1024, 1.5, 0.85, 2)
+    assert r.dirac and r.lookahead and r.bias_lr == 64 and r.translate == 2 and r.label_smoothing == 0.2
+    typed = recipe_from(
+        make_parser().parse_args(["--recipe", "airbench94", "--batch-size", "512", "--widths", "8,8,8"])
+    )
+    assert (typed.batch_size, typed.widths, typed.lr) == (512, (8, 8, 8), 1.5)
+    small = recipe_from(make_parser().parse_args([]))
+    assert (small.batch_size, small.widths, small.lr, small.tta) == (256, (32, 64, 128), 0.2, 1)
+    sched = Triangular(2.0, 100)
+    got = [float(np.asarray(sched(s))) for s in (0, 23, 100, 200)]
+    np.testing.assert_allclose(got, [0.4, 2.0, 0.14, 0.14], rtol=1e-5)
+    np.testing.assert_allclose([triangular_lr(f, 2.0) for f in (0, 0.23, 1)], got[:3], rtol=1e-6)
+    assert ingredients_of(r) is AIRBENCH_INGREDIENTS
+    base = asdict(RECIPES["airbench94"])
+    for name, (_, change) in AIRBENCH_INGREDIENTS.items():  # each removes something the preset has
+        assert all(k in base and base[k] != v for k, v in change.items()), name
+        replace(RECIPES["airbench94"], **change)
+    k = np.random.default_rng(0).normal(size=(3, 3, 4, 6))
+    d = dirac_init(k)
+    assert np.array_equal(d[1, 1, :, :4], np.eye(4)) and d[:, :, :, :4].sum() == 4
+    assert np.array_equal(d[..., 4:], k[..., 4:])
+
+
+def test_airbench94_quick_run_learns(tmp_path_factory):
+    """`--recipe airbench94 --quick` (widths 8,16,32, batch 40, 3 epochs on 1,000 images,
+    lookahead on from step 22): it writes the report and learns past chance."""
+    b = "tensorflow" if "tensorflow" in backends_under_test() else backends_under_test()[0]  # the recipe's backend
+    out, stdout = shared_run(tmp_path_factory, ["-m", "keras_cases.cifar", "--recipe", "airbench94", "--quick"], b)
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["recipe"], m["recipe_arch"], m["recipe_tta"], m["recipe_bias_lr"]) == ("airbench94", "airbench", 2, 64)
+    assert m["recipe_dirac"] and m["recipe_lookahead"] and m["recipe_widths"] == [8, 16, 32]
+    assert m["params"] == airbench_params((8, 16, 32))[0] and m["epochs_trained"] == 3
+    assert m["test_accuracy"] > chance_bar(m["n_test"], 10), (b, m["test_accuracy"])
+    assert (out / "model.keras").is_file() and "](feature_maps.png)" in (out / "report.md").read_text()

@@ -1,5 +1,6 @@
 """CIFAR-10: the strongest recipe we can make for the hardware at hand.
 
+- `airbench94` airbench94's network, dirac init, BN-bias learning rate, lookahead SGD
 - `model`     the recipe (`Recipe`), the airbench-style network with its fixed whitening
               layer, the optimizer and schedule, test-time augmentation, mixed precision
 - `training`  the augmented batches, the epoch planner for a wall-clock budget, `train`
@@ -45,6 +46,7 @@ def __getattr__(name):
 
 def load_predictor(run_dir):
     """A saved run, for `python -m keras_cases serve --run DIR` (image upload)."""
+    import keras_cases.cifar.airbench94  # noqa: F401  (registers airbench94's ScaledBias, optimizer)
     import keras_cases.layers  # noqa: F401  (registers the ViT's PositionEmbedding for loading)
     from keras_cases.data import images
 

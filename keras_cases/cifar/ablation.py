@@ -25,20 +25,38 @@ INGREDIENTS = {  # name -> (what the recipe does, the change that removes it)
     "weight_decay": ("weight decay", {"weight_decay": 0.0}),
     "tta": ("flip test-time augmentation", {"tta": False}),
 }
+AIRBENCH_INGREDIENTS = {  # --recipe airbench94: its own (keras_cases/cifar/airbench94.py)
+    "whiten": ("fixed whitening first layer", {"whiten": False}),
+    "dirac": ("dirac (identity) init of the block convs", {"dirac": False}),
+    "lookahead": ("lookahead / EMA of the weights", {"lookahead": False}),
+    "bias_lr": ("64x learning rate of the BN biases", {"bias_lr": 1.0}),
+    "label_smoothing": ("label smoothing 0.2", {"label_smoothing": 0.0}),
+    "augment": ("flip + 2px translate augmentation", {"augment": False}),
+    "schedule": ("triangular schedule", {"schedule": "constant"}),
+    "weight_decay": ("weight decay", {"weight_decay": 0.0}),
+    "tta_translate": ("translate test-time augmentation", {"tta": 1}),
+    "tta": ("flip + translate test-time augmentation", {"tta": 0}),
+}
+EVAL_ONLY = ("tta", "tta_translate")  # the full recipe's trained models, evaluated differently
 QUICK_INGREDIENTS = ("augment", "tta")  # --quick ablates two ingredients only
 
 
-def ablation(base: Recipe, d, seeds, epochs: int, verbose: int, ingredients=tuple(INGREDIENTS)):
+def ingredients_of(r: Recipe) -> dict:
+    return AIRBENCH_INGREDIENTS if r.arch == "airbench" else INGREDIENTS
+
+
+def ablation(base: Recipe, d, seeds, epochs: int, verbose: int, ingredients=None):
     """Validation accuracy of the recipe and of the recipe with each ingredient removed."""
     rows = []
-    variants = [("full recipe", "", {})] + [(k, *INGREDIENTS[k]) for k in ingredients]
+    table = ingredients_of(base)
+    variants = [("full recipe", "", {})] + [(k, *table[k]) for k in (ingredients or tuple(table))]
     trained = {}
     for name, what, change in variants:
         accs, secs = [], []
         for s in seeds:
-            if name == "tta":  # the same trained models, evaluated without flips
+            if name in EVAL_ONLY:  # the same trained models, evaluated with less TTA
                 model = trained[s]
-                accs.append(accuracy(model, d.x_val, d.y_val, tta=False))
+                accs.append(accuracy(model, d.x_val, d.y_val, tta=change["tta"]))
                 secs.append(np.nan)
                 continue
             r = replace(base, **change)
@@ -71,7 +89,7 @@ def study_ablation(args, run, r: Recipe, d, seeds, metrics) -> tuple[str, str]:
     epochs each: ablation.json, ablation.png, and its report section."""
     small = images.per_class(d, args.ablation_train)
     epochs = args.ablation_epochs
-    ingredients = QUICK_INGREDIENTS if args.quick else tuple(INGREDIENTS)
+    ingredients = QUICK_INGREDIENTS if args.quick else tuple(ingredients_of(r))
     print(
         f"ablation: {len(ingredients) + 1} variants x {len(seeds)} seeds, {small.sizes[0]:,} training images, "
         f"{epochs} epochs each",

@@ -6,12 +6,16 @@
     python -m keras_cases.cifar --studies ablation       # each ingredient's measured gain
     python -m keras_cases.cifar --images DIR             # your own image folder
     python -m keras_cases.cifar --recipe vit             # a vision transformer instead
+    python -m keras_cases.cifar --recipe airbench94      # airbench94 (Jordan 2024), widths 64/256/256
     python -m keras_cases.cifar --studies recipe,compare --budget-minutes 8   # CNN vs ViT
 
-`--recipe NAME` picks the preset (`model.RECIPES`): `small`, the CNN below (the default), or
+`--recipe NAME` picks the preset (`model.RECIPES`): `small`, the CNN below (the default),
 `vit`, a vision transformer of the same parameter count (keras_cases/cifar/vit.py: patch
 embedding, class token, pre-norm transformer blocks, AdamW, random erasing on top of the
-flips and crops). The flags the user types override the preset's fields. The `compare`
+flips and crops), or `airbench94`, airbench94's full network and recipe (1.97M parameters,
+batch 1024, dirac init, lookahead, 64x BN-bias learning rate, triangular schedule, flip +
+translate TTA: keras_cases/cifar/airbench94.py; its ablation removes its own ingredients).
+The flags the user types override the preset's fields. The `compare`
 study trains both for the same wall-clock budget and plots accuracy against time, with the
 ViT's attention over a few test images.
 
@@ -83,7 +87,8 @@ def parse_widths(text: str) -> tuple:
 
 
 def make_parser():
-    p = cli.parser("python -m keras_cases.cifar", __doc__.split("\n\n")[0], epochs=0, batch_size=256, quick=QUICK)
+    # batch size, widths, lr, label smoothing, weight decay: the preset's unless typed (None)
+    p = cli.parser("python -m keras_cases.cifar", __doc__.split("\n\n")[0], epochs=0, batch_size=None, quick=QUICK)
     g = p.add_argument_group("cifar")
     g.add_argument(
         "--studies",
@@ -92,7 +97,10 @@ def make_parser():
         "compare (the CNN against the ViT of equal size, the same budget each), or all (recipe and ablation)",
     )
     g.add_argument(
-        "--recipe", choices=tuple(RECIPES), default="small", help="small: the CNN; vit: a vision transformer"
+        "--recipe",
+        choices=tuple(RECIPES),
+        default="small",
+        help="small: the CNN (batch 256); vit: a vision transformer; airbench94: airbench94's network and recipe",
     )
     # the earlier spelling, still accepted: --study recipe|ablation|both (both: all)
     g.add_argument(
@@ -109,10 +117,20 @@ def make_parser():
         default=60.0,
         help="wall-clock training budget when --epochs is not given",
     )
-    g.add_argument("--widths", default="32,64,128", help="channels of the three conv blocks")
-    g.add_argument("--lr", type=cli.positive_float, default=Recipe.lr, help="peak learning rate (SGD; AdamW: lr/100)")
-    g.add_argument("--label-smoothing", type=cli.fraction, default=Recipe.label_smoothing)
-    g.add_argument("--weight-decay", type=cli.nonnegative_float, default=Recipe.weight_decay, help="(AdamW: x100)")
+    g.add_argument("--widths", default=None, help="channels of the three conv blocks (small: 32,64,128)")
+    g.add_argument(
+        "--lr",
+        type=cli.positive_float,
+        default=None,
+        help=f"peak learning rate (small: SGD {Recipe.lr}; AdamW: lr/100; airbench94: 1.5 at batch 1024, scaled)",
+    )
+    g.add_argument("--label-smoothing", type=cli.fraction, default=None, help=f"(default {Recipe.label_smoothing})")
+    g.add_argument(
+        "--weight-decay",
+        type=cli.nonnegative_float,
+        default=None,
+        help=f"(small: {Recipe.weight_decay}, AdamW: x100; airbench94: L2 through the momentum)",
+    )
     vit = p.add_argument_group("cifar: the vision transformer (--recipe vit, --studies compare)")
     vit.add_argument(
         "--vit-dim", type=cli.positive_int, default=None, help="token width (default: as many parameters as the CNN)"
@@ -188,14 +206,15 @@ def recipes_from(args, d=None) -> dict:
     """{name: Recipe} for every preset of RECIPES, with the flags the user typed; given the
     data `d`, the ViT (without --vit-dim) as wide as makes its parameter count the CNN's."""
     on = {"on": True, "off": False, "auto": has_gpu()}[args.mixed_precision]
+    typed = {"batch_size": args.batch_size, "lr": args.lr}
+    typed.update(label_smoothing=args.label_smoothing, weight_decay=args.weight_decay)
+    if args.widths is not None:
+        typed["widths"] = parse_widths(args.widths)
+    typed = {k: v for k, v in typed.items() if v is not None}
     out = {
         name: replace(
             base,
-            widths=parse_widths(args.widths),
-            batch_size=args.batch_size,
-            lr=args.lr,
-            label_smoothing=args.label_smoothing,
-            weight_decay=args.weight_decay,
+            **typed,
             mixed_precision=on,
             depth=args.vit_depth,
             heads=args.heads,
@@ -207,7 +226,7 @@ def recipes_from(args, d=None) -> dict:
     }
     if d is not None and not args.vit_dim:
         shape = d.x_train.shape[1:]
-        cnn = build_model(out["small"], shape, d.n_classes).count_params()
+        cnn = build_model(out["small"], shape, d.n_classes).count_params()  # the ViT matches `small`
         out["vit"] = size_vit(out["vit"], cnn, shape, d.n_classes)
     return out
 

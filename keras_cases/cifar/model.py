@@ -26,11 +26,16 @@ class Recipe:
     augment: bool = True
     whiten: bool = True
     batchnorm: bool = True
-    schedule: str = "cosine"  # or "constant"
+    schedule: str = "cosine"  # or "constant"; airbench94: "triangular"
     optimizer: str = "nesterov"  # or "adamw"
-    tta: bool = True
+    tta: int = 1  # 0: none, 1 (True): flip, 2: flip + 1-pixel translations (airbench94)
     mixed_precision: bool = False
-    arch: str = "cnn"  # or "vit" (keras_cases/cifar/vit.py); the fields below are the ViT's
+    translate: int = 4  # pixels of the random (reflect-padded) crop augmentation
+    arch: str = "cnn"  # or "vit" (keras_cases/cifar/vit.py), "airbench" (keras_cases/cifar/airbench94.py)
+    dirac: bool = False  # airbench: identity-initialised block convs
+    lookahead: bool = False  # airbench: lookahead / EMA of the weights (AirbenchSGD)
+    bias_lr: float = 1.0  # airbench: learning-rate multiplier of the batch-norm biases
+    # the ViT's fields
     dim: int = 96  # token width
     depth: int = 4  # transformer blocks
     heads: int = 4  # attention heads (dim / heads per head)
@@ -39,13 +44,32 @@ class Recipe:
     erase: float = 0.0  # probability of random erasing (keras.layers.RandomErasing) per image
 
 
-# --recipe NAME: the presets (a later one, e.g. airbench94, is one more entry); flags the user
-# types override their fields (case.recipe_from)
+# --recipe NAME: the presets; flags the user types override their fields (case.recipe_from)
 RECIPES = {
     "small": Recipe(),
     # AdamW (peak lr = lr / 100 = 2e-3, weight decay 0.05, see compile_model) as transformers
     # need; no whitening / batch-norm (the ViT has neither); random erasing on half the images
     "vit": Recipe(arch="vit", optimizer="adamw", whiten=False, batchnorm=False, erase=0.5),
+    # airbench94's hyperparameters in Keras terms (keras_cases/cifar/airbench94.py): its lr 11.5
+    # and weight decay 0.0153 "per 1024 examples" are SGD lr 11.5 / (1 + 1 / (1 - 0.85)) = 1.5 at
+    # batch 1024 on the mean loss, and L2 0.0153 / 11.5 through the momentum
+    "airbench94": Recipe(
+        arch="airbench",
+        widths=(64, 256, 256),
+        batch_size=1024,
+        lr=1.5,
+        momentum=0.85,
+        weight_decay=0.0153 / 11.5,
+        label_smoothing=0.2,
+        schedule="triangular",
+        warmup=0.23,  # the triangle's peak
+        optimizer="airbench",
+        translate=2,
+        tta=2,
+        dirac=True,
+        lookahead=True,
+        bias_lr=64.0,
+    ),
 }
 
 
@@ -77,6 +101,10 @@ def build_model(r: Recipe, input_shape=(32, 32, 3), n_classes: int = 10, x_white
         from keras_cases.cifar.vit import build_vit
 
         return build_vit(r, input_shape, n_classes)
+    if r.arch == "airbench":
+        from keras_cases.cifar.airbench94 import build_airbench
+
+        return build_airbench(r, input_shape, n_classes)
     inputs = keras.Input(input_shape, name="pixels")
     x = layers.Rescaling(1.0 / 255, name="scale")(inputs)
     channels = 2 * 2 * 2 * input_shape[-1]
@@ -110,12 +138,22 @@ def min_image_size(r: Recipe) -> int:
 
 def initialise(model: keras.Model, r: Recipe, seed: int, x_whiten=None) -> None:
     runtime.init_weights(model, seed)
+    if r.arch == "airbench":
+        from keras_cases.cifar.airbench94 import initialise_airbench
+
+        return initialise_airbench(model, r, x_whiten)
     if r.whiten and x_whiten is not None:
         model.get_layer("whiten").set_weights(list(whitening_filters(x_whiten)))
 
 
 def compile_model(model: keras.Model, r: Recipe, total_steps: int) -> None:
     warm = max(1, int(r.warmup * total_steps))
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=r.label_smoothing)
+    if r.optimizer == "airbench":
+        from keras_cases.cifar.airbench94 import airbench_optimizer
+
+        opt = airbench_optimizer(r, total_steps)
+        return model.compile(opt, loss, metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     if r.schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(
             0.0, max(1, total_steps - warm), alpha=0.0, warmup_target=r.lr, warmup_steps=warm
@@ -133,18 +171,28 @@ def compile_model(model: keras.Model, r: Recipe, total_steps: int) -> None:
             else r.lr / 100
         )
         opt = keras.optimizers.AdamW(lr_adam, weight_decay=r.weight_decay * 100 if r.weight_decay else 0.0)
-    loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=r.label_smoothing)
     model.compile(opt, loss, metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
 
 
-def predict_logits(model, x, tta: bool, batch_size: int = 1000) -> np.ndarray:
-    logits = model.predict(x, batch_size=batch_size, verbose=0)
-    if tta:
-        logits = (logits + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
+def predict_logits(model, x, tta: int, batch_size: int = 1000) -> np.ndarray:
+    """Logits, with test-time augmentation `tta`: 0 none; 1 (True) the mean over the image
+    and its mirror; 2 (airbench94) half that, half its mean over the image shifted one pixel
+    up-left and one down-right (reflect-padded), each with its mirror too."""
+
+    def mirrored(images):
+        out = model.predict(images, batch_size=batch_size, verbose=0)
+        return out if not tta else (out + model.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
+
+    logits = mirrored(x)
+    if tta >= 2:
+        h, w = x.shape[1:3]
+        padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+        shifted = (mirrored(padded[:, :h, :w]) + mirrored(padded[:, 2 : h + 2, 2 : w + 2])) / 2
+        logits = (logits + shifted) / 2
     return logits
 
 
-def accuracy(model, x, y, tta: bool) -> float:
+def accuracy(model, x, y, tta: int) -> float:
     return float(np.mean(np.argmax(predict_logits(model, x, tta), axis=1) == y))
 
 

@@ -20,14 +20,16 @@ def one_hot(y, k):
 def training_data(r: Recipe, d, seed: int):
     y = one_hot(d.y_train, d.n_classes)
     if r.augment:
-        return resumable_epochs(images.augmented_batches(d.x_train, y, r.batch_size, seed))
+        return resumable_epochs(images.augmented_batches(d.x_train, y, r.batch_size, seed, pad=r.translate))
     return batches(d.x_train, y, r.batch_size, seed)
 
 
-def plan_epochs(r: Recipe, d, seed: int, budget_s: float, n_steps: int = 20) -> tuple[int, float]:
+def plan_epochs(r: Recipe, d, seed: int, budget_s: float, n_steps: int | None = None) -> tuple[int, float]:
     """Epochs that fit in `budget_s`: time `n_steps` steady-state steps of a throwaway copy
-    of the model (after one compiled step), add the validation pass, keep 10% slack (a
-    machine whose load changes can still overrun: training then stops at the budget)."""
+    of the model (after one compiled step; default about 5,000 images' worth, at least 3
+    steps), add the validation pass, keep 10% slack (a machine whose load changes can still
+    overrun: training then stops at the budget)."""
+    n_steps = n_steps or max(3, 5120 // r.batch_size)
     model = build_model(r, d.x_train.shape[1:], d.n_classes)
     initialise(model, r, seed, d.x_train)
     compile_model(model, r, 1000)
@@ -70,13 +72,15 @@ def train(
     initialise(model, r, seed, d.x_train)
     data = training_data(r, d, seed)
     clock = EpochClock(budget_s, now=now)
-    follow_clock = budget_s is not None and r.schedule == "cosine"
+    follow_clock = budget_s is not None and r.schedule in ("cosine", "triangular")
     cap = 2 * epochs if follow_clock else epochs
     schedule = []
     if follow_clock:
-        compile_model(model, dataclasses.replace(r, schedule="constant"), cap * len(data))
+        # the step counts the optimizer plans with (airbench's lookahead) are the planned epochs'
+        compile_model(model, dataclasses.replace(r, schedule="constant"), epochs * len(data))
         peak = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
-        schedule = [BudgetSchedule(clock, peak, warmup=r.warmup, max_steps=cap * len(data))]
+        follow = TriangularBudget if r.schedule == "triangular" else BudgetSchedule
+        schedule = [follow(clock, peak, warmup=r.warmup, max_steps=cap * len(data))]
     else:
         compile_model(model, r, epochs * len(data))
     name = name or f"recipe_seed{seed}"
@@ -90,6 +94,19 @@ def train(
     h = dict(hist.history)
     h["wall_seconds"] = clock.seconds
     return model, h
+
+
+class TriangularBudget(BudgetSchedule):
+    """`BudgetSchedule` with airbench's triangular shape (`airbench94.triangular_lr`): 0.2x
+    the peak rising to it at `warmup` of the budget, then down to 0.07x at its end."""
+
+    def _update(self, force: bool = False):
+        from keras_cases.cifar.airbench94 import triangular_lr
+
+        f = self.progress()
+        if force or f - self.set_at >= self.every:
+            self.set_at, self.lr = f, float(triangular_lr(f, self.peak, self.warmup))
+            self.model.optimizer.learning_rate = self.lr
 
 
 def time_to(h: dict, level: float):

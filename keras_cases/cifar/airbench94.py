@@ -1,0 +1,224 @@
+"""airbench94 (Keller Jordan, 2024: 94% on CIFAR-10 in about 10 epochs) in Keras 3, its
+ingredients one function or class each, so `--recipe airbench94` can switch each off:
+
+- `build_airbench`  widths 64/256/256: a fixed 2x2 whitening convolution with a learnt bias,
+                    three blocks conv -> max-pool -> BN -> GELU -> conv -> BN -> GELU, the
+                    batch norms without scale and with a bias of their own (`ScaledBias`),
+                    a global max-pool, a bias-free dense layer, logits scaled by 1/9;
+- `dirac_init`      the first `c_in` filters of each block conv start as the identity map
+                    of its input (an implicit residual);
+- `ScaledBias`      x + s * theta: plain SGD on theta moves the bias s^2 times as fast, so
+                    s = 8 gives the batch-norm biases airbench's 64x learning rate (Keras
+                    has no per-variable learning rate: this reparametrisation is exactly
+                    the same update for SGD with momentum, and its weight decay too);
+- `AirbenchSGD`     SGD-Nesterov with the weight decay added to the gradient (L2 through the
+                    momentum, as PyTorch's SGD does) and airbench's lookahead: every 5
+                    steps after the first 3 epochs the weights move to an exponential
+                    moving average of themselves, whose decay grows as (step / total)^3;
+- `Triangular`      the learning rate: linear from 0.2x to the peak at 23% of the steps,
+                    then linear down to 0.07x at the end;
+- flip + 1-pixel translate test-time augmentation is `model.predict_logits(tta=2)`.
+
+Why an optimizer and not a callback for the lookahead: the average is updated inside the
+compiled training step on every backend (a callback assigning weights mid-epoch forces a
+state sync on JAX), and Keras' own `use_ema` is a different scheme (a constant-momentum
+average of every step, copied back at fixed intervals, no warm-up of the decay).
+
+Not carried over: freezing the whitening bias after 3 epochs (in PyTorch a speed trick,
+no accuracy change; in a compiled Keras step it saves nothing), the alternating
+every-other-epoch flip, the lookahead's averaging of the BN running statistics (they are
+not the optimizer's; with BN momentum 0.6 they follow the last few batches anyway), and
+airbench's BN epsilon 1e-12 (here 1e-5). Its 50,000 training images are 45,000 here (5,000
+are the validation set).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+LOGIT_SCALE = 1 / 9
+BN_MOMENTUM = 0.6  # airbench's: the running statistics follow the last few batches
+PAPER_BATCH = 1024  # the learning rate is given for batches of 1024 and scales linearly
+
+
+@keras.saving.register_keras_serializable("keras_cases")
+class ScaledBias(layers.Layer):
+    """Adds a per-channel bias `scale * theta` (theta trainable, zeros at first). With plain
+    or momentum SGD the bias then learns `scale**2` times as fast as an ordinary one: the
+    gradient of theta is scale x the bias's, and each step of theta moves the bias scale x."""
+
+    def __init__(self, scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def build(self, input_shape):
+        self.theta = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="theta")
+
+    def call(self, x):
+        return x + ops.cast(self.scale * self.theta, x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+def build_airbench(r, input_shape=(32, 32, 3), n_classes: int = 10) -> keras.Model:
+    """The airbench94 network (widths `r.widths`); `r.bias_lr` is the batch-norm biases'
+    learning-rate multiplier (64 in the paper), `r.whiten` freezes the first kernel."""
+    inputs = keras.Input(input_shape, name="pixels")
+    x = layers.Rescaling(1.0 / 255, name="scale")(inputs)
+    channels = 2 * 2 * 2 * input_shape[-1]
+    x = layers.Conv2D(channels, 2, padding="valid", use_bias=False, name="whiten", trainable=not r.whiten)(x)
+    x = ScaledBias(name="whiten_bias")(x)
+    x = layers.Activation("gelu", name="whiten_gelu")(x)
+    for b, width in enumerate(r.widths, start=1):
+        for c in (1, 2):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"block{b}_conv{c}")(x)
+            if c == 1:
+                x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
+            x = layers.BatchNormalization(
+                momentum=BN_MOMENTUM, epsilon=1e-5, center=False, scale=False, name=f"block{b}_bn{c}"
+            )(x)
+            x = ScaledBias(np.sqrt(r.bias_lr), name=f"block{b}_bias{c}")(x)
+            x = layers.Activation("gelu", name=f"block{b}_gelu{c}")(x)
+    x = layers.GlobalMaxPooling2D(name="pool")(x)
+    x = layers.Dense(n_classes, use_bias=False, name="dense")(x)
+    outputs = layers.Rescaling(LOGIT_SCALE, name="logits", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="airbench94")
+
+
+def dirac_init(kernel: np.ndarray) -> np.ndarray:
+    """A (kh, kw, c_in, c_out) conv kernel whose first min(c_in, c_out) filters are the
+    identity (filter i passes input channel i through its centre tap); the others are kept."""
+    k = np.array(kernel, copy=True)
+    kh, kw, c_in, c_out = k.shape
+    n = min(c_in, c_out)
+    k[:, :, :, :n] = 0
+    k[kh // 2, kw // 2, np.arange(n), np.arange(n)] = 1
+    return k
+
+
+def initialise_airbench(model: keras.Model, r, x_whiten=None) -> None:
+    """After `runtime.init_weights`: the whitening kernel and bias from the training
+    images' patches (eps as airbench's 5e-4 on standardised pixels), dirac block convs."""
+    from keras_cases.cifar.model import whitening_filters
+
+    if r.whiten and x_whiten is not None:
+        sample = x_whiten[:5000]
+        eps = 5e-4 * float((sample.astype("float64") / 255).var())  # 5e-4 on unit-variance pixels
+        kernel, bias = whitening_filters(sample, eps=eps)
+        model.get_layer("whiten").set_weights([kernel])
+        model.get_layer("whiten_bias").set_weights([bias])
+    if r.dirac:
+        for b in range(1, len(r.widths) + 1):
+            for c in (1, 2):
+                conv = model.get_layer(f"block{b}_conv{c}")
+                conv.set_weights([dirac_init(conv.get_weights()[0])])
+
+
+@keras.saving.register_keras_serializable("keras_cases")
+class Triangular(keras.optimizers.schedules.LearningRateSchedule):
+    """peak x (0.2 -> 1 linearly over the first `rise` of `total_steps`, then 1 -> 0.07)."""
+
+    def __init__(self, peak: float, total_steps: int, rise: float = 0.23, start: float = 0.2, end: float = 0.07):
+        self.peak, self.total_steps, self.rise, self.start, self.end = peak, total_steps, rise, start, end
+
+    def __call__(self, step):
+        f = ops.minimum(ops.cast(step, "float32") / float(self.total_steps), 1.0)
+        up = self.start + (1 - self.start) * f / self.rise
+        down = 1 + (self.end - 1) * (f - self.rise) / (1 - self.rise)
+        return self.peak * ops.where(f < self.rise, up, down)
+
+    def get_config(self):
+        return {k: getattr(self, k) for k in ("peak", "total_steps", "rise", "start", "end")}
+
+
+def triangular_lr(fraction: float, peak: float, warmup: float = 0.23) -> float:
+    """The same shape at `fraction` of a wall-clock budget (for `TriangularBudget`)."""
+    f = min(max(fraction, 0.0), 1.0)
+    return peak * (0.2 + 0.8 * f / warmup if f < warmup else 1 - 0.93 * (f - warmup) / (1 - warmup))
+
+
+@keras.saving.register_keras_serializable("keras_cases")
+class AirbenchSGD(keras.optimizers.SGD):
+    """SGD-Nesterov whose `l2` x weights is added to each gradient (so the decay goes
+    through the momentum), with airbench's lookahead when `lookahead_steps` > 0: from step
+    `lookahead_start` on, every `lookahead_every` steps, slow <- rho slow + (1 - rho) w and
+    w <- slow, rho = 0.95^every x (step / lookahead_steps)^3 (clipped at 1); the first such
+    step only takes the snapshot. At the end of `fit` the weights are set to the average."""
+
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.85,
+        l2=0.0,
+        lookahead_steps=0,
+        lookahead_start=0,
+        lookahead_every=5,
+        nesterov=True,
+        **kwargs,
+    ):
+        super().__init__(learning_rate, momentum=momentum, nesterov=nesterov, **kwargs)
+        self.l2, self.lookahead_steps = float(l2), int(lookahead_steps)
+        self.lookahead_start, self.lookahead_every = int(lookahead_start), int(lookahead_every)
+
+    def build(self, variables):
+        super().build(variables)
+        if self.lookahead_steps:
+            self._slow = [self.add_variable_from_reference(v, "slow") for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.l2:
+            gradient = gradient + ops.cast(self.l2, variable.dtype) * variable
+        super().update_step(gradient, variable, learning_rate)
+        if self.lookahead_steps:
+            self._lookahead(variable)
+
+    def _lookahead(self, variable):
+        slow = self._slow[self._get_variable_index(variable)]
+        step = ops.cast(self.iterations + 1, "float32")
+        every, start = float(self.lookahead_every), float(self.lookahead_start)
+        on = ops.logical_and(step >= start, ops.equal(ops.mod(step, every), 0.0))
+        first = step < start + every  # the first lookahead step: take the snapshot (rho 0)
+        progress = ops.minimum(step / float(self.lookahead_steps), 1.0)
+        rho = ops.where(first, 0.0, 0.95**every * progress**3)
+        on, rho = ops.cast(on, variable.dtype), ops.cast(rho, variable.dtype)
+        new = rho * slow + (1 - rho) * variable
+        self.assign(slow, slow + on * (new - slow))
+        self.assign(variable, variable + on * (new - variable))
+
+    def finalize_variable_values(self, var_list):
+        super().finalize_variable_values(var_list)
+        started = int(ops.convert_to_numpy(self.iterations)) >= self.lookahead_start + self.lookahead_every
+        if self.lookahead_steps and started:
+            for v in var_list:
+                v.assign(self._slow[self._get_variable_index(v)])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "l2": self.l2,
+            "lookahead_steps": self.lookahead_steps,
+            "lookahead_start": self.lookahead_start,
+            "lookahead_every": self.lookahead_every,
+        }
+
+
+def airbench_optimizer(r, total_steps: int, constant: bool = False) -> AirbenchSGD:
+    """The optimizer for `total_steps` steps: peak lr `r.lr` at batch 1024, scaled linearly
+    to `r.batch_size` (airbench's step per example is fixed), L2 `r.weight_decay`,
+    lookahead when `r.lookahead` from the same share of training as airbench's (epoch 3
+    of 9.9); `constant`: a plain number for the rate (a budget callback sets it)."""
+    peak = r.lr * r.batch_size / PAPER_BATCH
+    if constant or r.schedule == "constant":
+        lr = peak
+    else:
+        lr = Triangular(peak, max(1, total_steps), rise=r.warmup)
+    return AirbenchSGD(
+        lr,
+        momentum=r.momentum,
+        l2=r.weight_decay,
+        lookahead_steps=max(1, total_steps) if r.lookahead else 0,
+        lookahead_start=int(3 / 9.9 * total_steps),
+    )
