@@ -27,6 +27,40 @@ def test_windows_have_the_right_shapes_and_values():
     np.testing.assert_array_equal(y[2], [97, 98, 99])
 
 
+def test_known_future_columns_follow_the_window_and_the_target_is_hidden():
+    n, L, H = 60, 7, 3
+    values = np.stack([np.arange(n), 100 + np.arange(n), 200 + np.arange(n)], axis=1).astype("float32")
+    starts = np.array([7, 20, 57])
+    x, _ = windows.make_windows(values, values[:, 0], starts, L, H)
+    z = windows.with_future(x, values, starts, H, known=[2])
+    assert z.shape == (3, L + H, 3)
+    np.testing.assert_array_equal(z[:, :L], x)  # the lag window, unchanged
+    np.testing.assert_array_equal(z[1, L:, 2], [220, 221, 222])  # the known column at the targets' steps
+    np.testing.assert_array_equal(z[2, L:, 2], [257, 258, 259])  # up to the series' last row
+    assert not z[:, L:, :2].any()  # the target (and the unknown column) hidden: 0, the training mean
+    assert windows.with_future(x, values, starts, H, known=[]) is x
+    s = data.load_elecdemand()
+    assert data.future_columns(s, "auto") == ["temperature", "work_day", "tod_sin", "tod_cos", "dow_sin", "dow_cos"]
+    assert data.future_columns(s, "none") == []
+    assert data.future_columns(s, "work_day") == ["work_day", "tod_sin", "tod_cos", "dow_sin", "dow_cos"]
+    with pytest.raises(UserError, match="--future wind: not an input feature"):
+        data.future_columns(s, "wind")
+
+
+def test_seed_ensemble_averages_the_seeds_forecasts():
+    class P:
+        def scores(self, forecasts):
+            return {"val_mase": float(forecasts[0]["val"].mean()), "test_mase": float(forecasts[0]["test"].mean())}, [
+                {"test_mase": float(forecasts[0]["test"].mean())}
+            ]
+
+    every = [[{"val": np.full((2, 3), v), "test": np.full((2, 3), 2 * v)}] for v in (1.0, 2.0, 6.0)]
+    result, forecasts, each = models.seed_ensemble(every, P())
+    np.testing.assert_allclose(forecasts[0]["val"], 3.0)
+    np.testing.assert_allclose(forecasts[0]["test"], 6.0)
+    assert result["ensemble_of"] == 3 and result["test_mase_per_seed"] == [6.0] and each == [{"test_mase": 6.0}]
+
+
 def test_split_is_chronological_without_leakage():
     n, L, H = 1000, 48, 12
     split = windows.chronological_split(n)
@@ -79,19 +113,21 @@ def test_quick_run_on_every_backend(backend, tmp_path):
         )
     )
     m = json.loads((tmp_path / "metrics.json").read_text())
-    assert m["backend"] == backend and m["best_model"] in models.MODELS
+    quick = case.QUICK_MODELS.split(",")  # --quick trains one network of each family
+    assert m["backend"] == backend and m["best_model"] in quick
     for k in ("keras_version", "dataset", "n_train", "n_val", "n_test", "seconds", "seed"):
         assert k in m, k
-    assert set(m["models"]) == {"naive_day", "seasonal_naive", "ridge", *models.MODELS}
+    assert set(m["models"]) == {"naive_day", "seasonal_naive", "ridge", "ridge_lags", *quick}
     assert {"dlinear", "nbeats", "lstm_skip", "transformer_skip", "nbeats_skip"} <= set(models.MODELS)
+    assert m["future_features"][:2] == ["temperature", "work_day"]  # known ahead: Ridge gets them too
     best = m["models"][m["best_model"]]
-    assert best["val_mase"] == min(m["models"][k]["val_mase"] for k in models.MODELS)  # chosen on validation
+    assert best["val_mase"] == min(m["models"][k]["val_mase"] for k in quick)  # chosen on validation
     v = m["versus_ridge"]
     assert v["network"] == m["best_model"] and v["seeds"]["n"] == 1 and v["blocks"]["n"] >= 4
     assert m["beats_ridge"] == (m["mase"] < m["models"]["ridge"]["test_mase"])
     assert m["mase"] == best["test_mase"] and np.isfinite(m["mase"]) and m["mase"] > 0
     for name in (
-        *[f"{k}.keras" for k in models.MODELS],
+        *[f"{k}.keras" for k in quick],
         "report.md",
         "forecasts.png",
         "learning_curves.png",
@@ -101,10 +137,11 @@ def test_quick_run_on_every_backend(backend, tmp_path):
     ):
         assert (tmp_path / name).is_file(), name
     h = pd.read_csv(tmp_path / "history.csv")
-    assert set(h.model) == set(models.MODELS) and "val_loss" in h
+    assert set(h.model) == set(quick) and "val_loss" in h
     text = (tmp_path / "report.md").read_text()
     assert "forecasts.png" in text and "Ridge minus network" in text and "test_mase" in p.stdout
-    for k in models.MODELS:
+    assert "known ahead" in text
+    for k in quick:
         assert f"| {k} |" in text and f"| {k} |" in p.stdout, k
 
 
@@ -170,6 +207,14 @@ def test_paired_blocks_and_versus_ridge_on_hand_made_forecasts():
     assert v["seeds"]["diff"] == pytest.approx(0.5) and v["seeds"]["verdict"] == "better"
     assert v["blocks"]["n"] == 4 and v["blocks"]["diff"] == pytest.approx(0.5)  # 4 origins per block
     assert v["series_test_mase"] == {"s": pytest.approx(0.5)} and not v["beats_seasonal_naive_on_every_series"]
+
+
+def test_per_series_choice_between_network_and_seasonal_naive_is_made_on_validation():
+    net = [{"val_mase": 0.5, "test_mase": 0.9}, {"val_mase": 0.7, "test_mase": 0.4}]
+    naive = [{"val_mase": 0.6, "test_mase": 0.1}, {"val_mase": 0.6, "test_mase": 0.8}]
+    c = report.per_series_choice(net, naive, ["a", "b"])  # the test MASE never decides
+    assert c["picks"] == {"a": "network", "b": "seasonal_naive"}
+    assert c["test_mase"] == pytest.approx((0.9 + 0.8) / 2) and c["network_test_mase"] == pytest.approx(0.65)
 
 
 def test_model_list_flag():
@@ -290,6 +335,7 @@ def test_several_series_at_once_one_global_model(csv_files, tmp_path):
     )
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["n_series"] == 2 and set(m["series"]) == {"a", "b"}
+    assert set(m["per_series_choice"]["picks"]) == {"a", "b"}
     # each series' baseline is computed on that series alone (no window crosses series) ...
     args = case.make_parser().parse_args([])
     for key, s in zip("ab", data.load_csv(csv_files / "long.csv", "when", "load", None, series_column="site")):

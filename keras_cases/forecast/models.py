@@ -111,13 +111,20 @@ def build_model(kind: str, lookback: int, n_features: int, horizon: int, width: 
     return keras.Model(inputs, out, name=kind)
 
 
+_RIDGE = {}  # the last training windows' Ridge solution
+
+
 def start_at_ridge(model, x_tr, y_tr) -> bool:
     """A `*_skip` model starts as Ridge: its linear skip holds Ridge's solution on the training
     windows and is frozen there, and the network branch's output layer(s) start at 0, so
     training fits the network to what Ridge misses. False (nothing done) for other models."""
     if "linear_skip" not in [layer.name for layer in model.layers]:
         return False
-    ridge = fit_ridge(x_tr, y_tr)
+    key = (id(x_tr), x_tr.shape, id(y_tr))  # the same training windows: Ridge is fit once per run
+    if key not in _RIDGE:
+        _RIDGE.clear()
+        _RIDGE[key] = fit_ridge(x_tr, y_tr)
+    ridge = _RIDGE[key]
     skip = model.get_layer("linear_skip")
     skip.set_weights([ridge.coef_.T.astype("float32"), ridge.intercept_.astype("float32")])
     skip.trainable = False
@@ -149,14 +156,15 @@ def train(kind, data, args, seed):
 def train_networks(kind: str, pooled, args, seeds, run) -> tuple[dict, tuple]:
     """`kind` trained once per seed on the pooled windows: its scores' mean (and std over
     seeds), each seed's test MASE (overall and per series), and the first seed's (history,
-    forecasts, per-series scores); that model is saved."""
-    per_seed, test_mase, series_mase = [], [], []
+    forecasts, per-series scores), and every seed's forecasts; the first seed's model is saved."""
+    per_seed, test_mase, series_mase, every = [], [], [], []
     for seed in seeds:
         t1 = time.time()
         print(f"--- {kind} (seed {seed})", flush=True)
         model, hist = train(kind, (*pooled.train, *pooled.val), args, seed)
         forecasts = pooled.per_series(lambda x: model.predict(x, verbose=0, batch_size=256))
         mean, each = pooled.scores(forecasts)
+        every.append(forecasts)
         per_seed.append({**mean, "epochs": len(hist["loss"]), "train_seconds": round(time.time() - t1, 1)})
         test_mase.append(mean["test_mase"])
         series_mase.append([e["test_mase"] for e in each])
@@ -165,4 +173,15 @@ def train_networks(kind: str, pooled, args, seeds, run) -> tuple[dict, tuple]:
             runtime.save_model(model, run.path(f"{kind}.keras"))
     mean, std = summarize(per_seed)
     out = {**mean, **({f"{k}_std": v for k, v in std.items()} if len(seeds) > 1 else {})}
-    return {**out, "test_mase_per_seed": test_mase, "series_test_mase_per_seed": series_mase}, first
+    result = {**out, "test_mase_per_seed": test_mase, "series_test_mase_per_seed": series_mase}
+    return result, first, every
+
+
+def seed_ensemble(every: list, pooled) -> tuple[dict, list, list]:
+    """The forecasts of every seed's model averaged (one forecaster, no seed spread): its
+    scores, forecasts and per-series scores. Whether it replaces the single network is
+    decided on validation, like every other choice."""
+    forecasts = [{p: np.mean([f[i][p] for f in every], axis=0) for p in ("val", "test")} for i in range(len(every[0]))]
+    mean, each = pooled.scores(forecasts)
+    ones = {"test_mase_per_seed": [mean["test_mase"]], "series_test_mase_per_seed": [[e["test_mase"] for e in each]]}
+    return {**mean, "ensemble_of": len(every), **ones}, forecasts, each

@@ -52,6 +52,7 @@ def collect_metrics(args, pooled, results: dict, best: str, by_series: dict, pre
         "horizon": pooled.horizon,
         "season": pooled.season,
         "features": features(pooled),
+        "future_features": pooled.future,
         "mase_scale": pooled.scales if several else pooled.scales[0],
         "best_model": best,
         **{k: results[best][f"test_{k}"] for k in ("mae", "rmse", "mase")},
@@ -64,7 +65,23 @@ def collect_metrics(args, pooled, results: dict, best: str, by_series: dict, pre
     }
     if several:  # the first seed's per-series scores
         metrics["series"] = {n: {name: each[i] for name, each in by_series.items()} for i, n in enumerate(pooled.names)}
+        metrics["per_series_choice"] = per_series_choice(by_series[best], by_series["seasonal_naive"], pooled.names)
     return metrics
+
+
+def per_series_choice(network: list[dict], naive: list[dict], names: list[str]) -> dict:
+    """Each series forecast by the chosen network or by seasonal naive, whichever has the lower
+    validation MASE on that series (the network's first seed, or its ensemble): the picks and the
+    test MASE of the combination (mean over series) beside the network's alone."""
+    picks = {
+        n: "network" if a["val_mase"] <= b["val_mase"] else "seasonal_naive" for n, a, b in zip(names, network, naive)
+    }
+    test = [(a if picks[n] == "network" else b)["test_mase"] for n, a, b in zip(names, network, naive)]
+    return {
+        "picks": picks,
+        "test_mase": float(np.mean(test)),
+        "network_test_mase": float(np.mean([a["test_mase"] for a in network])),
+    }
 
 
 def origin_blocks(truth, forecast, scale: float, size: int) -> np.ndarray:
@@ -122,6 +139,14 @@ def versus_section(m: dict) -> str:
     ]
     every = "beats" if v["beats_seasonal_naive_on_every_series"] else "does NOT beat"
     several = f" It {every} seasonal naive on every series (test MASE, mean over seeds)." if m["n_series"] > 1 else ""
+    if "per_series_choice" in m:
+        c = m["per_series_choice"]
+        naive = [n for n, pick in c["picks"].items() if pick != "network"]
+        several += (
+            f" Choosing per series on validation between it and seasonal naive picks seasonal naive for "
+            f"{', '.join(naive) or 'no series'}: test MASE {c['test_mase']:.3f} (the network alone, first seed: "
+            f"{c['network_test_mase']:.3f})."
+        )
     return f"""The validation-chosen network, **{v["network"]}**, against Ridge (positive: the network's
 test MASE is lower). Seeds vary only the network's training; blocks of consecutive forecast
 origins (one horizon of time each) vary the test period, taken as independent.{several}
@@ -198,8 +223,11 @@ def notes(m: dict) -> list[str]:
         + f" of the {m['season']}-step seasonal-naive forecast on the training rows"
         + (")" if several else "")
     )
+    ahead = m.get("future_features") or []
+    known = f";\n  and over the next {m['horizon']} steps (known ahead): {', '.join(ahead)}" if ahead else ""
     out = [
-        f"inputs: the previous {m['lookback']} steps of {', '.join(m['features'])}; output: the next {m['horizon']} steps",
+        f"inputs: the previous {m['lookback']} steps of {', '.join(m['features'])}{known}; "
+        f"output: the next {m['horizon']} steps",
         f"chronological split on rows: {m['train_rows']} train / {m['val_rows']} validation / {m['test_rows']} test;\n"
         f"  forecast windows {m['n_train']} / {m['n_val']} / {m['n_test']}; scaling fit on the training rows only",
         scale,
@@ -226,7 +254,10 @@ MASE **{m["mase"]:.3f}**; it {verdict} seasonal naive (test MASE {m["seasonal_na
 {table}
 {per_series}
 `seasonal_naive` repeats the value one season ({m["season"]} steps) back; `naive_day` (where present)
-the value a day back; `ridge` is scikit-learn Ridge (alpha 1) on the flattened, scaled lag window.
+the value a day back; `ridge` is scikit-learn Ridge (alpha 1) on the flattened, scaled inputs the
+networks get (the lag window, and the known columns of the forecast steps where there are any:
+then `ridge_lags` is Ridge on the lag window alone). `<network>_ensemble` averages the forecasts
+of its seeds' models; it competes with the single network on validation.
 The linear family: `dlinear` splits the window into a moving-average trend and the remainder, one
 linear head each; `nbeats` is generic N-BEATS (residual MLP blocks: each subtracts its backcast
 from its input and adds its forecast to the sum); `*_skip` adds a linear map of the whole window

@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_cases import UserError
 from keras_cases.forecast.baselines import forecast_metrics, mase_scale
-from keras_cases.forecast.data import Series, default_geometry
+from keras_cases.forecast.data import Series, default_geometry, future_columns
 
 VAL_FRACTION, TEST_FRACTION = 0.15, 0.15
 PARTS = ("train", "val", "test")
@@ -66,8 +66,21 @@ def fit_scaler(values, train_end: int) -> Scaler:
     return Scaler(v.mean(axis=0), np.where(std > 1e-12, std, 1.0))
 
 
+def with_future(x, values, starts, horizon: int, known: list[int]) -> np.ndarray:
+    """The window (lookback, F) followed by the `horizon` forecast steps: there only the
+    `known` columns hold their (scaled) values, the others (the target first) are 0, the
+    training mean. x: (n, lookback + horizon, F); with no known column, x unchanged."""
+    if not known:
+        return x
+    ahead = np.lib.stride_tricks.sliding_window_view(values, horizon, axis=0)[np.asarray(starts)].transpose(0, 2, 1)
+    mask = np.zeros(values.shape[1], "float32")
+    mask[known] = 1.0
+    return np.concatenate([x, ahead * mask], axis=1)
+
+
 def prepare(series: Series, args):
-    """Windows of every split, scaled with training statistics; raises UserError if short."""
+    """Windows of every split, scaled with training statistics, with the forecast steps'
+    known columns appended (`with_future`); raises UserError if short."""
     lookback, horizon, season = default_geometry(series.step)
     lookback, horizon, season = args.lookback or lookback, args.horizon or horizon, args.season or season
     split = chronological_split(len(series.values))
@@ -84,9 +97,21 @@ def prepare(series: Series, args):
         )
     scaler = fit_scaler(series.values, split.train_end)
     scaled = scaler.transform(series.values).astype("float32")
-    win = {p: make_windows(scaled, scaled[:, 0], s, lookback, horizon) for p, s in starts.items()}
+    future = future_columns(series, getattr(args, "future", None))
+    known = [series.columns.index(c) for c in future]
+    win = {}
+    for p, s in starts.items():
+        x, y = make_windows(scaled, scaled[:, 0], s, lookback, horizon)
+        win[p] = (with_future(x, scaled, s, horizon, known), y)
     return dict(
-        lookback=lookback, horizon=horizon, season=season, split=split, starts=starts, scaler=scaler, windows=win
+        lookback=lookback,
+        horizon=horizon,
+        season=season,
+        split=split,
+        starts=starts,
+        scaler=scaler,
+        windows=win,
+        future=future,
     )
 
 
@@ -98,6 +123,7 @@ class Pooled:
         self.series, self.preps = series, preps
         self.names = [s.key or s.columns[0] for s in series]
         self.lookback, self.horizon, self.season = (preps[0][k] for k in ("lookback", "horizon", "season"))
+        self.future = preps[0]["future"]  # the columns known over the horizon (in every window)
         L, H = self.lookback, self.horizon
         self.targets = [s.target for s in series]
         self.starts = [p["starts"] for p in preps]
