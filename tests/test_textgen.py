@@ -1,11 +1,12 @@
 """The text-generation case: the n-gram baseline and the sampling filters by known answers,
-the split by document, and a --quick run with sampling on every backend."""
+the split by document, the IMDB corpus offline, and a --quick run with sampling on every
+backend (the first through the notebook)."""
 
 import json
 
 import numpy as np
 import pytest
-from conftest import check, run_python
+from conftest import backends_under_test, check, execute_notebook, run_python
 
 from keras_cases import UserError
 from keras_cases.textgen import corpus as C
@@ -49,9 +50,19 @@ def test_split_by_document_merges_duplicates():
         C.split(["one", "one", "two"], "tiny", 0)
 
 
-def test_quick_run_and_sampling_on_every_backend(backend, tmp_path):
-    out = tmp_path / "run"
-    check(run_python(["-m", "keras_cases.textgen", "--quick", "--out", str(out), "--verbose", "0"], backend=backend))
+def test_quick_run_and_sampling_on_every_backend(backend, tmp_path, monkeypatch):
+    """The first backend's --quick run is the notebook's (it runs `case.main([... "--quick"])`
+    in its kernel), the others' the command line's: one quick run per backend either way."""
+    if backend == backends_under_test()[0]:
+        monkeypatch.setenv("KERAS_BACKEND", backend)  # the notebook's kernel inherits it
+        nb, out = execute_notebook("textgen.ipynb", tmp_path)
+        shown = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        assert "transformer_test_bits" in shown
+    else:
+        out = tmp_path / "run"
+        check(
+            run_python(["-m", "keras_cases.textgen", "--quick", "--out", str(out), "--verbose", "0"], backend=backend)
+        )
     m = json.loads((out / "metrics.json").read_text())
     # 8.006 bits is a model that knows nothing; a short training already goes well below it
     assert m["transformer_test_bits"] < 7.5 and m["lstm_test_bits"] < 8.0
@@ -82,3 +93,18 @@ def test_quick_run_and_sampling_on_every_backend(backend, tmp_path):
     texts = [b.split("\n", 1)[1] for b in proc.stdout.split("--- sample ") if b.strip()]
     assert len(texts) == 2 and texts[0] == texts[1]  # greedy: the same continuation twice
     assert all(t.startswith("Hello") for t in texts)
+
+
+def test_imdb_corpus_reads_aclimdb_and_never_downloads_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_CASES_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("KERAS_CASES_OFFLINE", "1")
+    with pytest.raises(UserError, match="aclImdb_v1.tar.gz"):  # says what to fetch, downloads nothing
+        C.imdb_documents()
+    for i, part in enumerate(C.IMDB_PARTS):
+        d = tmp_path / "data" / "aclImdb" / part
+        d.mkdir(parents=True)
+        (d / f"{i}_7.txt").write_text(f"Review {i}.<br /><br />Good film.", encoding="utf-8")
+    docs, name = C.imdb_documents()
+    assert len(docs) == 4 and "IMDB" in name
+    assert docs[0] == "Review 0.\n\nGood film."  # the HTML line breaks become newlines

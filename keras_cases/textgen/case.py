@@ -2,13 +2,15 @@
 
     python -m keras_cases.textgen                 # the SMS messages + UCI sentences
     python -m keras_cases.textgen --text my.txt   # your own UTF-8 text (blank lines between documents)
+    python -m keras_cases.textgen --corpus imdb   # the 50,000 raw IMDB reviews (Stanford aclImdb)
     python -m keras_cases.textgen sample --run runs/textgen/<stamp> --prompt "Are you"
 
 The documents are split by document (train / validation / test, 80 / 10 / 10, duplicates
 merged first), so the test text is text the models never saw. Every model predicts each next
 byte of the same test windows of `--context` bytes: an interpolated n-gram (Witten-Bell, its
 order chosen on validation), a character LSTM and the transformer (both: AdamW with warm-up
-and cosine decay, early stopping on validation loss, `--seeds` repeats). The metric is bits
+and cosine decay, early stopping on validation loss, `--seeds` repeats; both add hashed byte
+n-gram embeddings to their byte embeddings, `--input-ngrams`). The metric is bits
 per byte (the text is almost all ASCII, so per character too); lower is better, and
 log2(257) = 8.006 is a model that knows nothing.
 """
@@ -27,6 +29,7 @@ from keras_cases.textgen.sample import add_sampling_flags
 
 CASE = "textgen"
 NETWORKS = ("transformer", "lstm")
+CORPORA = ("sms", "imdb")
 SHOWN = {"lstm": "LSTM", "ngram": "n-gram"}
 QUICK = {
     "epochs": lambda v: min(v, 1),
@@ -36,29 +39,45 @@ QUICK = {
     "heads": lambda v: min(v, 2),
     "lstm_width": lambda v: min(v, 32),
     "max_train_bytes": 40_000,
+    "batch_size": 64,
+    "train_stride": lambda v: v or 32,
     "sample_length": 40,
 }
 
 
 def make_parser():
-    p = cli.parser(f"keras_cases.{CASE}", __doc__.split("\n\n")[0], epochs=10, batch_size=64, quick=QUICK)
+    p = cli.parser(f"keras_cases.{CASE}", __doc__.split("\n\n")[0], epochs=2, batch_size=32, quick=QUICK)
     g = p.add_argument_group("textgen")
     g.add_argument("--text", default=None, help="a UTF-8 text file of your own (documents separated by blank lines)")
+    g.add_argument(
+        "--corpus",
+        choices=CORPORA,
+        default="sms",
+        help="sms: the SMS messages + UCI sentences (small, on disk); imdb: the 50,000 raw IMDB reviews "
+        "(Stanford aclImdb, 84 MB download unless $KERAS_CASES_DATA_DIR/aclImdb exists)",
+    )
     g.add_argument("--data-seed", type=cli.seed, default=0, help="seed of the split by document")
     g.add_argument("--models", default=",".join(NETWORKS), help=f"networks, comma-separated: {', '.join(NETWORKS)}")
     g.add_argument("--context", type=cli.positive_int, default=128, help="bytes of context (the window length)")
     g.add_argument("--width", type=cli.positive_int, default=128, help="transformer width")
-    g.add_argument("--layers", type=cli.positive_int, default=4, help="transformer blocks")
+    g.add_argument("--layers", type=cli.positive_int, default=3, help="transformer blocks")
     g.add_argument("--heads", type=cli.positive_int, default=4, help="attention heads (must divide --width)")
     g.add_argument("--lstm-width", type=cli.positive_int, default=256, help="LSTM units")
+    g.add_argument(
+        "--input-ngrams",
+        type=cli.nonnegative_int,
+        default=4,
+        help="add hashed embeddings of the 2..N-byte n-grams ending at each byte to its embedding, in both "
+        "networks (0: plain byte embeddings)",
+    )
     g.add_argument("--dropout", type=cli.fraction, default=0.1)
-    g.add_argument("--learning-rate", type=cli.positive_float, default=2e-3)
+    g.add_argument("--learning-rate", type=cli.positive_float, default=3e-3)
     g.add_argument("--patience", type=cli.positive_int, default=2, help="early stopping on validation loss")
     g.add_argument(
         "--train-stride",
         type=cli.nonnegative_int,
         default=0,
-        help="bytes between the starts of training windows (0: --context, no overlap); smaller gives "
+        help="bytes between the starts of training windows (0: half of --context); smaller gives "
         "more, overlapping windows and more steps per epoch",
     )
     g.add_argument(
@@ -73,13 +92,20 @@ def make_parser():
 def check_args(args):
     if args.width % args.heads:
         raise UserError(f"--heads {args.heads} must divide --width {args.width}")
+    if args.input_ngrams == 1 or args.input_ngrams > 8:
+        raise UserError(f"--input-ngrams {args.input_ngrams}: use 0 (off) or 2 to 8 bytes")
     if not 2 <= args.context <= 2048:
         raise UserError(f"--context {args.context}: use 2 to 2048 bytes")
     return cli.parse_list(args.models, "--models", NETWORKS, "model")
 
 
 def load_corpus(args) -> C.Corpus:
-    docs, name = C.read_documents(args.text) if args.text else C.default_documents()
+    if args.text and args.corpus != "sms":
+        raise UserError(f"--text and --corpus {args.corpus} both name the text: give one")
+    if args.text:
+        docs, name = C.read_documents(args.text)
+    else:
+        docs, name = C.imdb_documents() if args.corpus == "imdb" else C.default_documents()
     corpus = C.split(docs, name, args.data_seed, min_tokens=args.context + 2)
     if args.max_train_bytes:
         corpus.streams["train"] = corpus.streams["train"][: max(args.max_train_bytes, args.context + 2)]
@@ -111,9 +137,9 @@ def train_network(kind, args, windows, seed, steps_per_epoch):
 
     runtime.set_seed(seed)
     if kind == "transformer":
-        model = models.gpt(args.context, args.width, args.layers, args.heads, args.dropout)
+        model = models.gpt(args.context, args.width, args.layers, args.heads, args.dropout, args.input_ngrams)
     else:
-        model = models.lstm(args.context, args.lstm_width, args.dropout)
+        model = models.lstm(args.context, args.lstm_width, args.dropout, args.input_ngrams)
     steps = steps_per_epoch * args.epochs
     models.compile_model(model, args.learning_rate, steps, warmup=min(100, max(1, steps // 10)))
     x, y = windows["train"]
@@ -205,7 +231,8 @@ def main(argv=None):
     kinds = check_args(args)
     corpus = load_corpus(args)
     windows = {
-        k: C.windows(s, args.context, args.train_stride if k == "train" else None) for k, s in corpus.streams.items()
+        k: C.windows(s, args.context, (args.train_stride or max(1, args.context // 2)) if k == "train" else None)
+        for k, s in corpus.streams.items()
     }
     run, _, seeds = cli.start(CASE, args, f"models {', '.join(kinds)} + n-gram on {corpus.name}")
     metrics = {

@@ -54,6 +54,53 @@ def default_documents() -> tuple[list[str], str]:
     return docs, "SMS Spam Collection messages + UCI Sentiment Labelled Sentences"
 
 
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+IMDB_PARTS = ("train/pos", "train/neg", "test/pos", "test/neg")  # the 50,000 labelled reviews
+
+
+def imdb_documents() -> tuple[list[str], str]:
+    """The 50,000 raw IMDB reviews of the Stanford Large Movie Review Dataset (Maas et al.
+    2011): `aclImdb/` under $KERAS_CASES_DATA_DIR or the Keras cache, else downloaded
+    (84 MB, sha256-checked) unless KERAS_CASES_OFFLINE is set."""
+    root = _imdb_root()
+    docs = []
+    for part in IMDB_PARTS:
+        for f in sorted((root / part).glob("*.txt")):
+            docs.append(f.read_text(encoding="utf-8", errors="replace").replace("<br />", "\n"))
+    if not docs:
+        raise UserError(f"{root} holds no reviews ({', '.join(IMDB_PARTS)} */*.txt): delete it and fetch {IMDB_URL}")
+    return docs, "IMDB reviews (Stanford aclImdb, raw text)"
+
+
+def _imdb_root() -> Path:
+    import os
+
+    from keras_cases.data import data_dir, keras_cache_dir
+
+    bases = [b for b in (data_dir(), keras_cache_dir()) if b is not None]
+    for base in bases:
+        for d in (base / "aclImdb", base / "aclImdb_v1_extracted" / "aclImdb", base / "aclImdb_v1" / "aclImdb"):
+            if (d / "train" / "pos").is_dir():
+                return d
+    looked = ", ".join(str(b / "aclImdb") for b in bases)
+    if os.environ.get("KERAS_CASES_OFFLINE") not in (None, "", "0"):
+        raise UserError(
+            f"--corpus imdb: no aclImdb/ directory (looked in {looked}) and KERAS_CASES_OFFLINE is set; "
+            f"download {IMDB_URL}, extract it and place aclImdb/ at $KERAS_CASES_DATA_DIR/aclImdb"
+        )
+    import keras
+
+    try:
+        got = Path(keras.utils.get_file("aclImdb_v1.tar.gz", IMDB_URL, file_hash=IMDB_SHA256, extract=True))
+    except Exception as e:  # network and hash errors come in many types
+        raise UserError(f"--corpus imdb: downloading {IMDB_URL} failed ({type(e).__name__}: {str(e)[:120]})")
+    for d in (got / "aclImdb", got, got.parent / "aclImdb"):
+        if (d / "train" / "pos").is_dir():
+            return d
+    raise UserError(f"{IMDB_URL} was downloaded to {got} but holds no aclImdb/train/pos directory")
+
+
 def read_documents(path) -> tuple[list[str], str]:
     """A user's UTF-8 text file; documents are separated by blank lines (one document if none)."""
     p = Path(path).expanduser()

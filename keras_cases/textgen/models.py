@@ -5,6 +5,12 @@ plus learned positions, `layers` pre-norm blocks of causal multi-head self-atten
 GELU MLP, a final LayerNorm, and logits from the transposed embedding matrix (weight tying,
 keras.layers.ReversibleEmbedding). `lstm`: the classic character-level LSTM language model.
 Both map (batch, length) byte ids to (batch, length, VOCAB) next-byte logits.
+
+`input_ngrams` n >= 2 adds to each byte's embedding a learned embedding of every byte n-gram
+that ends at it (2 to n bytes, hashed into BUCKETS rows each; the hash n-gram embeddings of
+the Byte Latent Transformer, Pagnoni et al. 2024): the statistics of short contexts are then a
+table look-up away instead of something attention has to learn first, which is what a small
+model on a small CPU budget needs. Still causal: only the byte and the ones before it.
 """
 
 from __future__ import annotations
@@ -12,13 +18,49 @@ from __future__ import annotations
 import keras
 
 from keras_cases.layers import PositionEmbedding
-from keras_cases.textgen.corpus import VOCAB
+from keras_cases.textgen.corpus import BOUNDARY, VOCAB
+
+BUCKETS = 32749  # rows per n-gram length (a prime, so the base-257 hash mixes)
 
 
-def gpt(context: int, width: int = 128, layers: int = 4, heads: int = 4, dropout: float = 0.1) -> keras.Model:
+@keras.saving.register_keras_serializable("keras_cases_textgen")
+class HashedNGramEmbedding(keras.layers.Layer):
+    """Sum of learned embeddings of the 2..`order`-byte n-grams ending at each position
+    (bytes before the window count as BOUNDARY); (batch, length) ids -> (batch, length, width)."""
+
+    def __init__(self, order, width, buckets=BUCKETS, **kwargs):
+        super().__init__(**kwargs)
+        self.order, self.width, self.buckets = int(order), int(width), int(buckets)
+
+    def build(self, input_shape):
+        rows = (self.order - 1) * self.buckets
+        self.embeddings = self.add_weight(shape=(rows, self.width), initializer="uniform", name="embeddings")
+
+    def call(self, ids):
+        ids = keras.ops.cast(ids, "int32")
+        key, total = ids, 0
+        for n in range(2, self.order + 1):
+            prev = keras.ops.pad(ids[:, : -(n - 1)], [[0, 0], [n - 1, 0]], constant_values=BOUNDARY)
+            key = keras.ops.mod(key * VOCAB + prev, self.buckets)  # < buckets * 257: fits int32
+            total = total + keras.ops.take(self.embeddings, key + (n - 2) * self.buckets, axis=0)
+        return total
+
+    def get_config(self):
+        return {**super().get_config(), "order": self.order, "width": self.width, "buckets": self.buckets}
+
+
+def embed_bytes(ids, embedded, width: int, input_ngrams: int):
+    if input_ngrams < 2:
+        return embedded
+    return keras.layers.Add()([embedded, HashedNGramEmbedding(input_ngrams, width, name="ngram_embedding")(ids)])
+
+
+def gpt(
+    context: int, width: int = 128, layers: int = 4, heads: int = 4, dropout: float = 0.1, input_ngrams: int = 0
+) -> keras.Model:
     ids = keras.Input((context,), dtype="int32", name="bytes")
     embed = keras.layers.ReversibleEmbedding(VOCAB, width, name="embedding")
-    x = PositionEmbedding(max_len=context, name="positions")(embed(ids))
+    x = PositionEmbedding(max_len=context, name="positions")(embed_bytes(ids, embed(ids), width, input_ngrams))
     x = keras.layers.Dropout(dropout)(x)
     for i in range(layers):
         h = keras.layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_norm1")(x)
@@ -34,9 +76,9 @@ def gpt(context: int, width: int = 128, layers: int = 4, heads: int = 4, dropout
     return keras.Model(ids, embed(x, reverse=True), name="gpt")
 
 
-def lstm(context: int, width: int = 256, dropout: float = 0.1) -> keras.Model:
+def lstm(context: int, width: int = 256, dropout: float = 0.1, input_ngrams: int = 0) -> keras.Model:
     ids = keras.Input((context,), dtype="int32", name="bytes")
-    x = keras.layers.Embedding(VOCAB, 64, name="embedding")(ids)
+    x = embed_bytes(ids, keras.layers.Embedding(VOCAB, 64, name="embedding")(ids), 64, input_ngrams)
     x = keras.layers.LSTM(width, return_sequences=True, dropout=dropout, name="lstm")(x)
     return keras.Model(ids, keras.layers.Dense(VOCAB, name="logits")(x), name="lstm")
 

@@ -108,6 +108,7 @@ class Generator:
 
     def __init__(self, run_dir):
         import keras_cases.layers  # noqa: F401  (registers PositionEmbedding for loading)
+        import keras_cases.textgen.models  # noqa: F401  (registers HashedNGramEmbedding)
         from keras_cases.runs import load_model, load_run, read_json
 
         self.dir = load_run(run_dir, ("model.keras", "textgen.json"))
