@@ -71,6 +71,8 @@ ROWS += [
     ("textgen-text-missing", T, ["--text", "no_such.txt"], "no such file"),
     ("textgen-text-binary", T, ["--text", "{binary}"], "not UTF-8"),
     ("textgen-text-one-document", T, ["--text", "{one_document}"], "distinct document"),
+    ("textgen-text-and-corpus", T, ["--text", "{one_document}", "--corpus", "imdb"], "give one"),
+    ("textgen-input-ngrams-one", T, ["--input-ngrams", "1"], "--input-ngrams 1"),
     ("textgen-heads-not-dividing", T, ["--heads", "3"], "must divide --width"),
     ("textgen-context-1", T, ["--context", "1"], "--context"),
     ("textgen-context-0", T, ["--context", "0"], "--context"),
