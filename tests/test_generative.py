@@ -216,6 +216,21 @@ def test_ddim_with_the_true_noise_recovers_x0_exactly():
             np.testing.assert_allclose(x0_hat, x0, atol=1e-6)
 
 
+def test_diffusion_learning_rate_warms_up_then_decays_and_ema_spans_a_tenth():
+    from keras import ops
+
+    from keras_cases.generative.diffusion import learning_rate, optimizer
+
+    sched = learning_rate(2000)  # warmup 200 steps
+    lr = np.array([float(ops.convert_to_numpy(sched(s))) for s in range(0, 2001, 50)])
+    assert lr[0] == 0 and lr[4] == pytest.approx(2e-3) and lr.max() == pytest.approx(2e-3)
+    assert np.all(np.diff(lr[:5]) > 0) and np.all(np.diff(lr[4:]) < 0)  # up, then only down
+    assert lr[-1] == pytest.approx(2e-7, rel=1e-3)
+    assert float(ops.convert_to_numpy(learning_rate(30)(3))) == pytest.approx(2e-3)  # short runs: a tenth
+    assert optimizer(2000).ema_momentum == pytest.approx(0.995)
+    assert optimizer(10**6).ema_momentum == 0.999 and optimizer(4).ema_momentum == 0.5
+
+
 @pytest.fixture(scope="module")
 def diffusion_checks(tmp_path_factory):
     out = tmp_path_factory.mktemp("diffusion")

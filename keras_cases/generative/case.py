@@ -92,7 +92,13 @@ def make_parser():
     g.add_argument("--latent-dim", type=cli.positive_int, default=2, help="VAE latent size (2 draws the latent map)")
     g.add_argument("--gan-epochs", type=cli.positive_int, default=15)
     g.add_argument("--gan-latent-dim", type=cli.positive_int, default=32)
-    g.add_argument("--diffusion-epochs", type=cli.positive_int, default=10)
+    g.add_argument("--diffusion-epochs", type=cli.positive_int, default=20)
+    g.add_argument(
+        "--diffusion-batch-size",
+        type=cli.positive_int,
+        default=64,
+        help="the U-Net's batch (DDPM learns per step: smaller batches, more steps for the same compute)",
+    )
     g.add_argument(
         "--diffusion-steps", type=cli.positive_int, default=1000, help="DDPM noise levels T (training timesteps)"
     )

@@ -127,14 +127,29 @@ def build_unet(shape, widths=None):
     return keras.Model([image, t], eps, name="unet")
 
 
+def learning_rate(total_steps: int):
+    """A linear warmup over the first tenth of training (at most 200 steps) to 2e-3, then a
+    cosine down to 1e-4 of that at the last step."""
+    warmup = max(1, min(200, total_steps // 10))
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, max(1, total_steps - warmup), alpha=1e-4, warmup_target=2e-3, warmup_steps=warmup
+    )
+
+
+def optimizer(total_steps: int):
+    """Adam on that schedule, keeping an exponential moving average of the weights over about
+    the last tenth of the steps, which `fit` swaps in at the end (the weights that sample)."""
+    momentum = min(0.999, max(0.5, 1 - 10 / total_steps))
+    return keras.optimizers.Adam(learning_rate(total_steps), use_ema=True, ema_momentum=momentum)
+
+
 def train_diffusion(x_tr, x_val, args, alpha_bar):
-    """`args.diffusion_epochs` epochs of noise-prediction MSE; returns (model, history,
-    untrained validation loss). Adam with an exponential moving average of the weights,
-    which `fit` swaps in at the end (the weights that sample)."""
+    """`args.diffusion_epochs` epochs of noise-prediction MSE in batches of
+    `args.diffusion_batch_size`; returns (model, history, untrained validation loss)."""
     model = build_unet(x_tr.shape[1:])
     runtime.init_weights(model, args.seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=0.99), loss="mse")
-    data = resumable_epochs(NoisedBatches(2 * x_tr - 1, alpha_bar, args.batch_size, args.seed))
+    data = resumable_epochs(NoisedBatches(2 * x_tr - 1, alpha_bar, args.diffusion_batch_size, args.seed))
+    model.compile(optimizer=optimizer(args.diffusion_epochs * len(data)), loss="mse")
     val = noised_validation(2 * x_val - 1, alpha_bar, args.seed)
     untrained = float(model.evaluate(*val, verbose=0, batch_size=VAL_BATCH))
     clock = EpochClock()
@@ -152,8 +167,9 @@ def train_diffusion(x_tr, x_val, args, alpha_bar):
 def ddim_sample(predict_eps, noise, alpha_bar, steps: int, keep: int = 0):
     """DDIM with eta = 0 from x_T = `noise` (images in [-1, 1] at the end) over `steps`
     timesteps evenly spaced from T-1 down to 0: at each, the predicted clean image
-    x0 = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t) (clipped to [-1, 1]) and the same eps give
-    x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev) eps (ab_prev = 1 after the last step).
+    x0 = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t) (clipped to [-1, 1]), the eps that clipped x0
+    implies, and x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev) eps (ab_prev = 1 after the last
+    step). Without re-deriving eps a clipped x0 leaves the trajectory off the noise level.
     `predict_eps(x_t, t)` takes a batch and one integer t. Returns (x_0, the trajectory of
     the first `keep` images: [(t, x_t, predicted x_0)] at every step)."""
     ts = np.linspace(len(alpha_bar) - 1, 0, steps).round().astype(int)
@@ -162,6 +178,7 @@ def ddim_sample(predict_eps, noise, alpha_bar, steps: int, keep: int = 0):
         ab, ab_prev = alpha_bar[t], (alpha_bar[ts[i + 1]] if i + 1 < len(ts) else 1.0)
         eps = np.asarray(predict_eps(x, int(t)), "float64")
         x0 = np.clip((x - np.sqrt(1 - ab) * eps) / np.sqrt(ab), -1, 1)
+        eps = (x - np.sqrt(ab) * x0) / np.sqrt(1 - ab)  # the noise the clipped x0 implies (as diffusers does)
         if keep:
             trajectory.append((int(t), x[:keep], x0[:keep]))
         x = np.sqrt(ab_prev) * x0 + np.sqrt(1 - ab_prev) * eps
@@ -222,6 +239,8 @@ def study_diffusion(args, run, images, quality, rng, metrics, history):
         {
             "diffusion_fd": fd,
             "diffusion_epochs": args.diffusion_epochs,
+            "diffusion_batch_size": args.diffusion_batch_size,
+            "diffusion_train_steps": args.diffusion_epochs * max(1, len(images.train) // args.diffusion_batch_size),
             "diffusion_steps": args.diffusion_steps,
             "diffusion_sample_steps": args.sample_steps,
             "diffusion_untrained_val_mse": untrained,
@@ -234,7 +253,8 @@ def study_diffusion(args, run, images, quality, rng, metrics, history):
     )
     trajectory_figure(trajectory, run.path("diffusion_trajectory.png"))
     note = (
-        f"Diffusion: {model.count_params():,}-parameter U-Net, {args.diffusion_epochs} epochs, T = "
+        f"Diffusion: {model.count_params():,}-parameter U-Net, {args.diffusion_epochs} epochs "
+        f"({metrics['diffusion_train_steps']:,} steps of {args.diffusion_batch_size}), T = "
         f"{args.diffusion_steps}, noise-prediction MSE on validation {untrained:.3f} untrained -> "
         f"{trained:.3f}; DDIM (eta 0) with {args.sample_steps} steps"
     )

@@ -24,7 +24,7 @@ np.save(out + ".npy", np.asarray(unet.predict_on_batch([x_t, t])))
 from sklearn.datasets import load_digits  # noqa: E402
 
 x = (load_digits().images[:, :, :, None] / 16.0).astype("float32")
-args = types.SimpleNamespace(seed=5, batch_size=64, diffusion_epochs=1, verbose=0)
+args = types.SimpleNamespace(seed=5, diffusion_batch_size=64, diffusion_epochs=1, verbose=0)
 alpha_bar = diffusion.noise_schedule(100)
 runs = []
 for _ in range(2):
