@@ -131,6 +131,23 @@ def make_parser():
         default=None,
         help=f"(small: {Recipe.weight_decay}, AdamW: x100; airbench94: L2 through the momentum)",
     )
+    g.add_argument(
+        "--mixed-precision", choices=("auto", "on", "off"), default="auto", help="auto: on with a GPU, off on a CPU"
+    )
+    g.add_argument("--ablation-epochs", type=cli.positive_int, default=6, help="epochs per ablation run")
+    g.add_argument(
+        "--ablation-train", type=cli.positive_int, default=1000, help="training images per class in the ablation runs"
+    )
+    g.add_argument("--data", default="cifar10", help="cifar10, or an image folder (one sub-folder per class)")
+    g.add_argument("--images", default=None, help="an image folder (same as --data DIR)")
+    g.add_argument(
+        "--image-size", type=cli.positive_int, default=32, help="side length images are resized to (folders)"
+    )
+    add_vit_flags(p)
+    return p
+
+
+def add_vit_flags(p):
     vit = p.add_argument_group("cifar: the vision transformer (--recipe vit, --studies compare)")
     vit.add_argument(
         "--vit-dim", type=cli.positive_int, default=None, help="token width (default: as many parameters as the CNN)"
@@ -144,19 +161,6 @@ def make_parser():
         default=None,
         help="probability of random erasing per training image (default: the recipe's: vit 0.5, small 0)",
     )
-    g.add_argument(
-        "--mixed-precision", choices=("auto", "on", "off"), default="auto", help="auto: on with a GPU, off on a CPU"
-    )
-    g.add_argument("--ablation-epochs", type=cli.positive_int, default=6, help="epochs per ablation run")
-    g.add_argument(
-        "--ablation-train", type=cli.positive_int, default=1000, help="training images per class in the ablation runs"
-    )
-    g.add_argument("--data", default="cifar10", help="cifar10, or an image folder (one sub-folder per class)")
-    g.add_argument("--images", default=None, help="an image folder (same as --data DIR)")
-    g.add_argument(
-        "--image-size", type=cli.positive_int, default=32, help="side length images are resized to (folders)"
-    )
-    return p
 
 
 def parse_studies(text: str) -> list[str]:

@@ -75,29 +75,7 @@ def make_parser():
         help=f"comma-separated networks to train, or all: {', '.join(MODELS)} (the one chosen on "
         "validation is reported)",
     )
-    g.add_argument("--csv", default=None, help="your own series as CSV (default: fpp2 elecdemand)")
-    g.add_argument("--time-column", default=None, help="with --csv: the time stamp column")
-    g.add_argument(
-        "--target",
-        default=None,
-        help="with --csv: the column to forecast; several comma-separated columns forecast "
-        "several series at once (one global model)",
-    )
-    g.add_argument(
-        "--series-column",
-        default=None,
-        help="with --csv in long format: the column naming which series a row belongs to "
-        "(one global model for all of them)",
-    )
-    g.add_argument("--features", default=None, help="with --csv: comma-separated numeric input columns")
-    g.add_argument(
-        "--future",
-        default="auto",
-        help="input columns whose values over the forecast horizon are known and enter the window: "
-        "auto (the calendar; on elecdemand also the work-day flag and the recorded temperature, "
-        "standing in for a perfect weather forecast), none (the lag window only), or "
-        "comma-separated --features columns (plus the calendar). Ridge gets the same inputs",
-    )
+    add_data_flags(p)
     g.add_argument(
         "--lookback",
         type=cli.positive_int,
@@ -123,6 +101,33 @@ def make_parser():
     g.add_argument("--learning-rate", type=cli.positive_float, default=1e-3)
     g.add_argument("--patience", type=cli.positive_int, default=4, help="early-stopping patience (epochs)")
     return p
+
+
+def add_data_flags(p):
+    d = p.add_argument_group("forecasting: data")
+    d.add_argument("--csv", default=None, help="your own series as CSV (default: fpp2 elecdemand)")
+    d.add_argument("--time-column", default=None, help="with --csv: the time stamp column")
+    d.add_argument(
+        "--target",
+        default=None,
+        help="with --csv: the column to forecast; several comma-separated columns forecast "
+        "several series at once (one global model)",
+    )
+    d.add_argument(
+        "--series-column",
+        default=None,
+        help="with --csv in long format: the column naming which series a row belongs to "
+        "(one global model for all of them)",
+    )
+    d.add_argument("--features", default=None, help="with --csv: comma-separated numeric input columns")
+    d.add_argument(
+        "--future",
+        default="auto",
+        help="input columns whose values over the forecast horizon are known and enter the window: "
+        "auto (the calendar; on elecdemand also the work-day flag and the recorded temperature, "
+        "standing in for a perfect weather forecast), none (the lag window only), or "
+        "comma-separated --features columns (plus the calendar). Ridge gets the same inputs",
+    )
 
 
 def networks(text: str) -> list[str]:

@@ -103,33 +103,38 @@ def make_parser():
         default=1e-2,
         help="Adam learning rate of the frozen-encoder classifiers (study reuse; fine-tuned: 1e-3)",
     )
-    g.add_argument(
+    add_rotation_flags(p)
+    g.set_defaults(seeds=3)
+    return p
+
+
+def add_rotation_flags(p):
+    r = p.add_argument_group("representation: study rotation")
+    r.add_argument(
         "--pretext-images",
         type=cli.positive_int,
         default=20000,
         help="unlabelled CIFAR-10 training images for the rotation pretext (study rotation)",
     )
-    g.add_argument("--pretext-epochs", type=cli.positive_int, default=4, help="epochs of the rotation pretext")
-    g.add_argument(
+    r.add_argument("--pretext-epochs", type=cli.positive_int, default=4, help="epochs of the rotation pretext")
+    r.add_argument(
         "--labels-per-class",
         type=cli.positive_int,
         default=100,
         help="labelled CIFAR-10 images per class for the transfer classifiers (study rotation)",
     )
-    g.add_argument(
+    r.add_argument(
         "--transfer-blocks",
         type=cli.positive_int,
         default=2,
         help=f"how many of the {len(WIDTHS)} pretrained conv blocks start the CIFAR classifier",
     )
-    g.add_argument(
+    r.add_argument(
         "--transfer-epochs",
         type=cli.positive_int,
         default=30,
         help="epochs of each transfer classifier (study rotation)",
     )
-    g.set_defaults(seeds=3)
-    return p
 
 
 def parse_studies(text: str, argv=None) -> list[str]:
