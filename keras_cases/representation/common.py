@@ -89,3 +89,12 @@ def train_classifier(model, x, y, d, args, seed, epochs, augmented=False, name="
         "seconds": train_seconds(clock),
         "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
     }
+
+
+def save_classifier(model, run, metrics, saved, class_names, test_accuracy, description: str) -> None:
+    """The run's model.keras: one study's classifier, with its test accuracy and class names
+    in metrics and a line for the report's list of saved files."""
+    metrics["test_accuracy"] = test_accuracy  # the saved model's
+    metrics["class_names"] = list(class_names)
+    runtime.save_model(model, run.path("model.keras"))
+    saved["model.keras"] = description

@@ -8,10 +8,18 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_cases import UserError, cli, plots, protocol, runtime
+from keras_cases import UserError, cli, plots, protocol
 from keras_cases.evaluation import mean_std
 from keras_cases.representation.autoencoders import build_autoencoder, compiled_autoencoder, train_autoencoder
-from keras_cases.representation.common import HIDDEN, compile_classifier, moved, pm, restart, train_classifier
+from keras_cases.representation.common import (
+    HIDDEN,
+    compile_classifier,
+    moved,
+    pm,
+    restart,
+    save_classifier,
+    train_classifier,
+)
 from keras_cases.runs import markdown_table
 
 VARIANTS = ("random frozen", "random fine-tuned", "trained frozen", "trained fine-tuned")
@@ -100,23 +108,22 @@ def study_reuse(args, seeds, run, metrics, history, saved, d, encoders) -> str:
             for v in VARIANTS:
                 res[n, v].append(fit_variant(clf, v, n, d.x_train[idx], d.y_train[idx], s, d, args, encoders, history))
                 if v == "trained fine-tuned" and s == seeds[0] and n == labels[-1]:
-                    save_classifier(clf[False][0], run, metrics, saved, d, s, n, res[n, v][-1])
+                    save_classifier(
+                        clf[False][0],
+                        run,
+                        metrics,
+                        saved,
+                        d.class_names,
+                        res[n, v][-1]["test_accuracy"],
+                        f"the MNIST classifier with the autoencoder-trained, fine-tuned encoder ({n:,} labels, "
+                        f"seed {s}); raw 28x28x1 pixels in, 10 class probabilities out",
+                    )
     rows = curve_metrics(res, labels, metrics)
     first = {v: history[f"{v.replace(' ', '_')}_n{labels[0]}_seed{seeds[0]}"] for v in VARIANTS}
     plots.learning_curves(first, run.path("reuse_curves.png"), metrics=("loss", "accuracy"))
     plot_label_curve(metrics, labels, run.path("reuse_label_curve.png"))
     print(markdown_table(rows, list(rows[0])), flush=True)
     return reuse_section(args, seeds, d, metrics, rows)
-
-
-def save_classifier(model, run, metrics, saved, d, s, n, r) -> None:
-    metrics["test_accuracy"] = r["test_accuracy"]  # the saved model's
-    metrics["class_names"] = list(d.class_names)
-    runtime.save_model(model, run.path("model.keras"))
-    saved["model.keras"] = (
-        f"the MNIST classifier with the autoencoder-trained, fine-tuned encoder ({n:,} labels, "
-        f"seed {s}); raw 28x28x1 pixels in, 10 class probabilities out"
-    )
 
 
 def key(v: str) -> str:

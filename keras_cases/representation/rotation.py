@@ -18,7 +18,15 @@ from keras_cases.backbones import (
 )
 from keras_cases.data import images
 from keras_cases.evaluation import mean_std
-from keras_cases.representation.common import compile_classifier, moved, pm, restart, train_classifier, verdict
+from keras_cases.representation.common import (
+    compile_classifier,
+    moved,
+    pm,
+    restart,
+    save_classifier,
+    train_classifier,
+    verdict,
+)
 from keras_cases.runs import markdown_table
 
 TRANSFER = ("frozen", "fine-tuned", "scratch")
@@ -123,12 +131,15 @@ def study_rotation(args, seeds, run, metrics, history, saved) -> str:
             r["pretrained_arrays_moved"] = sum(moved(w, layer.get_weights()) for layer, w in blocks.items())
             res[v].append(r)
             if v == "fine-tuned" and s == seeds[0] and "model.keras" not in saved:
-                metrics["test_accuracy"] = r["test_accuracy"]  # the saved model's
-                metrics["class_names"] = list(c.class_names)
-                runtime.save_model(model, run.path("model.keras"))
-                saved["model.keras"] = (
+                save_classifier(
+                    model,
+                    run,
+                    metrics,
+                    saved,
+                    c.class_names,
+                    r["test_accuracy"],
                     f"the CIFAR-10 classifier started from the pretrained blocks, fine-tuned "
-                    f"(seed {s}); raw 32x32x3 pixels in, 10 class probabilities out"
+                    f"(seed {s}); raw 32x32x3 pixels in, 10 class probabilities out",
                 )
     rows, diffs = transfer_table(res, metrics)
     plots.learning_curves(
