@@ -134,10 +134,12 @@ class Triangular(keras.optimizers.schedules.LearningRateSchedule):
         return {k: getattr(self, k) for k in ("peak", "total_steps", "rise", "start", "end")}
 
 
-def triangular_lr(fraction: float, peak: float, warmup: float = 0.23) -> float:
-    """The same shape at `fraction` of a wall-clock budget (for `TriangularBudget`)."""
+def triangular_lr(fraction: float, peak: float, warmup: float = 0.23, start: float = 0.2, end: float = 0.07) -> float:
+    """The same shape at `fraction` of a wall-clock budget (for `TriangularBudget`), in Python floats."""
     f = min(max(fraction, 0.0), 1.0)
-    return peak * (0.2 + 0.8 * f / warmup if f < warmup else 1 - 0.93 * (f - warmup) / (1 - warmup))
+    if f < warmup:
+        return peak * (start + (1 - start) * f / warmup)
+    return peak * (1 + (end - 1) * (f - warmup) / (1 - warmup))
 
 
 @keras.saving.register_keras_serializable("keras_cases")
