@@ -64,7 +64,9 @@ def test_churn_cross_validation_is_paired_and_scores_every_model_per_fold(tmp_pa
                 "--repeats",
                 "1",
                 "--encodings",
-                "log1p,ple",
+                "log1p",
+                "--networks",
+                "mlp,residual",
                 "--ensemble",
                 "2",
                 "-v",
@@ -79,20 +81,22 @@ def test_churn_cross_validation_is_paired_and_scores_every_model_per_fold(tmp_pa
     assert set(auc["models"]) == {
         "improved MLP",
         "improved MLP, log1p",
-        "improved MLP, PLE",
-        "MLP ensemble of 2 (encoding chosen)",
-        "improved MLP, encoding chosen on validation",
+        "residual MLP on LR",
+        "residual MLP on LR, log1p",
+        "ensemble of 2 (network and encoding chosen)",
+        "network chosen on validation",
         "baseline MLP",
         "logistic regression",
         "logistic regression, log1p",
         "gradient boosting",
     }
     models = auc["models"]
-    chosen = models["improved MLP, encoding chosen on validation"]["folds"]
-    names = ["improved MLP", "improved MLP, log1p", "improved MLP, PLE", "MLP ensemble of 2 (encoding chosen)"]
+    chosen = models["network chosen on validation"]["folds"]
+    names = [k for k in models if "MLP" in k and k != "baseline MLP"] + ["ensemble of 2 (network and encoding chosen)"]
     assert all(c in [models[n]["folds"][i] for n in names] for i, c in enumerate(chosen))  # per fold, a candidate
     p = m["protocol"]
-    assert p["encodings"] == ["plain", "log1p", "ple"] and sum(p["encoding_chosen_in_folds"].values()) == 2
+    assert p["encodings"] == ["plain", "log1p"] and sum(p["encoding_chosen_in_folds"].values()) == 2
+    assert p["networks"] == ["mlp", "residual"] and sum(p["network_chosen_in_folds"].values()) == 2
     for name, v in auc["models"].items():
         assert len(v["folds"]) == 2
         # a broken pipeline (leaky or shuffled labels, untrained model) cannot score like this
@@ -100,7 +104,7 @@ def test_churn_cross_validation_is_paired_and_scores_every_model_per_fold(tmp_pa
     pairs = {(r["model"], r["reference"]) for r in auc["paired"]}
     assert ("improved MLP", "logistic regression") in pairs and ("improved MLP", "gradient boosting") in pairs
     assert ("gradient boosting", "logistic regression") not in pairs  # each pair once
-    assert ("improved MLP, encoding chosen on validation", "gradient boosting") in pairs
+    assert ("network chosen on validation", "gradient boosting") in pairs
     row = [r for r in auc["paired"] if r["model"] == "improved MLP" and r["reference"] == "logistic regression"][0]
     folds = auc["models"]
     assert row["diff"] == pytest.approx(

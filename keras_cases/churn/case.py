@@ -67,6 +67,12 @@ def make_parser():
         "comma-separated: plain, log1p, quantile, ple (piecewise-linear; Gorishniy et al. 2022)",
     )
     c.add_argument(
+        "--networks",
+        default="mlp,residual",
+        help="with --cv: the networks to choose from per fold on validation, comma-separated: mlp (the "
+        "improved MLP), residual (the same MLP added to the logistic regression's logit, started at it)",
+    )
+    c.add_argument(
         "--ensemble",
         type=cli.positive_int,
         default=1,
@@ -79,7 +85,7 @@ def make_parser():
 
 @command
 def main(argv=None):
-    from keras_cases.churn.crossval import ENCODINGS
+    from keras_cases.churn.crossval import ENCODINGS, NETWORKS
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "predict":
@@ -90,6 +96,7 @@ def main(argv=None):
         "plain",
         *[e for e in cli.parse_list(args.encodings, "--encodings", ENCODINGS, "encoding") if e != "plain"],
     ]
+    args.networks = cli.parse_list(args.networks, "--networks", NETWORKS, "network")
     data = load_data(args.csv, args.target, args.positive)
     split = Split.of(data)
     if args.cv:

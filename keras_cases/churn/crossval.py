@@ -7,18 +7,31 @@ import numpy as np
 
 from keras_cases import cli, encodings, protocol, runtime
 from keras_cases.churn.data import CASE, SPLIT_SEED, log1p_numerics
-from keras_cases.churn.models import fit_improved, hist_gradient_boosting, improved, logistic_regression, run_seed
+from keras_cases.churn.models import (
+    fit_improved,
+    fit_logistic_regression,
+    hist_gradient_boosting,
+    improved,
+    logistic_regression,
+    residual,
+    run_seed,
+    start_at_linear,
+)
 from keras_cases.data.tabular import TabularPreprocessor
 from keras_cases.evaluation import binary_metrics, choose_threshold
 
-CHOSEN = "improved MLP, encoding chosen on validation"
+CHOSEN = "network chosen on validation"
 ENCODINGS = ("plain", "log1p", "quantile", "ple")  # keras_cases.encodings; log1p as the churn case defines it
-MLP_NAMES = {
-    "plain": "improved MLP",
-    "log1p": "improved MLP, log1p",
-    "quantile": "improved MLP, quantile",
-    "ple": "improved MLP, PLE",
-}
+NETWORKS = ("mlp", "residual")  # the improved MLP; the same MLP as a residual on the logistic regression
+_ENCODED = {"plain": "", "log1p": ", log1p", "quantile": ", quantile", "ple": ", PLE"}
+
+
+def network_name(network: str, encoding: str) -> str:
+    """The report's name of one candidate: "improved MLP, log1p", "residual MLP on LR", ..."""
+    return ("improved MLP" if network == "mlp" else "residual MLP on LR") + _ENCODED[encoding]
+
+
+MLP_NAMES = {e: network_name("mlp", e) for e in ENCODINGS}
 REFERENCES = ("logistic regression", "logistic regression, log1p", "gradient boosting")
 HEADLINE = {  # metrics.json headline key: model
     "chosen_mlp_roc_auc": CHOSEN,
@@ -29,17 +42,22 @@ HEADLINE = {  # metrics.json headline key: model
 }
 
 
-def mlp_candidate(x, ys, args, objective, seeds) -> dict:
-    """The improved MLP on one encoding, averaged over `seeds` (a seed ensemble when there are
-    several; one network's threshold is its ThresholdTuner's, an ensemble's is chosen on its
-    averaged validation scores): validation ROC-AUC and test metrics."""
+def mlp_candidate(x, ys, args, objective, seeds, network="mlp") -> dict:
+    """The improved MLP (or, `network="residual"`, the residual network started at the
+    logistic regression fit on the same training rows) on one encoding, averaged over
+    `seeds` (a seed ensemble when there are several; one network's threshold is its
+    ThresholdTuner's, an ensemble's is chosen on its averaged validation scores):
+    validation ROC-AUC and test metrics."""
     from sklearn.metrics import roc_auc_score
 
     p_val, p_test = np.zeros(len(ys[1])), np.zeros(len(ys[2]))
+    build, start = improved, None
+    if network == "residual":
+        build, start = residual, start_at_linear(fit_logistic_regression(x[0], ys[0]))
     for seed in seeds:
         runtime.set_seed(seed)
-        model = improved(x[0].shape[1])
-        _, threshold = fit_improved(model, x, ys, args, objective, seed)
+        model = build(x[0].shape[1])
+        _, threshold = fit_improved(model, x, ys, args, objective, seed, start)
         p_val += model.predict(x[1], verbose=0).ravel() / len(seeds)
         p_test += model.predict(x[2], verbose=0).ravel() / len(seeds)
     if len(seeds) > 1:
@@ -61,24 +79,29 @@ def encode(data, fold, name):
 
 
 def fold_scores(fold, data, args, objective) -> tuple[dict, dict]:
-    """Every model on one fold, and what the protocol chose there. The MLP's numeric encoding
-    (each of --encodings) and, with --ensemble N, one network or the average of N seeds are
-    chosen on the fold's validation part; the held-out part only scores."""
+    """Every model on one fold, and what the protocol chose there. The network (each of
+    --networks) and its numeric encoding (each of --encodings) and, with --ensemble N, one
+    network or the average of N seeds are chosen on the fold's validation part; the held-out
+    part only scores."""
     from sklearn.metrics import roc_auc_score
 
     ys = tuple(data.y[i].astype("float32") for i in (fold.train, fold.val, fold.test))
     xs = {name: encode(data, fold, name) for name in args.encodings}
     r = run_seed(args.seed, xs["plain"], ys, args, objective)
-    cands = {"plain": {"val_auc": roc_auc_score(ys[1], r["p_val"]), "test": r["metrics"]}}
-    for name in args.encodings[1:]:
-        cands[name] = mlp_candidate(xs[name], ys, args, objective, [args.seed])
+    cands = {}
+    for network in args.networks:
+        for name in args.encodings:
+            if network == "mlp" and name == "plain":  # run_seed trained it, beside the baseline MLP
+                cands[network, name] = {"val_auc": roc_auc_score(ys[1], r["p_val"]), "test": r["metrics"]}
+            else:
+                cands[network, name] = mlp_candidate(xs[name], ys, args, objective, [args.seed], network)
     best = max(cands, key=lambda k: cands[k]["val_auc"])
-    chosen, choice = cands[best]["test"], {"encoding": best, "ensemble": False}
-    scores = {MLP_NAMES[k]: {m: v for m, v in c["test"].items() if m != "baseline"} for k, c in cands.items()}
+    chosen, choice = cands[best]["test"], {"network": best[0], "encoding": best[1], "ensemble": False}
+    scores = {network_name(*k): {m: v for m, v in c["test"].items() if m != "baseline"} for k, c in cands.items()}
     if args.ensemble > 1:
         seeds = [args.seed + i for i in range(args.ensemble)]
-        ens = mlp_candidate(xs[best], ys, args, objective, seeds)
-        scores[f"MLP ensemble of {args.ensemble} (encoding chosen)"] = ens["test"]
+        ens = mlp_candidate(xs[best[1]], ys, args, objective, seeds, best[0])
+        scores[f"ensemble of {args.ensemble} (network and encoding chosen)"] = ens["test"]
         if ens["val_auc"] > cands[best]["val_auc"]:
             chosen, choice["ensemble"] = ens["test"], True
     scores[CHOSEN] = {m: v for m, v in chosen.items() if m != "baseline"}
@@ -134,6 +157,8 @@ def cross_validate(args, data, objective) -> int:
             "n_test": n_test,
             "split_seed": SPLIT_SEED,
             "encodings": list(args.encodings),
+            "networks": list(args.networks),
+            "network_chosen_in_folds": {n: sum(c["network"] == n for c in choices) for n in args.networks},
             "encoding_chosen_in_folds": {e: sum(c["encoding"] == e for c in choices) for e in args.encodings},
             "log1p_chosen_in_folds": sum(c["encoding"] == "log1p" for c in choices),
             "ensemble": args.ensemble,
@@ -156,7 +181,7 @@ def cross_validate(args, data, objective) -> int:
     for r in summaries["roc_auc"]["paired"]:
         if r["model"] == CHOSEN:
             print(
-                f"chosen MLP vs {r['reference']}: ROC-AUC {r['diff']:+.4f} "
+                f"chosen network vs {r['reference']}: ROC-AUC {r['diff']:+.4f} "
                 f"[{r['low']:+.4f}, {r['high']:+.4f}] ({r['verdict']})"
             )
     return 0
@@ -170,10 +195,14 @@ def notes(m) -> list[str]:
         f"~{p['n_train']} rows\n  (of which a stratified 20% is the validation part that chooses early stopping "
         f"and the\n  decision threshold, objective {m['objective']}); preprocessing fit per fold on its training "
         "rows; the\n  same folds for every model, so the differences are paired",
-        f'the network the protocol chooses ("encoding chosen on validation"): per fold, the improved MLP on\n  the '
-        f"numeric encoding ({', '.join(p['encodings'])}) with the higher validation ROC-AUC (chosen per fold: "
+        'the network the protocol chooses ("network chosen on validation"): per fold, the candidate\n  with the '
+        f"highest validation ROC-AUC among the networks ({', '.join(p['networks'])}; residual: the improved MLP\n  "
+        "added to the logistic regression's logit, started at that fit) on each numeric encoding\n  "
+        f"({', '.join(p['encodings'])}); chosen per fold: "
+        + ", ".join(f"{n} {k}" for n, k in p["network_chosen_in_folds"].items())
+        + "; "
         + ", ".join(f"{e} {n}" for e, n in p["encoding_chosen_in_folds"].items())
-        + f" of {p['folds']})"
+        + f" of {p['folds']}"
         + (
             f"; then one network or the average of {p['ensemble']} seeds, again on validation (the ensemble "
             f"chosen in {p['ensemble_chosen_in_folds']} of {p['folds']} folds)"

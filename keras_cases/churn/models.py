@@ -31,6 +31,36 @@ def build_model(n_features: int, width: int = 64, dropout: float = 0.3) -> keras
     return keras.Model(inputs, outputs, name="improved_mlp")
 
 
+def build_residual(n_features: int, width: int = 64, dropout: float = 0.3) -> keras.Model:
+    """The improved MLP as a residual on a linear model (the combined actuarial neural
+    network of Wuthrich & Merz 2019): logit = linear(x) + MLP(x). `start_at_linear` sets the
+    linear part to a fitted logistic regression and the MLP's output to zero, so training
+    starts from the reference and early stopping on validation keeps only what the MLP adds."""
+    inputs = keras.Input((n_features,), name="features")
+    linear = keras.layers.Dense(1, name="linear")(inputs)
+    x = keras.layers.Dense(width, activation="relu")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Dropout(dropout)(x)
+    x = keras.layers.Dense(width // 2, activation="relu")(x)
+    x = keras.layers.Dropout(dropout)(x)
+    residual = keras.layers.Dense(1, name="residual")(x)
+    logit = keras.layers.Add(name="logit")([linear, residual])
+    outputs = keras.layers.Activation("sigmoid", name="churn")(logit)
+    return keras.Model(inputs, outputs, name="residual_mlp")
+
+
+def start_at_linear(lr):
+    """For `train(start=...)`: the residual network's linear part := the fitted scikit-learn
+    logistic regression `lr`, its MLP's output kernel := 0 (the network starts as `lr`)."""
+
+    def start(model):
+        model.get_layer("linear").set_weights([lr.coef_.T.astype("float32"), lr.intercept_.astype("float32")])
+        kernel, bias = model.get_layer("residual").get_weights()
+        model.get_layer("residual").set_weights([0 * kernel, 0 * bias])
+
+    return start
+
+
 def compile_model(model, learning_rate=1e-3):
     """Adam, binary cross-entropy, ROC-AUC; 32 steps per compiled call on JAX and TensorFlow
     (measured: `runtime.STEPS_PER_EXECUTION`), one on PyTorch."""
@@ -59,10 +89,14 @@ def train(
     weighted=False,
     patience=10,
     extra_callbacks=(),
+    start=None,
 ):
     """Fit with NumPy-shuffled batches; returns (history dict, ThresholdTuner or None).
-    `extra_callbacks` run after the case's own (e.g. the benchmark's time-to-quality watch)."""
+    `extra_callbacks` run after the case's own (e.g. the benchmark's time-to-quality watch);
+    `start(model)`, when given, sets weights after the seeded initialisation."""
     runtime.init_weights(model, seed)
+    if start is not None:
+        start(model)
     data = batches(x_tr, y_tr, batch_size, seed, class_weights(y_tr) if weighted else None)
     callbacks, tuner = [], None
     if objective is not None:
@@ -90,10 +124,16 @@ def improved(n_features: int) -> keras.Model:
     return compile_model(build_model(n_features), learning_rate=3e-3)
 
 
-def fit_improved(model, xs, ys, args, objective, seed):
-    """Train the improved MLP on (train, validation, ...) parts: class weights, early stopping
-    on validation ROC-AUC and the threshold chosen on validation. Returns (history, threshold)."""
-    fit = dict(epochs=args.epochs, batch_size=args.batch_size, seed=seed, verbose=args.verbose)
+def residual(n_features: int) -> keras.Model:
+    """The residual network, compiled like the improved MLP."""
+    return compile_model(build_residual(n_features), learning_rate=3e-3)
+
+
+def fit_improved(model, xs, ys, args, objective, seed, start=None):
+    """Train the improved MLP (or the residual network, with its `start`) on (train,
+    validation, ...) parts: class weights, early stopping on validation ROC-AUC and the
+    threshold chosen on validation. Returns (history, threshold)."""
+    fit = dict(epochs=args.epochs, batch_size=args.batch_size, seed=seed, verbose=args.verbose, start=start)
     hist, tuner = train(
         model, xs[0], ys[0], xs[1], ys[1], objective=objective, weighted=True, patience=args.patience, **fit
     )
