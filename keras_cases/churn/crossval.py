@@ -132,12 +132,11 @@ def cross_validate(args, data, objective) -> int:
         args,
         f"{data.dataset}: {len(data.y)} rows; {args.cv}-fold x {args.repeats} ({len(splits)} held-out folds)",
     )
-    per_fold, choices = [], []
+    results = []
     for f in splits:
         print(f"fold {f.name}: {len(f.train)} train / {len(f.val)} validation / {len(f.test)} held out", flush=True)
-        scores, choice = fold_scores(f, data, args, objective)
-        per_fold.append(scores)
-        choices.append(choice)
+        results.append(fold_scores(f, data, args, objective))
+    per_fold, choices = [r[0] for r in results], [r[1] for r in results]
     n_train, n_test = len(splits[0].train) + len(splits[0].val), len(splits[0].test)
     refs = [r for r in REFERENCES if r in per_fold[0]]
     summaries = {
