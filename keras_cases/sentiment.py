@@ -1,6 +1,6 @@
 """Sentiment: is this sentence or review positive or negative?
 
-The same recurrent, convolutional and attention networks as the spam case (and the same
+The same recurrent, convolutional, attention and fastText networks as the spam case (and the same
 TF-IDF + logistic regression reference) on one of:
 
 - `--data sentences`: UCI Sentiment Labelled Sentences, 3,000 one-line reviews from IMDB,
@@ -156,7 +156,7 @@ def main(argv=None):
     if args.quick:
         data = quick_sample(data)
     blurb = (
-        f"The recurrent, convolutional and attention networks of the spam case against "
+        f"The recurrent, convolutional, attention and fastText networks of the spam case against "
         f"TF-IDF + logistic regression on {data.dataset}. Each model's decision threshold "
         f"is chosen on validation for `{args.objective}`; the best network by validation "
         "PR-AUC; the test set is touched once."

@@ -1,8 +1,9 @@
 """SMS spam: catch spam without losing real messages.
 
 The SMS Spam Collection (UCI, 5,574 messages, 13.4% spam), or your own CSV. Recurrent
-(LSTM, GRU, bidirectional LSTM), convolutional (Conv1D + global max pooling) and attention
-(a small Transformer encoder) networks against a TF-IDF + logistic regression reference,
+(LSTM, GRU, bidirectional LSTM), convolutional (Conv1D + global max pooling), attention
+(a small Transformer encoder) and bag-of-n-grams (fastText: word and bigram embeddings
+averaged) networks against a TF-IDF + logistic regression reference,
 on one stratified train/validation/test split (a repeated message stays in one split).
 The tokenizer and vocabulary live outside the model, fit on training messages only, and
 are saved as vocab.json next to it, so a saved run scores raw text. The loss is

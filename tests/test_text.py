@@ -24,7 +24,7 @@ from keras_cases.data.text import (
     tokenize,
 )
 
-NEURAL = ("lstm", "gru", "bilstm", "conv1d", "transformer")
+NEURAL = ("lstm", "gru", "bilstm", "conv1d", "transformer", "fasttext")
 SOURCE = "jax" if "jax" in backends_under_test() else backends_under_test()[0]
 SPAM_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
 

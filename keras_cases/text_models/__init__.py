@@ -1,8 +1,9 @@
 """Text classifiers shared by the spam and sentiment cases, and the experiment they run.
 
-- `models`      the masking layers (padding never decides an output), the five network
+- `models`      the masking layers (padding never decides an output), the six network
                 families (`build_lstm`, `build_gru`, `build_bilstm`, `build_conv1d`,
-                `build_transformer`, behind `build_model`), the character CNN
+                `build_transformer`, the bag of n-grams `build_fasttext` with its
+                `NGramEmbedding`, behind `build_model`), the character CNN
                 `build_char_cnn`, `compile_model`, and the
                 TF-IDF + logistic regression reference `build_tfidf`
 - `training`    `train` (seeded NumPy weights and batches, class weights, early stopping on
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 
-NEURAL = ("lstm", "gru", "bilstm", "conv1d", "transformer")
+NEURAL = ("lstm", "gru", "bilstm", "conv1d", "transformer", "fasttext")
 TFIDF = "tfidf_logreg"
 REPORTED = ("accuracy", "precision", "recall", "f1", "pr_auc", "roc_auc", "threshold")
 SPLIT_SEED = 2024  # the split is fixed; --seed varies weights, batches and dropout
@@ -41,6 +42,9 @@ _WHERE = {
         "build_bilstm",
         "build_conv1d",
         "build_transformer",
+        "build_fasttext",
+        "NGramEmbedding",
+        "bigram_keys",
         "build_char_cnn",
         "encoder_block",
         "build_model",

@@ -7,9 +7,13 @@ only; sentiment stratifies by site and label): the word vocabulary and the chara
 are fit on the fold's training texts; every family in --families is trained with early
 stopping and a threshold on the fold's validation part; the averages of the top 2, 3, ...
 all families (ranked by validation PR-AUC; each ensemble's threshold chosen on its averaged
-validation scores) are candidates too; the candidate with the best validation PR-AUC is "the
-network chosen on validation"; the held-out fold only scores. TF-IDF + LR gets the same
-training texts, validation threshold and held-out fold.
+validation scores) are candidates too. "The network chosen on validation" (`choose`) is the
+candidate of the most networks among those whose validation PR-AUC is within one standard
+error of the best one's (a paired bootstrap over the validation texts): ~900 validation
+texts cannot tell candidates apart by less than that, the best of a dozen by a margin below
+the noise is mostly luck, and an average of more networks varies less from text to text
+and from fold to fold. The held-out fold only scores.
+TF-IDF + LR gets the same training texts, validation threshold and held-out fold.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from keras_cases.text_models import SPLIT_SEED, chars
 from keras_cases.text_models.models import build_char_cnn, build_model, build_tfidf, compile_model
 from keras_cases.text_models.training import score, train
 
-FAMILIES = ("lstm", "gru", "bilstm", "conv1d", "transformer", "char_cnn")
+FAMILIES = ("lstm", "gru", "bilstm", "conv1d", "transformer", "fasttext", "char_cnn")
 DEFAULT_FAMILIES = ",".join(FAMILIES)
 CHOSEN = "network chosen on validation"
 REFERENCE = "TF-IDF + LR"
 METRICS = ("f1", "accuracy", "pr_auc", "precision", "recall")
+BOOTSTRAPS = 300  # resamples of the validation texts behind `choose`'s standard errors
 
 
 def ensemble_name(k: int) -> str:
@@ -93,7 +98,7 @@ def fit_family(kind: str, fi: FoldInputs, args, objective) -> dict:
     if kind == "char_cnn":
         model, xs = build_char_cnn(stacked=args.stacked), fi.chars
     else:
-        model, xs = build_model(kind, fi.vocab_size, fi.max_len, args.stacked), fi.words
+        model, xs = build_model(kind, fi.vocab_size, fi.max_len, args.stacked, train_ids=fi.words[0]), fi.words
     compile_model(model)
     hist, threshold, secs = train(
         model,
@@ -136,6 +141,24 @@ def ensembles(fits: dict, y_val, objective) -> dict:
     return out
 
 
+def choose(cands: dict, y_val, seed: int = SPLIT_SEED) -> tuple[str, dict]:
+    """The candidate validation chooses, and why: among the candidates whose validation PR-AUC
+    is within one standard error of the best one's (the std of their paired difference over
+    `BOOTSTRAPS` resamples of the validation texts), the one of the most networks, then the
+    higher validation PR-AUC. Returns (name, {"best": the top candidate by validation PR-AUC,
+    "close": the candidates within one standard error of it})."""
+    from sklearn.metrics import average_precision_score
+
+    y = np.asarray(y_val)
+    top = max(cands, key=lambda k: cands[k]["val_pr_auc"])
+    rng = np.random.default_rng(seed)
+    draws = [d for d in (rng.integers(0, len(y), len(y)) for _ in range(BOOTSTRAPS)) if 0 < y[d].sum() < len(y)]
+    boot = {k: np.array([average_precision_score(y[d], c["p_val"][d]) for d in draws]) for k, c in cands.items()}
+    close = [k for k in cands if cands[top]["val_pr_auc"] - cands[k]["val_pr_auc"] <= np.std(boot[top] - boot[k])]
+    best = max(close, key=lambda k: (len(cands[k].get("members", [k])), cands[k]["val_pr_auc"]))
+    return best, {"best": top, "close": close}
+
+
 def reference(fi: FoldInputs, objective) -> dict:
     """TF-IDF + LR on the fold's training texts, threshold on its validation part."""
     ref = build_tfidf().fit(fi.texts[0], fi.ys[0])
@@ -149,13 +172,16 @@ def fold_scores(data, fold, args, objective) -> tuple[dict, dict]:
     fi = fold_inputs(data, fold, args)
     fits = {kind: fit_family(kind, fi, args, objective) for kind in args.families}
     cands = {**fits, **ensembles(fits, fi.ys[1], objective)}
-    best = max(cands, key=lambda k: cands[k]["val_pr_auc"])  # chosen on validation only
+    best, why = choose(cands, fi.ys[1])  # on validation only
     scores = {k: binary_metrics(fi.ys[2], c["p_test"], c["threshold"]) for k, c in cands.items()}
     scores[CHOSEN] = scores[best]
     scores[REFERENCE] = reference(fi, objective)
-    choice = {"fold": fold.name, "chosen": best, "members": cands[best].get("members", [best])}
+    choice = {"fold": fold.name, "chosen": best, "members": cands[best].get("members", [best]), **why}
+    choice["val_pr_auc"] = {k: round(c["val_pr_auc"], 5) for k, c in cands.items()}
     print(
-        f"  chosen on validation: {best} (F1 {scores[CHOSEN]['f1']:.4f}); {REFERENCE} F1 {scores[REFERENCE]['f1']:.4f}",
+        f"  chosen on validation: {best} (best validation PR-AUC: {why['best']}; within one standard error: "
+        f"{len(why['close'])} of {len(cands)}) F1 {scores[CHOSEN]['f1']:.4f}; {REFERENCE} F1 "
+        f"{scores[REFERENCE]['f1']:.4f}",
         flush=True,
     )
     return scores, choice
@@ -265,9 +291,10 @@ def notes(m) -> list[str]:
         f"stopping,\n  the threshold for `{m['objective']}`, the family, the ensemble size); folds over distinct "
         f"texts\n  ({p['n_repeated_texts']} repeats kept with their first copy); vocabulary and character length "
         "fit per fold on its\n  training texts; the same folds for every model, so the differences are paired",
-        f"{CHOSEN}: per fold, the candidate with the best validation PR-AUC among the families\n  "
-        f"({', '.join(p['families'])}) and {', '.join(p['ensembles']) or 'no ensemble'} (probabilities "
-        "averaged, threshold chosen on validation); chosen: "
+        f"{CHOSEN}: per fold, among the families ({', '.join(p['families'])})\n  and "
+        f"{', '.join(p['ensembles']) or 'no ensemble'} (probabilities averaged, threshold chosen on "
+        "validation),\n  the candidate of the most networks whose validation PR-AUC is within one standard "
+        f"error of the best\n  (paired bootstrap, {BOOTSTRAPS} resamples of the validation texts); chosen: "
         + ", ".join(f"{k} in {n}" for k, n in p["chosen_in_folds"].items())
         + f" of {p['folds']} folds",
         f"up to {m['epochs']} epochs, seed {m['seed']}; {p['cv_seconds']:.0f} s for the folds",
@@ -275,7 +302,10 @@ def notes(m) -> list[str]:
 
 
 def sections(s, p) -> list:
-    rows = "\n".join(f"| {c['fold']} | {c['chosen']} | {', '.join(c['members'])} |" for c in p["choices"])
+    rows = "\n".join(
+        f"| {c['fold']} | {c['chosen']} | {', '.join(c['members'])} | {c['best']} | {len(c['close'])} |"
+        for c in p["choices"]
+    )
     return [
         ("F1 at the validation-chosen threshold", f"{protocol.markdown(s['f1'])}\n\n![per fold](folds_f1.png)"),
         ("Accuracy", protocol.markdown(s["accuracy"])),
@@ -289,7 +319,11 @@ variance of the paired difference is inflated by n_test/n_train because the trai
 overlap. "not distinguishable" means the interval covers 0. The ensembles' members are the
 fold's top families by validation PR-AUC, so they can differ from fold to fold.""",
         ),
-        ("What validation chose per fold", f"| fold | chosen | its networks |\n|---|---|---|\n{rows}"),
+        (
+            "What validation chose per fold",
+            "| fold | chosen | its networks | best validation PR-AUC | candidates within one SE |\n"
+            f"|---|---|---|---|---|\n{rows}",
+        ),
     ]
 
 

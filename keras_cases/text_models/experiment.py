@@ -62,8 +62,9 @@ def add_text_flags(p, default_objective, default_model="all"):
         default=DEFAULT_FAMILIES,
         type=parse_families,
         help="with --cv: the network families to choose from per fold on validation (and the averages "
-        f"of the top 2, 3, ... of them), comma-separated from {', '.join(FAMILIES)} (char_cnn: UTF-8 "
-        "characters, parallel n-gram convolutions); --model is the one split's choice",
+        f"of the top 2, 3, ... of them), comma-separated from {', '.join(FAMILIES)} (fasttext: a bag of "
+        "word unigrams and training bigrams; char_cnn: UTF-8 characters, parallel n-gram convolutions); "
+        "--model is the one split's choice",
     )
     return p
 
@@ -123,7 +124,7 @@ def train_network(kind: str, seed: int, split: TextSplit, args, objective) -> tu
     """One network, one seed: (its test metrics row, what the report keeps of it)."""
     xs, ys = split.xs, split.ys
     runtime.set_seed(seed)  # before building: Dropout layers draw their seeds at creation
-    model = compile_model(build_model(kind, len(split.vocab), split.vocab.max_len, args.stacked))
+    model = compile_model(build_model(kind, len(split.vocab), split.vocab.max_len, args.stacked, train_ids=xs[0]))
     print(f"[seed {seed}] {kind} ({model.count_params():,} parameters)")
     hist, t, secs = train(
         model,

@@ -1,4 +1,4 @@
-"""The text networks: masking layers, the five model families, and the TF-IDF reference.
+"""The text networks: masking layers, the six model families, and the TF-IDF reference.
 
 Every model reads int32 token ids, 0-padded at the end (keras_cases.data.text), of any
 length, and padding never decides the output:
@@ -7,19 +7,23 @@ length, and padding never decides the output:
   steps, so the final state is the state after the last real token;
 - the Conv1D model zeroes padded steps before each convolution ("same" padding then sees
   the same zeros an unpadded text gets at its edge) and max-pools over real steps only;
-- the Transformer encoder masks padded keys in attention and mean-pools real steps only.
+- the Transformer encoder masks padded keys in attention and mean-pools real steps only;
+- fastText's bigram of a token and the next one exists only where both are real tokens, and
+  it mean-pools real steps only.
 
 Builders (Keras functional API, keras.layers / keras.ops only, so every backend runs them):
-`build_lstm`, `build_gru`, `build_bilstm`, `build_conv1d`, `build_transformer`; each takes
-`stacked=True` for a two-layer (two-block) variant. `build_char_cnn` reads characters
-(UTF-8 byte ids, `text_models.chars`) with parallel n-gram convolutions; the
-cross-validated protocol offers it as a family. `build_tfidf` is the scikit-learn
-TF-IDF + logistic regression reference.
+`build_lstm`, `build_gru`, `build_bilstm`, `build_conv1d`, `build_transformer`,
+`build_fasttext` (a bag of word unigrams and bigrams, Joulin et al. 2016); each takes
+`stacked=True` for a two-layer (two-block; fastText: one hidden layer) variant.
+`build_char_cnn` reads characters (UTF-8 byte ids, `text_models.chars`) with parallel
+n-gram convolutions; the cross-validated protocol offers it as a family. `build_tfidf` is
+the scikit-learn TF-IDF + logistic regression reference.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from keras_cases import UserError, runtime
@@ -99,6 +103,61 @@ class PaddingMask(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "keys": self.keys}
+
+
+def bigram_keys(train_ids, vocab_size: int, max_bigrams: int = 50000, min_count: int = 1) -> list[int]:
+    """The bigram table of `NGramEmbedding`, fit on training token ids only: the keys
+    `id * vocab_size + next id` of the `max_bigrams` most frequent pairs of adjacent real
+    tokens seen at least `min_count` times (ties by key), sorted."""
+    ids = np.asarray(train_ids, "int64")
+    a, b = ids[:, :-1].ravel(), ids[:, 1:].ravel()
+    keys, counts = np.unique((a * vocab_size + b)[(a > 0) & (b > 0)], return_counts=True)
+    keep = np.lexsort((keys, -counts))[:max_bigrams]
+    keep = keep[counts[keep] >= min_count]
+    return sorted(int(k) for k in keys[keep])
+
+
+@keras.saving.register_keras_serializable("keras_cases")
+class NGramEmbedding(layers.Embedding):
+    """fastText's bag of n-grams, one vector per token position: the token's embedding plus
+    that of the bigram it starts (itself and the next token), looked up in the same table.
+    The bigrams are a fitted vocabulary (`bigrams`: sorted keys `id * vocab_size + next id`
+    from `bigram_keys`, saved in the config), so rows vocab_size.. belong to bigrams seen in
+    training; any other pair, and a pair with padding, adds nothing. Masks padding like
+    `Embedding(mask_zero=True)`, so the model's explanation (integrated gradients over this
+    layer's output) gives each token its word and its bigram."""
+
+    MAX_VOCAB = 46340  # keys id * vocab_size + next id stay below 2**31 (int32 on every backend)
+
+    def __init__(self, vocab_size, output_dim, bigrams=(), **kwargs):
+        kwargs.pop("input_dim", None)
+        kwargs["mask_zero"] = True
+        self.vocab_size, self.bigrams = int(vocab_size), [int(k) for k in bigrams]
+        if self.bigrams and self.vocab_size > self.MAX_VOCAB:
+            raise UserError(
+                f"fasttext's bigrams need a vocabulary of at most {self.MAX_VOCAB:,} tokens, not "
+                f"{self.vocab_size:,}: lower --max-tokens"
+            )
+        super().__init__(self.vocab_size + len(self.bigrams), output_dim, **kwargs)
+
+    def call(self, inputs):
+        ids = ops.cast(inputs, "int32")
+        out = super().call(ids)  # Embedding's own lookup (also when quantized or with LoRA)
+        if not self.bigrams:
+            return out
+        nxt = ops.concatenate([ids[:, 1:], ops.zeros_like(ids[:, :1])], axis=1)
+        key = ops.reshape(ids * self.vocab_size + nxt, (-1,))
+        table = ops.convert_to_tensor(np.asarray(self.bigrams, "int32"))
+        pos = ops.minimum(ops.cast(ops.searchsorted(table, key), "int32"), len(self.bigrams) - 1)
+        found = ops.logical_and(ops.equal(ops.take(table, pos), key), ops.reshape((ids > 0) & (nxt > 0), (-1,)))
+        rows = ops.reshape(ops.where(found, pos + self.vocab_size, 0), ops.shape(ids))
+        found = ops.expand_dims(ops.cast(ops.reshape(found, ops.shape(ids)), out.dtype), -1)
+        return out + super().call(rows) * found
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("input_dim", None)
+        return {**config, "vocab_size": self.vocab_size, "bigrams": self.bigrams}
 
 
 # --- model builders -----------------------------------------------------------------
@@ -200,13 +259,29 @@ def build_transformer(
     return _head(x, inputs, dropout, "transformer")
 
 
-def build_model(kind: str, vocab_size: int, max_len: int, stacked: bool = False) -> keras.Model:
+def build_fasttext(vocab_size, stacked=False, bigrams=(), embed_dim=64, hidden=64, dropout=0.2) -> keras.Model:
+    """fastText (Joulin et al. 2016): the embeddings of the words and of the training
+    bigrams (`NGramEmbedding`) averaged over the real tokens -> dropout -> sigmoid (a linear
+    classifier on the average; one relu hidden layer of `hidden` units when stacked)."""
+    inputs = _ids_input()
+    x = NGramEmbedding(vocab_size, embed_dim, bigrams, name="embedding")(inputs)
+    x = MaskedGlobalPooling1D("mean", name="mean_pool")(x)
+    if stacked:
+        x = layers.Dense(hidden, activation="relu", name="hidden")(layers.Dropout(dropout)(x))
+    return _head(x, inputs, dropout, "fasttext")
+
+
+def build_model(kind: str, vocab_size: int, max_len: int, stacked: bool = False, train_ids=None) -> keras.Model:
+    """A network of family `kind`. `train_ids` (the training texts' token ids) fits what a
+    family fits on them: fastText's bigram table (without it, fastText is a bag of words)."""
+    bigrams = () if train_ids is None or kind != "fasttext" else bigram_keys(train_ids, vocab_size)
     builders = {
         "lstm": build_lstm,
         "gru": build_gru,
         "bilstm": build_bilstm,
         "conv1d": build_conv1d,
         "transformer": lambda v, stacked: build_transformer(v, max_len, stacked=stacked),
+        "fasttext": lambda v, stacked: build_fasttext(v, stacked=stacked, bigrams=bigrams),
     }
     if kind not in builders:
         raise UserError(f"unknown model {kind!r}: choose one of {', '.join(NEURAL)} or all")
@@ -214,9 +289,14 @@ def build_model(kind: str, vocab_size: int, max_len: int, stacked: bool = False)
         return builders[kind](vocab_size, stacked=stacked)
 
 
-def compile_model(model, learning_rate=1e-3):
-    """Adam, binary cross-entropy, PR-AUC; steps per compiled call as measured for text
-    networks on the active backend (`runtime.STEPS_PER_EXECUTION`: 32 on TensorFlow)."""
+LEARNING_RATES = {"fasttext": 1e-2}  # a bag of n-grams learns with large steps (fastText: SGD at 0.1-1)
+
+
+def compile_model(model, learning_rate=None):
+    """Adam (1e-3, or the family's `LEARNING_RATES` entry), binary cross-entropy, PR-AUC; steps
+    per compiled call as measured for text networks on the active backend
+    (`runtime.STEPS_PER_EXECUTION`: 32 on TensorFlow)."""
+    learning_rate = learning_rate or LEARNING_RATES.get(model.name, 1e-3)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="binary_crossentropy",
