@@ -186,6 +186,9 @@ class SpamCase:
             "transformer": lambda: models.build_transformer(
                 v, self.vocab.max_len, self.stacked, embed_dim=size(64, 4), ff_dim=size(128)
             ),
+            "fasttext": lambda: models.build_fasttext(  # the teacher's bigram table (fit on its training texts)
+                v, self.stacked, bigrams=self.model.get_layer("embedding").bigrams, embed_dim=size(64)
+            ),
         }
         with runtime.without_tensorflow():
             model = hp[self.kind]()
