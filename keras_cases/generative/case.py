@@ -2,7 +2,7 @@
 
     python -m keras_cases.generative --model vae   [--data mnist|digits|cifar10] [--latent-dim 2]
     python -m keras_cases.generative --model gan   [--data mnist|digits|cifar10]
-    python -m keras_cases.generative --model diffusion [--diffusion-steps 1000] [--sample-steps 50]
+    python -m keras_cases.generative --model diffusion [--noise-schedule cosine] [--prediction v] [--sample-steps 50]
     python -m keras_cases.generative --model all
 
 The VAE is an ordinary Keras model: a `Sampling` layer applies the reparameterisation
@@ -11,10 +11,10 @@ alternates two compiled Keras models, written once: the discriminator learns rea
 with `train_on_batch`, then a stacked generator -> frozen-discriminator model teaches the
 generator to fool it. No backend-specific train step is needed, and the loop checkpoints
 every epoch, so `--resume RUN_DIR` continues an interrupted GAN as it does a fit. The
-diffusion model is a U-Net trained as in DDPM to predict the noise eps in
-x_t = sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps; t and eps are drawn in NumPy per batch, so it
-is a plain `fit` too, and it samples with DDIM (eta 0) in a NumPy loop around
-`predict_on_batch`.
+diffusion model is a U-Net trained as in DDPM on x_t = sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps
+(cosine noise schedule) to predict v = sqrt(ab_t) eps - sqrt(1 - ab_t) x_0 (or eps, as DDPM
+did); t and eps are drawn in NumPy per batch, so it is a plain `fit` too, and it samples
+with DDIM (eta 0) in a NumPy loop around `predict_on_batch`.
 
 Sample quality is the Frechet distance between Gaussians fitted to features of real test
 images and of samples, in the penultimate layer of a small classifier trained here on the
@@ -31,7 +31,7 @@ import numpy as np
 
 from keras_cases import UserError, cli, plots
 from keras_cases.data import arrays, images
-from keras_cases.generative.diffusion import study_diffusion
+from keras_cases.generative.diffusion import PREDICTIONS, SCHEDULES, study_diffusion
 from keras_cases.generative.gan import study_gan
 from keras_cases.generative.quality import sample_quality
 from keras_cases.generative.vae import study_vae
@@ -105,7 +105,29 @@ def make_parser():
     g.add_argument(
         "--sample-steps", type=cli.positive_int, default=50, help="DDIM sampling steps (at most --diffusion-steps)"
     )
+    diffusion_training_flags(g)
     return p
+
+
+def diffusion_training_flags(g) -> None:
+    g.add_argument(
+        "--noise-schedule",
+        choices=SCHEDULES,
+        default="cosine",
+        help="alpha_bar_t: cosine (Nichol & Dhariwal 2021) or DDPM's linear betas",
+    )
+    g.add_argument(
+        "--prediction",
+        choices=PREDICTIONS,
+        default="v",
+        help="what the U-Net learns: v = sqrt(ab) eps - sqrt(1 - ab) x0 (Salimans & Ho 2022) or the noise eps (DDPM)",
+    )
+    g.add_argument(
+        "--min-snr-gamma",
+        type=cli.nonnegative_float,
+        default=0.0,
+        help="weight the loss per timestep by Min-SNR-gamma (Hang et al. 2023; they use 5); 0: unweighted",
+    )
 
 
 def check_flags(args) -> None:
@@ -179,7 +201,9 @@ def quality_section(run, quality, done, history) -> str:
     plots.learning_curves(
         history,
         run.path("learning_curves.png"),
-        metrics=[m for m in ("loss", "d_loss", "g_loss", "noise_mse") if any(m in h for h in history.values())],
+        metrics=[
+            m for m in ("loss", "d_loss", "g_loss", "noise_mse", "v_mse") if any(m in h for h in history.values())
+        ],
     )
     rows = [{"samples": "real test vs real validation", "frechet_distance": quality.floor}]
     table = markdown_table([*rows, *(row for row, _, _ in done)], ["samples", "frechet_distance"])
