@@ -1,6 +1,7 @@
 """The text-generation case: the n-gram baseline and the sampling filters by known answers,
-the split by document, the IMDB corpus offline, and a --quick run with sampling on every
-backend (the first through the notebook)."""
+the split by document, the IMDB corpus offline, the regularisers of the networks (the hashed
+tables' size, weight decay on the matrices only, the best validation epoch's weights kept),
+and a --quick run with sampling on every backend (the first through the notebook)."""
 
 import json
 
@@ -9,6 +10,7 @@ import pytest
 from conftest import backends_under_test, check, execute_notebook, run_python
 
 from keras_cases import UserError
+from keras_cases.textgen import case
 from keras_cases.textgen import corpus as C
 from keras_cases.textgen.ngram import NGram
 from keras_cases.textgen.sample import filter_logits
@@ -108,3 +110,65 @@ def test_imdb_corpus_reads_aclimdb_and_never_downloads_offline(tmp_path, monkeyp
     docs, name = C.imdb_documents()
     assert len(docs) == 4 and "IMDB" in name
     assert docs[0] == "Review 0.\n\nGood film."  # the HTML line breaks become newlines
+
+
+TINY = ["--context", "16", "--width", "32", "--layers", "1", "--heads", "2", "--lstm-width", "16"]
+
+
+def test_ngram_buckets_flag_sizes_the_hashed_tables():
+    """(N - 1) tables of --ngram-buckets rows, as wide as each network's byte embedding."""
+    counts = {}
+    for buckets in (100, 400):
+        args = case.make_parser().parse_args([*TINY, "--ngram-buckets", str(buckets), "--input-ngrams", "4"])
+        counts[buckets] = {k: case.build_network(k, args).count_params() for k in case.NETWORKS}
+    assert counts[400]["transformer"] - counts[100]["transformer"] == 3 * 300 * 32
+    assert counts[400]["lstm"] - counts[100]["lstm"] == 3 * 300 * 64
+    off = case.make_parser().parse_args([*TINY, "--input-ngrams", "0"])
+    assert case.build_network("transformer", off).count_params() == counts[100]["transformer"] - 3 * 100 * 32
+
+
+def test_weight_decay_shrinks_the_matrices_only():
+    """With zero gradients AdamW's step is its decay alone: every kernel and embedding table
+    shrinks by lr x decay, biases (the attention's are 2-D) and LayerNorm scales stay."""
+    import keras
+
+    from keras_cases.textgen import models
+
+    model = models.gpt(16, 32, 1, 2, 0.0, input_ngrams=3, buckets=50)
+    for v in model.trainable_variables:
+        if v.name in ("bias", "beta"):
+            v.assign(keras.ops.ones_like(v))  # a bias of 0 would not show a decay
+    models.compile_model(model, lr=0.1, steps=10, warmup=1, weight_decay=0.5)
+    before = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+    zeros = [keras.ops.zeros_like(v) for v in model.trainable_variables]
+    for _ in range(2):  # the warm-up's first step has learning rate 0
+        model.optimizer.apply(zeros, model.trainable_variables)
+    decayed = set()
+    for v, b in zip(model.trainable_variables, before):
+        ratio = keras.ops.convert_to_numpy(v) / np.where(b == 0, 1, b)
+        expected = 0.95 if models.decayed(v) else 1.0
+        np.testing.assert_allclose(ratio[b != 0], expected, rtol=1e-5, err_msg=v.path)
+        if models.decayed(v):
+            decayed.add(v.name)
+    assert {"embeddings", "kernel"} <= decayed and not decayed & {"bias", "gamma", "beta"}
+    names = {v.name for v in model.trainable_variables if not models.decayed(v)}
+    assert names == {"bias", "gamma", "beta"}
+
+
+def test_training_keeps_the_best_validation_epoch():
+    """Random letters: the best model is the 26-letter unigram, and memorising the training
+    text's n-grams makes validation worse. The network ends with its best validation epoch's
+    weights, not its last (the stopping rule both networks share)."""
+    rng = np.random.default_rng(0)
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", np.uint8).astype("int32")
+    train, val = rng.choice(letters, 1200), rng.choice(letters, 400)
+    windows = {"train": C.windows(train, 16, 8), "val": C.windows(val, 16), "test": C.windows(val, 16)}
+    args = case.make_parser().parse_args(
+        [*TINY, "--epochs", "8", "--patience", "8", "--learning-rate", "0.03", "--dropout", "0", "--weight-decay", "0"]
+        + ["--ngram-buckets", "4000", "--batch-size", "16", "--verbose", "0"]
+    )
+    model, history, test_bits, _ = case.train_network("transformer", args, windows, 0, steps_per_epoch=10)
+    val = np.asarray(history["val_loss"]) / np.log(2)
+    assert val.argmin() < len(val) - 1 and val[-1] > val.min() + 0.05  # it did overfit after its best epoch
+    assert val.min() < np.log2(26) + 0.3  # the best epoch had learnt the letters (8.0 bits: nothing)
+    np.testing.assert_allclose(test_bits, val.min(), rtol=1e-4)  # test windows = validation windows here

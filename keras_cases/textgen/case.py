@@ -9,8 +9,9 @@ The documents are split by document (train / validation / test, 80 / 10 / 10, du
 merged first), so the test text is text the models never saw. Every model predicts each next
 byte of the same test windows of `--context` bytes: an interpolated n-gram (Witten-Bell, its
 order chosen on validation), a character LSTM and the transformer (both: AdamW with warm-up
-and cosine decay, early stopping on validation loss, `--seeds` repeats; both add hashed byte
-n-gram embeddings to their byte embeddings, `--input-ngrams`). The metric is bits
+and cosine decay, weight decay on the matrices, early stopping on validation loss with the
+weights of the best validation epoch restored, `--seeds` repeats; both add hashed byte n-gram
+embeddings to their byte embeddings, `--input-ngrams`, `--ngram-buckets`). The metric is bits
 per byte (the text is almost all ASCII, so per character too); lower is better, and
 log2(257) = 8.006 is a model that knows nothing.
 """
@@ -25,6 +26,7 @@ from keras_cases import UserError, cli
 from keras_cases.evaluation import mean_std, pm
 from keras_cases.runs import command
 from keras_cases.textgen import corpus as C
+from keras_cases.textgen.corpus import BUCKETS, MAX_BUCKETS
 from keras_cases.textgen.sample import add_sampling_flags
 
 CASE = "textgen"
@@ -46,7 +48,7 @@ QUICK = {
 
 
 def make_parser():
-    p = cli.parser(f"keras_cases.{CASE}", __doc__.split("\n\n")[0], epochs=2, batch_size=32, quick=QUICK)
+    p = cli.parser(f"keras_cases.{CASE}", __doc__.split("\n\n")[0], epochs=3, batch_size=32, quick=QUICK)
     g = p.add_argument_group("textgen")
     g.add_argument("--text", default=None, help="a UTF-8 text file of your own (documents separated by blank lines)")
     g.add_argument(
@@ -70,9 +72,27 @@ def make_parser():
         help="add hashed embeddings of the 2..N-byte n-grams ending at each byte to its embedding, in both "
         "networks (0: plain byte embeddings)",
     )
-    g.add_argument("--dropout", type=cli.fraction, default=0.1)
+    g.add_argument(
+        "--ngram-buckets",
+        type=cli.positive_int,
+        default=BUCKETS,
+        help=f"rows per n-gram length in the hashed tables (most of the parameters: (N - 1) x rows x width); "
+        f"fewer share rows between rare n-grams (1 to {MAX_BUCKETS:,})",
+    )
+    g.add_argument("--dropout", type=cli.fraction, default=0.1, help="on the embeddings, attention and residuals")
     g.add_argument("--learning-rate", type=cli.positive_float, default=3e-3)
-    g.add_argument("--patience", type=cli.positive_int, default=2, help="early stopping on validation loss")
+    g.add_argument(
+        "--weight-decay",
+        type=cli.nonnegative_float,
+        default=0.1,
+        help="AdamW's decoupled weight decay, on kernels and embedding tables only (not biases or norms)",
+    )
+    g.add_argument(
+        "--patience",
+        type=cli.positive_int,
+        default=2,
+        help="early stopping on validation loss; the weights of the best validation epoch are kept",
+    )
     g.add_argument(
         "--train-stride",
         type=cli.nonnegative_int,
@@ -96,6 +116,10 @@ def check_args(args):
         raise UserError(f"--input-ngrams {args.input_ngrams}: use 0 (off) or 2 to 8 bytes")
     if not 2 <= args.context <= 2048:
         raise UserError(f"--context {args.context}: use 2 to 2048 bytes")
+    if args.ngram_buckets > MAX_BUCKETS:
+        raise UserError(f"--ngram-buckets {args.ngram_buckets}: use 1 to {MAX_BUCKETS:,} rows")
+    if args.weight_decay > 1:
+        raise UserError(f"--weight-decay {args.weight_decay}: use 0 to 1 (it shrinks the matrices every step)")
     return cli.parse_list(args.models, "--models", NETWORKS, "model")
 
 
@@ -127,7 +151,18 @@ def study_ngram(corpus, windows, metrics) -> str:
     )
 
 
+def build_network(kind, args):
+    from keras_cases.textgen import models
+
+    shared = {"dropout": args.dropout, "input_ngrams": args.input_ngrams, "buckets": args.ngram_buckets}
+    if kind == "transformer":
+        return models.gpt(args.context, args.width, args.layers, args.heads, **shared)
+    return models.lstm(args.context, args.lstm_width, **shared)
+
+
 def train_network(kind, args, windows, seed, steps_per_epoch):
+    """The network trained with early stopping; it ends with the weights of its best validation
+    epoch (restore_best_weights, also when no epoch stopped it). -> model, history, test bits, seconds."""
     import keras
 
     from keras_cases import runtime
@@ -136,12 +171,9 @@ def train_network(kind, args, windows, seed, steps_per_epoch):
     from keras_cases.textgen import models
 
     runtime.set_seed(seed)
-    if kind == "transformer":
-        model = models.gpt(args.context, args.width, args.layers, args.heads, args.dropout, args.input_ngrams)
-    else:
-        model = models.lstm(args.context, args.lstm_width, args.dropout, args.input_ngrams)
+    model = build_network(kind, args)
     steps = steps_per_epoch * args.epochs
-    models.compile_model(model, args.learning_rate, steps, warmup=min(100, max(1, steps // 10)))
+    models.compile_model(model, args.learning_rate, steps, min(100, max(1, steps // 10)), args.weight_decay)
     x, y = windows["train"]
     data, name = batches(x, y, args.batch_size, seed), f"{kind}_seed{seed}"
     clock = EpochClock()
@@ -157,38 +189,69 @@ def train_network(kind, args, windows, seed, steps_per_epoch):
     return model, hist.history, float(test_bits), clock.total
 
 
+def one_seed(kind, args, windows, seed, steps_per_epoch, history) -> tuple:
+    """One network of one seed, its curves into `history`; -> model, its row of numbers."""
+    model, h, bits, seconds = train_network(kind, args, windows, seed, steps_per_epoch)
+    history[f"{kind}_seed{seed}"] = {
+        **h,
+        "bits per byte": [v / math.log(2) for v in h["loss"]],
+        "val_bits per byte": [v / math.log(2) for v in h["val_loss"]],
+    }
+    row = {
+        "test": bits,
+        "val": min(h["val_loss"]) / math.log(2),
+        "best_epoch": int(np.argmin(h["val_loss"])) + 1,
+        "epochs": len(h["loss"]),
+        "seconds": seconds,
+    }
+    print(
+        f"{kind} seed {seed}: test {bits:.3f} bits per byte; validation {row['val']:.3f} at epoch "
+        f"{row['best_epoch']} of {row['epochs']} (its weights kept); {seconds:.0f} s",
+        flush=True,
+    )
+    return model, row
+
+
 def study_networks(kinds, args, seeds, windows, metrics, history):
     steps_per_epoch = math.ceil(len(windows["train"][0]) / args.batch_size)
     kept, rows = {}, []
     for kind in kinds:
         results = []
         for seed in seeds:
-            model, h, bits, seconds = train_network(kind, args, windows, seed, steps_per_epoch)
-            history[f"{kind}_seed{seed}"] = {
-                **h,
-                "bits per byte": [v / math.log(2) for v in h["loss"]],
-                "val_bits per byte": [v / math.log(2) for v in h["val_loss"]],
-            }
-            results.append((bits, seconds, len(h["loss"])))
+            model, row = one_seed(kind, args, windows, seed, steps_per_epoch, history)
             kept.setdefault(kind, model)
-            print(f"{kind} seed {seed}: test {bits:.3f} bits per byte ({seconds:.0f} s)", flush=True)
-        mean, std = mean_std([r[0] for r in results])
+            results.append(row)
+        per = {k: [r[k] for r in results] for k in results[0]}
+        mean, std = mean_std(per["test"])
         metrics.update(
             {f"{kind}_test_bits": mean, f"{kind}_test_bits_std": std, f"{kind}_params": kept[kind].count_params()}
         )
-        metrics[f"{kind}_test_bits_per_seed"] = [r[0] for r in results]
+        metrics[f"{kind}_val_bits"] = float(np.mean(per["val"]))
+        metrics.update({f"{kind}_{k}_per_seed": per[v] for k, v in (("test_bits", "test"), ("val_bits", "val"))})
+        metrics[f"{kind}_best_epoch_per_seed"] = per["best_epoch"]
         rows.append(
-            f"| {kind} | {kept[kind].count_params():,} | {pm([r[0] for r in results], '{:.3f}')} | "
-            f"{np.mean([r[2] for r in results]):.1f} | {np.mean([r[1] for r in results]):.0f} |"
+            f"| {kind} | {kept[kind].count_params():,} | {pm(per['val'], '{:.3f}')} | {pm(per['test'], '{:.3f}')} | "
+            f"{', '.join(map(str, per['best_epoch']))} of {args.epochs} | {np.mean(per['seconds']):.0f} |"
         )
     return kept, rows
 
 
-def comparison(kinds, metrics, rows) -> str:
-    head = (
-        "| model | parameters | test bits per byte (mean ± std over seeds) | epochs | seconds |\n|---|---|---|---|---|"
+def comparison(kinds, metrics, rows, args) -> str:
+    tables = f"{args.ngram_buckets:,}-row hashed tables of the 2..{args.input_ngrams}-byte n-grams, "
+    setup = (
+        f"Both networks: {tables if args.input_ngrams else ''}dropout {args.dropout}, AdamW (learning rate "
+        f"{args.learning_rate}, weight decay {args.weight_decay} on the matrices), at most {args.epochs} epoch(s), "
+        f"early stopping (patience {args.patience}) on validation loss; each ends with the weights of its best "
+        "validation epoch.\n\n"
     )
-    ngram = f"| n-gram ({metrics['ngram_context']} bytes of context) | (counts) | {metrics['ngram_test_bits']:.3f} | - | - |"
+    head = setup + (
+        "| model | parameters | validation bits per byte (best epoch) | test bits per byte (mean ± std over seeds) | "
+        "best epoch (its weights kept) | seconds |\n|---|---|---|---|---|---|"
+    )
+    ngram = (
+        f"| n-gram ({metrics['ngram_context']} bytes of context) | (counts) | {metrics['ngram_val_bits']:.3f} | "
+        f"{metrics['ngram_test_bits']:.3f} | - | - |"
+    )
     lines = [head, *rows, ngram]
     if "transformer" in kinds:
         t = metrics["transformer_test_bits"]
@@ -248,7 +311,7 @@ def main(argv=None):
     sections = [("The n-gram baseline", study_ngram(corpus, windows, metrics))]
     history = {}
     kept, rows = study_networks(kinds, args, seeds, windows, metrics, history)
-    sections.append(("Bits per byte on the test documents", comparison(kinds, metrics, rows)))
+    sections.append(("Bits per byte on the test documents", comparison(kinds, metrics, rows, args)))
     from keras_cases import plots, runtime
 
     plots.learning_curves(history, run.path("learning_curves.png"), metrics=("bits per byte",))

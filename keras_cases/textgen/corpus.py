@@ -16,6 +16,8 @@ from keras_cases import UserError
 
 BOUNDARY = 256
 VOCAB = 257
+BUCKETS = 8191  # default rows per n-gram length of the networks' hashed n-gram embeddings (a prime)
+MAX_BUCKETS = 1_000_000  # keeps their hash key (< buckets * 257 + 257) inside int32
 
 
 @dataclass

@@ -7,10 +7,15 @@ keras.layers.ReversibleEmbedding). `lstm`: the classic character-level LSTM lang
 Both map (batch, length) byte ids to (batch, length, VOCAB) next-byte logits.
 
 `input_ngrams` n >= 2 adds to each byte's embedding a learned embedding of every byte n-gram
-that ends at it (2 to n bytes, hashed into BUCKETS rows each; the hash n-gram embeddings of
+that ends at it (2 to n bytes, hashed into `buckets` rows each; the hash n-gram embeddings of
 the Byte Latent Transformer, Pagnoni et al. 2024): the statistics of short contexts are then a
 table look-up away instead of something attention has to learn first, which is what a small
-model on a small CPU budget needs. Still causal: only the byte and the ones before it.
+model on a small CPU budget needs. Still causal: only the byte and the ones before it. The
+tables are most of the parameters ((n - 1) x buckets x width) and, on a small corpus, what
+overfits first: a rare n-gram's row is fitted to its few occurrences. Fewer buckets share rows
+between rare n-grams, and weight decay (`compile_model`, on the matrices: kernels and
+embeddings, not biases or LayerNorm scales) pulls the rows that are seldom updated back to
+zero, so those n-grams fall back on the shorter ones.
 """
 
 from __future__ import annotations
@@ -18,9 +23,7 @@ from __future__ import annotations
 import keras
 
 from keras_cases.layers import PositionEmbedding
-from keras_cases.textgen.corpus import BOUNDARY, VOCAB
-
-BUCKETS = 32749  # rows per n-gram length (a prime, so the base-257 hash mixes)
+from keras_cases.textgen.corpus import BOUNDARY, BUCKETS, VOCAB
 
 
 @keras.saving.register_keras_serializable("keras_cases_textgen")
@@ -49,18 +52,26 @@ class HashedNGramEmbedding(keras.layers.Layer):
         return {**super().get_config(), "order": self.order, "width": self.width, "buckets": self.buckets}
 
 
-def embed_bytes(ids, embedded, width: int, input_ngrams: int):
+def embed_bytes(ids, embedded, width: int, input_ngrams: int, buckets: int = BUCKETS):
     if input_ngrams < 2:
         return embedded
-    return keras.layers.Add()([embedded, HashedNGramEmbedding(input_ngrams, width, name="ngram_embedding")(ids)])
+    ngrams = HashedNGramEmbedding(input_ngrams, width, buckets, name="ngram_embedding")(ids)
+    return keras.layers.Add()([embedded, ngrams])
 
 
 def gpt(
-    context: int, width: int = 128, layers: int = 4, heads: int = 4, dropout: float = 0.1, input_ngrams: int = 0
+    context: int,
+    width: int = 128,
+    layers: int = 4,
+    heads: int = 4,
+    dropout: float = 0.1,
+    input_ngrams: int = 0,
+    buckets: int = BUCKETS,
 ) -> keras.Model:
     ids = keras.Input((context,), dtype="int32", name="bytes")
     embed = keras.layers.ReversibleEmbedding(VOCAB, width, name="embedding")
-    x = PositionEmbedding(max_len=context, name="positions")(embed_bytes(ids, embed(ids), width, input_ngrams))
+    x = embed_bytes(ids, embed(ids), width, input_ngrams, buckets)
+    x = PositionEmbedding(max_len=context, name="positions")(x)
     x = keras.layers.Dropout(dropout)(x)
     for i in range(layers):
         h = keras.layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_norm1")(x)
@@ -76,20 +87,28 @@ def gpt(
     return keras.Model(ids, embed(x, reverse=True), name="gpt")
 
 
-def lstm(context: int, width: int = 256, dropout: float = 0.1, input_ngrams: int = 0) -> keras.Model:
+def lstm(
+    context: int, width: int = 256, dropout: float = 0.1, input_ngrams: int = 0, buckets: int = BUCKETS
+) -> keras.Model:
     ids = keras.Input((context,), dtype="int32", name="bytes")
-    x = embed_bytes(ids, keras.layers.Embedding(VOCAB, 64, name="embedding")(ids), 64, input_ngrams)
+    x = embed_bytes(ids, keras.layers.Embedding(VOCAB, 64, name="embedding")(ids), 64, input_ngrams, buckets)
     x = keras.layers.LSTM(width, return_sequences=True, dropout=dropout, name="lstm")(x)
     return keras.Model(ids, keras.layers.Dense(VOCAB, name="logits")(x), name="lstm")
 
 
-def compile_model(model: keras.Model, lr: float, steps: int, warmup: int) -> keras.Model:
-    """AdamW with linear warm-up then cosine decay over `steps`; cross-entropy on logits."""
+def decayed(variable) -> bool:
+    """Weight decay on the matrices only: kernels and embedding tables, not biases (the
+    attention's are 2-D) or LayerNorm scales and offsets."""
+    return len(variable.shape) >= 2 and variable.name not in ("bias", "gamma", "beta")
+
+
+def compile_model(model: keras.Model, lr: float, steps: int, warmup: int, weight_decay: float = 0.1) -> keras.Model:
+    """AdamW (decoupled `weight_decay` on the matrices, see `decayed`) with linear warm-up then
+    cosine decay over `steps`; cross-entropy on logits."""
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, max(1, steps - warmup), warmup_target=lr, warmup_steps=warmup, alpha=0.1
     )
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, beta_2=0.99, clipnorm=1.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay, beta_2=0.99, clipnorm=1.0)
+    optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if not decayed(v)])
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
