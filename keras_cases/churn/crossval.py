@@ -31,7 +31,6 @@ def network_name(network: str, encoding: str) -> str:
     return ("improved MLP" if network == "mlp" else "residual MLP on LR") + _ENCODED[encoding]
 
 
-MLP_NAMES = {e: network_name("mlp", e) for e in ENCODINGS}
 REFERENCES = ("logistic regression", "logistic regression, log1p", "gradient boosting")
 HEADLINE = {  # metrics.json headline key: model
     "chosen_mlp_roc_auc": CHOSEN,
