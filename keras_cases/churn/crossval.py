@@ -7,16 +7,8 @@ import numpy as np
 
 from keras_cases import cli, encodings, protocol, runtime
 from keras_cases.churn.data import CASE, SPLIT_SEED, log1p_numerics
-from keras_cases.churn.models import (
-    fit_improved,
-    fit_logistic_regression,
-    hist_gradient_boosting,
-    improved,
-    logistic_regression,
-    residual,
-    run_seed,
-    start_at_linear,
-)
+from keras_cases.churn.models import fit_improved, hist_gradient_boosting, logistic_regression, run_seed
+from keras_cases.churn.models import network as build
 from keras_cases.data.tabular import TabularPreprocessor
 from keras_cases.evaluation import binary_metrics, choose_threshold
 
@@ -50,12 +42,9 @@ def mlp_candidate(x, ys, args, objective, seeds, network="mlp") -> dict:
     from sklearn.metrics import roc_auc_score
 
     p_val, p_test = np.zeros(len(ys[1])), np.zeros(len(ys[2]))
-    build, start = improved, None
-    if network == "residual":
-        build, start = residual, start_at_linear(fit_logistic_regression(x[0], ys[0]))
     for seed in seeds:
         runtime.set_seed(seed)
-        model = build(x[0].shape[1])
+        model, start = build(network, x[0], ys[0])
         _, threshold = fit_improved(model, x, ys, args, objective, seed, start)
         p_val += model.predict(x[1], verbose=0).ravel() / len(seeds)
         p_test += model.predict(x[2], verbose=0).ravel() / len(seeds)
@@ -86,7 +75,7 @@ def fold_scores(fold, data, args, objective) -> tuple[dict, dict]:
 
     ys = tuple(data.y[i].astype("float32") for i in (fold.train, fold.val, fold.test))
     xs = {name: encode(data, fold, name) for name in args.encodings}
-    r = run_seed(args.seed, xs["plain"], ys, args, objective)
+    r = run_seed(args.seed, xs["plain"], ys, args, objective, "mlp")
     cands = {}
     for network in args.networks:
         for name in args.encodings:

@@ -1,5 +1,5 @@
-"""The churn models: a baseline and an improved MLP (functional Keras), their training, and
-the scikit-learn references the networks are measured against."""
+"""The churn models: a baseline MLP, the improved MLP and the residual network (functional
+Keras), their training, and the scikit-learn references the networks are measured against."""
 
 from __future__ import annotations
 
@@ -129,6 +129,17 @@ def residual(n_features: int) -> keras.Model:
     return compile_model(build_residual(n_features), learning_rate=3e-3)
 
 
+NAMES = {"mlp": "improved MLP", "residual": "residual network"}  # the reports' names
+
+
+def network(kind: str, x_tr, y_tr):
+    """(compiled network, its `start` for `train`): the improved MLP ("mlp", start None) or
+    the residual network ("residual") started at the logistic regression fit on (x_tr, y_tr)."""
+    if kind == "residual":
+        return residual(x_tr.shape[1]), start_at_linear(fit_logistic_regression(x_tr, y_tr))
+    return improved(x_tr.shape[1]), None
+
+
 def fit_improved(model, xs, ys, args, objective, seed, start=None):
     """Train the improved MLP (or the residual network, with its `start`) on (train,
     validation, ...) parts: class weights, early stopping on validation ROC-AUC and the
@@ -140,23 +151,25 @@ def fit_improved(model, xs, ys, args, objective, seed, start=None):
     return hist, tuner.threshold
 
 
-def run_seed(seed, xs, ys, args, objective):
-    """Train baseline and improved MLPs for one seed; returns everything the report needs."""
+def run_seed(seed, xs, ys, args, objective, kind="residual"):
+    """Train the baseline MLP and the network `kind` ("residual" or "mlp", see `network`) for
+    one seed; returns everything the report needs."""
     (x_tr, x_val, x_te), (y_tr, y_val, y_te) = xs, ys
     runtime.set_seed(seed)
     fit = dict(epochs=args.epochs, batch_size=args.batch_size, seed=seed, verbose=args.verbose)
     base = compile_model(build_baseline(x_tr.shape[1]))
     print(f"[seed {seed}] baseline MLP ({base.count_params()} parameters)")
     base_hist, _ = train(base, x_tr, y_tr, x_val, y_val, **fit)
-    model = improved(x_tr.shape[1])
-    print(f"[seed {seed}] improved MLP ({model.count_params()} parameters), objective {objective}")
-    hist, threshold = fit_improved(model, xs, ys, args, objective, seed)
+    model, start = network(kind, x_tr, y_tr)
+    print(f"[seed {seed}] {NAMES[kind]} ({model.count_params()} parameters), objective {objective}")
+    hist, threshold = fit_improved(model, xs, ys, args, objective, seed, start)
     p_base = base.predict(x_te, verbose=0).ravel()
     p = model.predict(x_te, verbose=0).ravel()
     return {
         "metrics": {**binary_metrics(y_te, p, threshold), "baseline": binary_metrics(y_te, p_base, 0.5)},
         "model": model,
-        "history": {"baseline": base_hist, "improved": hist},
+        "name": NAMES[kind],
+        "history": {"baseline": base_hist, kind: hist},
         "p_test": p,
         "p_test_baseline": p_base,
         "p_val": model.predict(x_val, verbose=0).ravel(),

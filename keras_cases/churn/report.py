@@ -20,7 +20,7 @@ def figures(run, data, split, first, lr, objective) -> list[str]:
     plots.learning_curves(first["history"], run.path("learning_curves.png"))
     plots.roc_pr(
         {
-            "improved MLP": (y_te, first["p_test"], first["threshold"]),
+            first["name"]: (y_te, first["p_test"], first["threshold"]),
             "baseline MLP": (y_te, first["p_test_baseline"], 0.5),
             "logistic regression": (y_te, p_lr, t_lr),
         },
@@ -31,12 +31,12 @@ def figures(run, data, split, first, lr, objective) -> list[str]:
         threshold_sweep(y_val, first["p_val"]),
         first["threshold"],
         run.path("threshold_sweep.png"),
-        f"improved MLP on validation, objective {objective}",
+        f"{first['name']} on validation, objective {objective}",
     )
     plots.confusion_matrices(
         {
             "baseline MLP @0.5": confusion(y_te, first["p_test_baseline"], 0.5),
-            f"improved MLP @{first['threshold']:.2f}": confusion(y_te, first["p_test"], first["threshold"]),
+            f"{first['name']} @{first['threshold']:.2f}": confusion(y_te, first["p_test"], first["threshold"]),
             f"logistic reg. @{t_lr:.2f}": confusion(y_te, p_lr, t_lr),
         },
         run.path("confusion_matrices.png"),
@@ -63,20 +63,20 @@ def notes(m, pre, split_seed) -> list[str]:
         f"up to {m['epochs']} epochs, batch {m['batch_size']}; epochs trained (early stopping on validation "
         f"ROC-AUC): {m['epochs_trained']}",
         f"decision threshold objective, chosen on validation only: `{m['objective']}`",
-        f"`model.keras`: the improved MLP of seed {m['seed']}, with `preprocessing.json` and `decision.json`",
+        f"`model.keras`: the {m['network']} of seed {m['seed']}, with `preprocessing.json` and `decision.json`",
     ]
 
 
 def sections(m, eda_cols, why=None) -> list:
     rows = [
-        {"model": "improved MLP (tuned threshold)", **m},
+        {"model": f"{m['network']} (tuned threshold)", **m},
         {"model": "baseline MLP (threshold 0.5)", **m["baseline"]},
         {"model": "logistic regression (tuned threshold)", **m["logistic_regression"]},
     ]
     spread = ""
     if m["seeds"] > 1:
         spread = (
-            "\nMean over seeds; standard deviation of the improved MLP: "
+            f"\nMean over seeds; standard deviation of the {m['network']}: "
             + ", ".join(f"{k} {m['std'][k]:.4f}" for k in METRICS)
             + ".\n\n"
             + markdown_table(m["per_seed"], ["seed", *METRICS])
@@ -92,7 +92,7 @@ def sections(m, eda_cols, why=None) -> list:
         ("Learning curves", "![learning curves](learning_curves.png)"),
     ]
     if why:
-        out.append(("Why: what the improved MLP leans on (permutation importance, integrated gradients)", why))
+        out.append((f"Why: what the {m['network']} leans on (permutation importance, integrated gradients)", why))
     if eda_cols:
         out.append((f"Churn rate by {', '.join(eda_cols)} (training rows)", "![churn rate by category](eda.png)"))
     return out
@@ -101,7 +101,7 @@ def sections(m, eda_cols, why=None) -> list:
 def summary_line(m) -> str:
     pm = lambda k: f"{m[k]:.3f}" + (f"±{m['std'][k]:.3f}" if m["seeds"] > 1 else "")  # noqa: E731
     return (
-        f"improved MLP @ threshold {m['threshold']:.3f}: ROC-AUC {pm('roc_auc')}, "
+        f"{m['network']} @ threshold {m['threshold']:.3f}: ROC-AUC {pm('roc_auc')}, "
         f"recall {pm('recall')}, precision {pm('precision')} | baseline ROC-AUC "
         f"{m['baseline']['roc_auc']:.3f} | logistic regression {m['logistic_regression']['roc_auc']:.3f}"
     )
@@ -109,7 +109,7 @@ def summary_line(m) -> str:
 
 # --- why: permutation importance, the reference's coefficients, customers' attributions ---
 def why(run, data, split, first, seed: int, repeats: int = 10) -> tuple[str, dict]:
-    """Permutation importance of the improved MLP on validation (ROC-AUC, `repeats` shuffles)
+    """Permutation importance of the network on validation (ROC-AUC, `repeats` shuffles)
     beside the logistic regression's coefficients, and integrated gradients for four test
     customers; writes explanations.png and permutation_importance.csv. Returns (the report
     section, what metrics.json keeps: importance per column and the attributions' largest miss)."""
@@ -131,7 +131,8 @@ def why(run, data, split, first, seed: int, repeats: int = 10) -> tuple[str, dic
     attr, p0 = reasons.column_attributions(model, pre, x, reasons.baseline_row(pre, modes))
     miss = float(np.abs(attr.sum(1) - (first["p_test"][[i for i, _ in picks]] - p0)).max())
     _plot_why(run, imp, picks, attr, cols, data.features.iloc[split.rows[2]], first["p_test"])
-    section = _why_text(imp, picks, attr, cols, data.features.iloc[split.rows[2]], first["p_test"], p0, miss, repeats)
+    test_rows = data.features.iloc[split.rows[2]]
+    section = _why_text(first["name"], imp, picks, attr, cols, test_rows, first["p_test"], p0, miss, repeats)
     kept = {r.column: [round(r.mean, 5), round(r.std, 5)] for r in imp.itertuples()}
     return section, {"permutation_importance_val_roc_auc": kept, "attribution_max_miss": miss}
 
@@ -176,7 +177,7 @@ def _plot_why(run, imp, picks, attr, cols, test_rows, p):
     plots.attribution_bars(panels, run.path("explanations.png"))
 
 
-def _why_text(imp, picks, attr, cols, test_rows, p, p0, miss, repeats) -> str:
+def _why_text(name, imp, picks, attr, cols, test_rows, p, p0, miss, repeats) -> str:
     from keras_cases.churn import reasons
 
     importance = markdown_table(
@@ -199,7 +200,7 @@ def _why_text(imp, picks, attr, cols, test_rows, p, p0, miss, repeats) -> str:
         ["test customer", "p(churn)", *top.columns],
     )
     return (
-        f"**Globally** (validation rows): how much the improved MLP's ROC-AUC drops when one raw column's "
+        f"**Globally** (validation rows): how much the {name}'s ROC-AUC drops when one raw column's "
         f"values are shuffled across customers (scikit-learn's `permutation_importance`, {repeats} shuffles, "
         f"mean ± std; a categorical column's one-hot features move together), beside the logistic-regression "
         f"reference's coefficients on the same standardised / one-hot features (a number's per standard "

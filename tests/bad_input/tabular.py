@@ -299,6 +299,7 @@ C, TC = "keras_cases.churn", "tuning.churn"
 ROWS = [
     ("churn-cv-one-fold", "keras_cases.churn", ["--quick", "--cv", "1"], "at least 2 folds"),
     ("churn-networks-typo", "keras_cases.churn", ["--quick", "--cv", "2", "--networks", "mlp,resdual"], "resdual"),
+    ("churn-two-networks-one-split", C, ["--quick", "--networks", "mlp,residual"], "one split trains one network"),
     # churn: the user's CSV
     ("churn-csv-missing", C, ["--quick", "--csv", "no_such.csv"], "not found"),
     ("churn-csv-directory", C, ["--quick", "--csv", "{a_directory}"], "is a directory"),

@@ -36,15 +36,19 @@ res = {
     "targets": sorted({o["explanation"]["target"] for o in out}),
 }
 
-# blind the model to `contract` (its one-hot rows of the first Dense kernel set to 0): the
-# column it leaned on most now gets nothing, and the others still get something
+# blind the model to `contract` (its one-hot rows of every kernel that reads the features set
+# to 0: the residual network's linear part and its MLP's first layer): the column it leaned on
+# most now gets nothing, and the others still get something
 blind = "contract"
 cols = [j for j, n in enumerate(pred.pre.feature_names) if n.split("=")[0] == blind]
 contract_before = max(abs(i["attribution"]) for it in items for i in it if i["name"] == blind)
-dense = next(la for la in pred.model.layers if la.get_weights() and la.get_weights()[0].ndim == 2)
-w = dense.get_weights()
-w[0][cols] = 0.0
-dense.set_weights(w)
+n_features = len(pred.pre.feature_names)
+readers = [la for la in pred.model.layers if la.get_weights() and la.get_weights()[0].shape[:1] == (n_features,)]
+assert readers, "no kernel reads the features"
+for dense in readers:
+    w = dense.get_weights()
+    w[0][cols] = 0.0
+    dense.set_weights(w)
 after = pred.explain(instances)
 res["blind_before"] = contract_before
 res["blind_after"] = max(abs(i["attribution"]) for o in after for i in o["explanation"]["items"] if i["name"] == blind)
