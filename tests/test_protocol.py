@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import check, run_python
+from conftest import check, many_small_models_backend, run_python
 from scipy import stats
 
 from keras_cases import UserError, protocol
@@ -73,7 +73,8 @@ def test_churn_cross_validation_is_paired_and_scores_every_model_per_fold(tmp_pa
                 "0",
                 "--out",
                 str(tmp_path / "cv"),
-            ]
+            ],
+            backend=many_small_models_backend(),
         )
     )
     m = json.loads((tmp_path / "cv" / "metrics.json").read_text())
