@@ -31,7 +31,7 @@ AIRBENCH_INGREDIENTS = {  # --recipe airbench94: its own (keras_cases/cifar/airb
     "lookahead": ("lookahead / EMA of the weights", {"lookahead": False}),
     "bias_lr": ("64x learning rate of the BN biases", {"bias_lr": 1.0}),
     "label_smoothing": ("label smoothing 0.2", {"label_smoothing": 0.0}),
-    "augment": ("flip + 2px translate augmentation", {"augment": False}),
+    "augment": ("alternating flip + 2px translate augmentation", {"augment": False}),
     "schedule": ("triangular schedule", {"schedule": "constant"}),
     "weight_decay": ("weight decay", {"weight_decay": 0.0}),
     "tta_translate": ("translate test-time augmentation", {"tta": 1}),

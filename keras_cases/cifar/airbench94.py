@@ -1,22 +1,33 @@
 """airbench94 (Keller Jordan, 2024: 94% on CIFAR-10 in about 10 epochs) in Keras 3, its
 ingredients one function or class each, so `--recipe airbench94` can switch each off:
 
-- `build_airbench`  widths 64/256/256: a fixed 2x2 whitening convolution with a learnt bias,
-                    three blocks conv -> max-pool -> BN -> GELU -> conv -> BN -> GELU, the
-                    batch norms without scale and with a bias of their own (`ScaledBias`),
-                    a global max-pool, a bias-free dense layer, logits scaled by 1/9;
+- `build_airbench`  widths 64/256/256: a fixed 2x2 whitening convolution (fixed kernel and
+                    bias) and a learnt bias after it, three blocks conv -> max-pool -> BN ->
+                    GELU -> conv -> BN -> GELU, the batch norms without scale and with a bias
+                    of their own (`ScaledBias`), a global max-pool, a bias-free dense layer,
+                    logits scaled by 1/9;
+- `airbench_whitening` the whitening of airbench's standardised pixels ((x - mean) / std per
+                    channel, eps 5e-4, the patches' uncentred second moment), with the
+                    standardisation folded into the fixed kernel and bias: the learnt bias
+                    starts at 0 and its weight decay pulls it to the centred point, as
+                    airbench's does;
 - `dirac_init`      the first `c_in` filters of each block conv start as the identity map
                     of its input (an implicit residual);
 - `ScaledBias`      x + s * theta: plain SGD on theta moves the bias s^2 times as fast, so
                     s = 8 gives the batch-norm biases airbench's 64x learning rate (Keras
                     has no per-variable learning rate: this reparametrisation is exactly
-                    the same update for SGD with momentum, and its weight decay too);
+                    the same update for SGD with momentum, and its weight decay too: the
+                    bias decays at the plain rate, as airbench's wd / lr_biases);
 - `AirbenchSGD`     SGD-Nesterov with the weight decay added to the gradient (L2 through the
                     momentum, as PyTorch's SGD does) and airbench's lookahead: every 5
-                    steps after the first 3 epochs the weights move to an exponential
-                    moving average of themselves, whose decay grows as (step / total)^3;
+                    steps after the first 3 epochs (of 9.9) the weights move to an
+                    exponential moving average of themselves, whose decay grows as
+                    (progress)^3; the whitening bias frozen after the first 3 epochs; under
+                    a wall-clock budget both follow the budget's clock (`set_progress`);
 - `Triangular`      the learning rate: linear from 0.2x to the peak at 23% of the steps,
                     then linear down to 0.07x at the end;
+- `airbench_batches` alternating flips (a fixed random half mirrored, all of them mirrored
+                    every other epoch) and a random 2-pixel reflect-padded translation;
 - flip + 1-pixel translate test-time augmentation is `model.predict_logits(tta=2)`.
 
 Why an optimizer and not a callback for the lookahead: the average is updated inside the
@@ -24,12 +35,13 @@ compiled training step on every backend (a callback assigning weights mid-epoch 
 state sync on JAX), and Keras' own `use_ema` is a different scheme (a constant-momentum
 average of every step, copied back at fixed intervals, no warm-up of the decay).
 
-Not carried over: freezing the whitening bias after 3 epochs (in PyTorch a speed trick,
-no accuracy change; in a compiled Keras step it saves nothing), the alternating
-every-other-epoch flip, the lookahead's averaging of the BN running statistics (they are
-not the optimizer's; with BN momentum 0.6 they follow the last few batches anyway), and
-airbench's BN epsilon 1e-12 (here 1e-5). Its 50,000 training images are 45,000 here (5,000
-are the validation set).
+Not carried over (each expected to change accuracy by well under 0.1 point): the
+lookahead's averaging of the BN running statistics (they are not the optimizer's; with BN
+momentum 0.6 they follow the last few batches, at most 4 steps from the average), its
+copy-back at each epoch's end (airbench's per-epoch validation is of the average; ours of
+the current weights), dropping the last partial batch, and airbench's BN epsilon 1e-12
+(here 1e-5; the pre-BN variances are far larger). Its 50,000 training images are 45,000
+here (5,000 are the validation set).
 """
 
 from __future__ import annotations
@@ -69,7 +81,9 @@ def build_airbench(r, input_shape=(32, 32, 3), n_classes: int = 10) -> keras.Mod
     inputs = keras.Input(input_shape, name="pixels")
     x = layers.Rescaling(1.0 / 255, name="scale")(inputs)
     channels = 2 * 2 * 2 * input_shape[-1]
-    x = layers.Conv2D(channels, 2, padding="valid", use_bias=False, name="whiten", trainable=not r.whiten)(x)
+    # whitening on: fixed kernel and fixed bias (the per-channel standardisation and centring
+    # folded in, `airbench_whitening`); the learnt bias after it starts at 0, as airbench's
+    x = layers.Conv2D(channels, 2, padding="valid", use_bias=bool(r.whiten), name="whiten", trainable=not r.whiten)(x)
     x = ScaledBias(name="whiten_bias")(x)
     x = layers.Activation("gelu", name="whiten_gelu")(x)
     for b, width in enumerate(r.widths, start=1):
@@ -99,17 +113,34 @@ def dirac_init(kernel: np.ndarray) -> np.ndarray:
     return k
 
 
-def initialise_airbench(model: keras.Model, r, x_whiten=None) -> None:
-    """After `runtime.init_weights`: the whitening kernel and bias from the training
-    images' patches (eps as airbench's 5e-4 on standardised pixels), dirac block convs."""
-    from keras_cases.cifar.model import whitening_filters
+def airbench_whitening(x: np.ndarray, eps: float = 5e-4, n: int = 5000, size: int = 2):
+    """airbench's whitening of `x` (uint8, NHWC), as a (kernel, bias) pair acting on x / 255:
+    the images standardised per channel ((x / 255 - mean) / std, airbench's `normalize`), the
+    2x2 patches' second moment (uncentred, as airbench's) eigen-decomposed, each eigenvector
+    scaled by 1 / sqrt(eigenvalue + eps) with both signs; the standardisation is folded into
+    the kernel (divided by std per input channel) and into the fixed bias (-mean / std)."""
+    z = x[:n].astype("float64") / 255.0
+    mean, std = z.mean((0, 1, 2)), z.std((0, 1, 2))
+    z = (z - mean) / std
+    h, w, c = z.shape[1:]
+    patches = np.stack(
+        [z[:, i : i + h - size + 1, j : j + w - size + 1] for i in range(size) for j in range(size)], axis=3
+    ).reshape(-1, size * size * c)  # (i, j, c) order, as a Keras kernel (kh, kw, c_in, c_out)
+    vals, vecs = np.linalg.eigh(patches.T @ patches / len(patches))
+    filt = vecs[:, ::-1] / np.sqrt(vals[::-1] + eps)  # largest eigenvalue first, as airbench
+    filt = np.concatenate([filt, -filt], axis=1).reshape(size, size, c, -1)
+    kernel = filt / std[None, None, :, None]
+    bias = -np.einsum("ijco,c->o", filt, mean / std)
+    return kernel.astype("float32"), bias.astype("float32")
 
+
+def initialise_airbench(model: keras.Model, r, x_whiten=None) -> None:
+    """After `runtime.init_weights` (Keras' Glorot scale; PyTorch's default, airbench's, cost
+    2.7 points on a short check): the whitening kernel and its fixed bias from the training
+    images' patches (`airbench_whitening`, eps 5e-4 on standardised pixels), the learnt
+    whitening bias at 0, dirac block convs."""
     if r.whiten and x_whiten is not None:
-        sample = x_whiten[:5000]
-        eps = 5e-4 * float((sample.astype("float64") / 255).var())  # 5e-4 on unit-variance pixels
-        kernel, bias = whitening_filters(sample, eps=eps)
-        model.get_layer("whiten").set_weights([kernel])
-        model.get_layer("whiten_bias").set_weights([bias])
+        model.get_layer("whiten").set_weights(list(airbench_whitening(x_whiten)))
     if r.dirac:
         for b in range(1, len(r.widths) + 1):
             for c in (1, 2):
@@ -148,7 +179,13 @@ class AirbenchSGD(keras.optimizers.SGD):
     through the momentum), with airbench's lookahead when `lookahead_steps` > 0: from step
     `lookahead_start` on, every `lookahead_every` steps, slow <- rho slow + (1 - rho) w and
     w <- slow, rho = 0.95^every x (step / lookahead_steps)^3 (clipped at 1); the first such
-    step only takes the snapshot. At the end of `fit` the weights are set to the average."""
+    step only takes the snapshot. At the end of `fit` the weights are set to the average.
+
+    The variables whose path contains one of `freeze` (airbench: the whitening bias) stop
+    changing after step `freeze_after` (no gradient, no decay, as PyTorch's requires_grad =
+    False). `set_progress(f)` (a wall-clock schedule, `training.TriangularBudget`) replaces
+    the step count in all three by f x `lookahead_steps` (the equivalent step of a planned
+    run), so the lookahead and the freeze follow the same clock as the learning rate."""
 
     def __init__(
         self,
@@ -159,32 +196,72 @@ class AirbenchSGD(keras.optimizers.SGD):
         lookahead_start=0,
         lookahead_every=5,
         nesterov=True,
+        freeze=(),
+        freeze_after=0,
+        total_steps=None,
         **kwargs,
     ):
         super().__init__(learning_rate, momentum=momentum, nesterov=nesterov, **kwargs)
         self.l2, self.lookahead_steps = float(l2), int(lookahead_steps)
         self.lookahead_start, self.lookahead_every = int(lookahead_start), int(lookahead_every)
+        self.freeze, self.freeze_after = tuple(freeze), int(freeze_after)
+        self.total_steps = int(total_steps or lookahead_steps)  # the planned run's steps
+        self._pending_progress = -1.0
 
     def build(self, variables):
         super().build(variables)
+        self._frozen = [any(f in v.path for f in self.freeze) for v in variables]
+        # -1: progress by the step count; else the share of a wall-clock budget (set_progress)
+        self._progress = self.add_variable(
+            (), initializer=keras.initializers.Constant(self._pending_progress), name="progress"
+        )
         if self.lookahead_steps:
             self._slow = [self.add_variable_from_reference(v, "slow") for v in variables]
+            self._snapped = self.add_variable((), initializer="zeros", name="lookahead_snapped")
+
+    def set_progress(self, fraction: float) -> None:
+        """Follow `fraction` (0..1) of a wall-clock budget instead of the step count."""
+        self._pending_progress = float(fraction)
+        if self.built:
+            self._progress.assign(float(fraction))
+
+    def _equivalent_step(self, step):
+        """The step of a planned run this step counts as (the step itself without set_progress)."""
+        total = float(max(self.total_steps, 1))
+        return ops.where(self._progress >= 0, self._progress * total, step)
+
+    def _lookahead_on(self, step):
+        every = float(self.lookahead_every)
+        started = self._equivalent_step(step) >= float(self.lookahead_start)
+        return ops.logical_and(started, ops.equal(ops.mod(step, every), 0.0))
 
     def update_step(self, gradient, variable, learning_rate):
+        frozen = self._frozen[self._get_variable_index(variable)]
+        if frozen:
+            old = ops.copy(ops.convert_to_tensor(variable))
         if self.l2:
             gradient = gradient + ops.cast(self.l2, variable.dtype) * variable
         super().update_step(gradient, variable, learning_rate)
+        if frozen:  # airbench trains it while epoch < 3: steps 1..freeze_after
+            step = ops.cast(self.iterations + 1, "float32")
+            keep = ops.cast(self._equivalent_step(step) > float(self.freeze_after), variable.dtype)
+            self.assign(variable, variable + keep * (old - variable))
         if self.lookahead_steps:
             self._lookahead(variable)
+
+    def apply(self, grads, trainable_variables=None):
+        super().apply(grads, trainable_variables)  # counts the step: iterations is this step now
+        if self.lookahead_steps:
+            on = ops.cast(self._lookahead_on(ops.cast(self.iterations, "float32")), "float32")
+            self._snapped.assign(ops.maximum(self._snapped, on))
 
     def _lookahead(self, variable):
         slow = self._slow[self._get_variable_index(variable)]
         step = ops.cast(self.iterations + 1, "float32")
-        every, start = float(self.lookahead_every), float(self.lookahead_start)
-        on = ops.logical_and(step >= start, ops.equal(ops.mod(step, every), 0.0))
-        first = step < start + every  # the first lookahead step: take the snapshot (rho 0)
-        progress = ops.minimum(step / float(self.lookahead_steps), 1.0)
-        rho = ops.where(first, 0.0, 0.95**every * progress**3)
+        on = self._lookahead_on(step)
+        progress = ops.minimum(self._equivalent_step(step) / float(self.lookahead_steps), 1.0)
+        # the first lookahead step (no snapshot yet) takes the snapshot: rho 0
+        rho = ops.where(self._snapped > 0, 0.95**self.lookahead_every * progress**3, 0.0)
         on, rho = ops.cast(on, variable.dtype), ops.cast(rho, variable.dtype)
         new = rho * slow + (1 - rho) * variable
         self.assign(slow, slow + on * (new - slow))
@@ -192,8 +269,7 @@ class AirbenchSGD(keras.optimizers.SGD):
 
     def finalize_variable_values(self, var_list):
         super().finalize_variable_values(var_list)
-        started = int(ops.convert_to_numpy(self.iterations)) >= self.lookahead_start + self.lookahead_every
-        if self.lookahead_steps and started:
+        if self.lookahead_steps and float(ops.convert_to_numpy(self._snapped)) > 0:
             for v in var_list:
                 v.assign(self._slow[self._get_variable_index(v)])
 
@@ -204,23 +280,68 @@ class AirbenchSGD(keras.optimizers.SGD):
             "lookahead_steps": self.lookahead_steps,
             "lookahead_start": self.lookahead_start,
             "lookahead_every": self.lookahead_every,
+            "freeze": list(self.freeze),
+            "freeze_after": self.freeze_after,
+            "total_steps": self.total_steps,
         }
+
+
+WHITEN_BIAS_EPOCHS = 3  # airbench trains the whitening bias for its first 3 of 9.9 epochs
+LOOKAHEAD_EPOCHS = 3  # and starts the lookahead at epoch 3
+PAPER_EPOCHS = 9.9
 
 
 def airbench_optimizer(r, total_steps: int, constant: bool = False) -> AirbenchSGD:
     """The optimizer for `total_steps` steps: peak lr `r.lr` at batch 1024, scaled linearly
     to `r.batch_size` (airbench's step per example is fixed), L2 `r.weight_decay`,
-    lookahead when `r.lookahead` from the same share of training as airbench's (epoch 3
-    of 9.9); `constant`: a plain number for the rate (a budget callback sets it)."""
+    lookahead when `r.lookahead` and the whitening bias frozen from the same share of
+    training as airbench's (epoch 3 of 9.9); `constant`: a plain number for the rate (a
+    budget callback sets it, and the progress: `AirbenchSGD.set_progress`)."""
     peak = r.lr * r.batch_size / PAPER_BATCH
+    total = max(1, total_steps)
     if constant or r.schedule == "constant":
         lr = peak
     else:
-        lr = Triangular(peak, max(1, total_steps), rise=r.warmup)
+        lr = Triangular(peak, total, rise=r.warmup)
     return AirbenchSGD(
         lr,
         momentum=r.momentum,
         l2=r.weight_decay,
-        lookahead_steps=max(1, total_steps) if r.lookahead else 0,
-        lookahead_start=int(3 / 9.9 * total_steps),
+        lookahead_steps=total if r.lookahead else 0,
+        lookahead_start=int(LOOKAHEAD_EPOCHS / PAPER_EPOCHS * total),
+        freeze=("whiten_bias",),
+        freeze_after=int(WHITEN_BIAS_EPOCHS / PAPER_EPOCHS * total),
+        total_steps=total,
     )
+
+
+def airbench_batches(x, y, batch_size: int, seed: int, pad: int = 2):
+    """airbench's training batches: a fixed random half of the images is mirrored, and every
+    other epoch all of them are (each image alternates between its two orientations, instead
+    of a coin per image per epoch), with a fresh random translation by up to `pad` pixels
+    (reflect-padded) of every image each epoch; shuffled each epoch. Its order and
+    augmentation follow only `epoch` (for `data.resumable_epochs`)."""
+    from keras_cases.data.augment import flip_crop
+
+    class AlternatingFlip(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self.base = np.random.default_rng([seed, 1, 0]).random(len(y)) < 0.5
+            self.order = np.random.default_rng([seed, 0]).permutation(len(y))
+
+        def __len__(self):
+            return -(-len(y) // batch_size)
+
+        def __getitem__(self, i):
+            idx = self.order[i * batch_size : (i + 1) * batch_size]
+            mirror = self.base[idx] ^ (self.epoch % 2 == 1)
+            xb = x[idx].copy()
+            xb[mirror] = xb[mirror, :, ::-1]
+            return flip_crop(xb, np.random.default_rng([seed, self.epoch, i]), pad=pad, flip=False), y[idx]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self.order = np.random.default_rng([seed, self.epoch]).permutation(len(y))
+
+    return AlternatingFlip()

@@ -20,7 +20,10 @@ def one_hot(y, k):
 def training_data(r: Recipe, d, seed: int):
     y = one_hot(d.y_train, d.n_classes)
     if r.augment:
-        return resumable_epochs(images.augmented_batches(d.x_train, y, r.batch_size, seed, pad=r.translate))
+        from keras_cases.cifar.airbench94 import airbench_batches  # alternating flips (airbench94)
+
+        make = airbench_batches if r.arch == "airbench" else images.augmented_batches
+        return resumable_epochs(make(d.x_train, y, r.batch_size, seed, pad=r.translate))
     return batches(d.x_train, y, r.batch_size, seed)
 
 
@@ -107,6 +110,7 @@ class TriangularBudget(BudgetSchedule):
         if force or f - self.set_at >= self.every:
             self.set_at, self.lr = f, float(triangular_lr(f, self.peak, self.warmup))
             self.model.optimizer.learning_rate = self.lr
+            getattr(self.model.optimizer, "set_progress", lambda f: None)(f)  # AirbenchSGD's lookahead
 
 
 def time_to(h: dict, level: float):
