@@ -1,8 +1,7 @@
 """airbench94's fidelity (keras_cases/cifar/airbench94.py) against the original's formulas,
 on tiny inputs in the pytest process's backend: the per-example learning rate and weight
 decay (airbench sums the loss and divides by `kilostep_scale`), the 64x BN-bias rate without
-64x decay, the BN momentum convention, the whitening of standardised pixels, PyTorch's init
-scale, the frozen whitening bias, the lookahead following a wall-clock progress, the
+64x decay, the BN momentum convention, the whitening of standardised pixels, the frozen whitening bias, the lookahead following a wall-clock progress, the
 alternating flips and the 6-view TTA weights."""
 
 import keras
@@ -12,13 +11,13 @@ import pytest
 from keras_cases.cifar.airbench94 import (
     AirbenchSGD,
     ScaledBias,
-    airbench_batches,
     airbench_optimizer,
     airbench_whitening,
     build_airbench,
     initialise_airbench,
 )
 from keras_cases.cifar.model import RECIPES, initialise, predict_logits
+from keras_cases.data.augment import augmented_batches
 
 
 def test_lr_and_weight_decay_per_example_match_airbench_sum_loss():
@@ -181,7 +180,7 @@ def test_alternating_flip_and_translation():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(200, 6, 6, 1)).astype("uint8")
     y = np.arange(200)[:, None].astype("float32")  # the label names the image
-    data = airbench_batches(x, y, 64, seed=0, pad=0)
+    data = augmented_batches(x, y, 64, seed=0, pad=0, flip="alternate")
 
     def epoch_images():
         out = np.empty_like(x)
@@ -196,7 +195,7 @@ def test_alternating_flip_and_translation():
     assert 70 < mirrored0.sum() < 130
     np.testing.assert_array_equal(e1, e0[:, :, ::-1])
     np.testing.assert_array_equal(e2, e0)
-    xb, yb = airbench_batches(x, y, 200, seed=0, pad=2)[0]
+    xb, yb = augmented_batches(x, y, 200, seed=0, pad=2, flip="alternate")[0]
     shifted = np.empty_like(x)
     shifted[yb[:, 0].astype(int)] = xb
     base = np.where(mirrored0[:, None, None, None], x[:, :, ::-1], x)

@@ -26,8 +26,8 @@ ingredients one function or class each, so `--recipe airbench94` can switch each
                     a wall-clock budget both follow the budget's clock (`set_progress`);
 - `Triangular`      the learning rate: linear from 0.2x to the peak at 23% of the steps,
                     then linear down to 0.07x at the end;
-- `airbench_batches` alternating flips (a fixed random half mirrored, all of them mirrored
-                    every other epoch) and a random 2-pixel reflect-padded translation;
+- alternating flips (`data.augment.augmented_batches(flip="alternate")`) and a random
+  2-pixel reflect-padded translation;
 - flip + 1-pixel translate test-time augmentation is `model.predict_logits(tta=2)`.
 
 Why an optimizer and not a callback for the lookahead: the average is updated inside the
@@ -122,10 +122,10 @@ def airbench_whitening(x: np.ndarray, eps: float = 5e-4, n: int = 5000, size: in
     z = x[:n].astype("float64") / 255.0
     mean, std = z.mean((0, 1, 2)), z.std((0, 1, 2))
     z = (z - mean) / std
-    h, w, c = z.shape[1:]
-    patches = np.stack(
-        [z[:, i : i + h - size + 1, j : j + w - size + 1] for i in range(size) for j in range(size)], axis=3
-    ).reshape(-1, size * size * c)  # (i, j, c) order, as a Keras kernel (kh, kw, c_in, c_out)
+    from keras_cases.cifar.model import image_patches
+
+    c = z.shape[-1]
+    patches = image_patches(z, size)
     vals, vecs = np.linalg.eigh(patches.T @ patches / len(patches))
     filt = vecs[:, ::-1] / np.sqrt(vals[::-1] + eps)  # largest eigenvalue first, as airbench
     filt = np.concatenate([filt, -filt], axis=1).reshape(size, size, c, -1)
@@ -313,35 +313,3 @@ def airbench_optimizer(r, total_steps: int, constant: bool = False) -> AirbenchS
         freeze_after=int(WHITEN_BIAS_EPOCHS / PAPER_EPOCHS * total),
         total_steps=total,
     )
-
-
-def airbench_batches(x, y, batch_size: int, seed: int, pad: int = 2):
-    """airbench's training batches: a fixed random half of the images is mirrored, and every
-    other epoch all of them are (each image alternates between its two orientations, instead
-    of a coin per image per epoch), with a fresh random translation by up to `pad` pixels
-    (reflect-padded) of every image each epoch; shuffled each epoch. Its order and
-    augmentation follow only `epoch` (for `data.resumable_epochs`)."""
-    from keras_cases.data.augment import flip_crop
-
-    class AlternatingFlip(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__()
-            self.epoch = 0
-            self.base = np.random.default_rng([seed, 1, 0]).random(len(y)) < 0.5
-            self.order = np.random.default_rng([seed, 0]).permutation(len(y))
-
-        def __len__(self):
-            return -(-len(y) // batch_size)
-
-        def __getitem__(self, i):
-            idx = self.order[i * batch_size : (i + 1) * batch_size]
-            mirror = self.base[idx] ^ (self.epoch % 2 == 1)
-            xb = x[idx].copy()
-            xb[mirror] = xb[mirror, :, ::-1]
-            return flip_crop(xb, np.random.default_rng([seed, self.epoch, i]), pad=pad, flip=False), y[idx]
-
-        def on_epoch_end(self):
-            self.epoch += 1
-            self.order = np.random.default_rng([seed, self.epoch]).permutation(len(y))
-
-    return AlternatingFlip()

@@ -73,16 +73,22 @@ RECIPES = {
 }
 
 
+def image_patches(x: np.ndarray, size: int) -> np.ndarray:
+    """Every size x size patch of the images `x` (n, h, w, c), one row each, flattened in
+    (i, j, c) order: the layout of a Keras Conv2D kernel (kh, kw, c_in, c_out)."""
+    h, w = x.shape[1:3]
+    patches = np.stack(
+        [x[:, i : i + h - size + 1, j : j + w - size + 1] for i in range(size) for j in range(size)], axis=3
+    )  # (n, h', w', size*size, c)
+    return patches.reshape(-1, size * size * x.shape[-1])
+
+
 def whitening_filters(x: np.ndarray, size: int = 2, eps: float = 5e-4, n: int = 5000):
     """Kernel (size, size, 3, 2 * size*size*3) and bias that whiten the image patches of
     `x` (uint8): the eigenvectors of the patch covariance scaled by 1/sqrt(eigenvalue), each
     with both signs (so a ReLU-like activation after it keeps the information)."""
     x = x[:n].astype("float64") / 255.0
-    h, w = x.shape[1:3]
-    patches = np.stack(
-        [x[:, i : i + h - size + 1, j : j + w - size + 1] for i in range(size) for j in range(size)], axis=3
-    )  # (n, h', w', size*size, c)
-    patches = patches.reshape(-1, size * size * x.shape[-1])  # (.., size*size*c) in (i, j, c) order
+    patches = image_patches(x, size)
     mean = patches.mean(0)
     cov = np.cov(patches - mean, rowvar=False)
     vals, vecs = np.linalg.eigh(cov)

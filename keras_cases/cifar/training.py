@@ -20,10 +20,8 @@ def one_hot(y, k):
 def training_data(r: Recipe, d, seed: int):
     y = one_hot(d.y_train, d.n_classes)
     if r.augment:
-        from keras_cases.cifar.airbench94 import airbench_batches  # alternating flips (airbench94)
-
-        make = airbench_batches if r.arch == "airbench" else images.augmented_batches
-        return resumable_epochs(make(d.x_train, y, r.batch_size, seed, pad=r.translate))
+        flip = "alternate" if r.arch == "airbench" else True  # airbench94's alternating flips
+        return resumable_epochs(images.augmented_batches(d.x_train, y, r.batch_size, seed, pad=r.translate, flip=flip))
     return batches(d.x_train, y, r.batch_size, seed)
 
 

@@ -44,8 +44,11 @@ def flip_crop(x: np.ndarray, rng: np.random.Generator, pad: int = 4, flip: bool 
     return x
 
 
-def augmented_batches(x, y, batch_size: int, seed: int, pad: int = 4, flip: bool = True, sample_weight=None):
-    """Like `data.batches`, with `flip_crop` applied to each training batch."""
+def augmented_batches(x, y, batch_size: int, seed: int, pad: int = 4, flip: bool | str = True, sample_weight=None):
+    """Like `data.batches`, with `flip_crop` applied to each training batch. `flip="alternate"`
+    is airbench's alternating flip: a fixed random half of the images is mirrored on even
+    epochs and the other half on odd ones (each image alternates between its two
+    orientations), instead of a coin per image per batch."""
     import keras
 
     class Augmented(keras.utils.PyDataset):
@@ -53,6 +56,7 @@ def augmented_batches(x, y, batch_size: int, seed: int, pad: int = 4, flip: bool
             super().__init__()
             self.epoch = 0
             self.order = np.random.default_rng([seed, 0]).permutation(len(y))
+            self.mirrored = np.random.default_rng([seed, 1, 0]).random(len(y)) < 0.5 if flip == "alternate" else None
 
         def __len__(self):
             return -(-len(y) // batch_size)
@@ -60,7 +64,12 @@ def augmented_batches(x, y, batch_size: int, seed: int, pad: int = 4, flip: bool
         def __getitem__(self, i):
             idx = self.order[i * batch_size : (i + 1) * batch_size]
             rng = np.random.default_rng([seed, self.epoch, i])
-            xb = flip_crop(x[idx], rng, pad=pad, flip=flip)
+            xb = x[idx]
+            if self.mirrored is not None:
+                m = self.mirrored[idx] ^ (self.epoch % 2 == 1)
+                xb = xb.copy()
+                xb[m] = xb[m, :, ::-1]
+            xb = flip_crop(xb, rng, pad=pad, flip=flip is True)
             return (xb, y[idx]) if sample_weight is None else (xb, y[idx], sample_weight[idx])
 
         def on_epoch_end(self):
