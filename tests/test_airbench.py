@@ -4,11 +4,14 @@ decay (airbench sums the loss and divides by `kilostep_scale`), the 64x BN-bias 
 64x decay, the BN momentum convention, the whitening of standardised pixels, the frozen whitening bias, the lookahead following a wall-clock progress, the
 alternating flips and the 6-view TTA weights."""
 
+from dataclasses import replace
+
 import keras
 import numpy as np
 import pytest
 
 from keras_cases.cifar.airbench94 import (
+    PRESET_LR,
     AirbenchSGD,
     ScaledBias,
     airbench_optimizer,
@@ -67,6 +70,11 @@ def test_lr_and_weight_decay_per_example_match_airbench_sum_loss():
             groups[k][0] = p - lr_k * (g + mom * bufs[k])  # nesterov
     np.testing.assert_allclose(got_w, groups["w"][0], rtol=2e-4, atol=2e-5)
     np.testing.assert_allclose(got_b, groups["b"][0], rtol=2e-4, atol=2e-5)
+    # airbench's weight decay is wd / lr: another lr leaves the decay per step, lr x L2, as it was
+    assert opt.l2 == pytest.approx(0.0153 / 11.5) and r.lr == PRESET_LR
+    for lr in (0.75, 3.0):
+        other = airbench_optimizer(replace(r, lr=lr), 100, constant=True)
+        assert other.l2 * lr == pytest.approx(opt.l2 * 1.5) and other.l2 != pytest.approx(opt.l2)
 
 
 def test_bn_momentum_follows_pytorch_momentum_0_4():

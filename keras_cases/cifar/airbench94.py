@@ -53,6 +53,7 @@ from keras import layers, ops
 LOGIT_SCALE = 1 / 9
 BN_MOMENTUM = 0.6  # airbench's: the running statistics follow the last few batches
 PAPER_BATCH = 1024  # the learning rate is given for batches of 1024 and scales linearly
+PRESET_LR = 1.5  # RECIPES["airbench94"].lr: its weight_decay is the L2 at this rate
 
 
 @keras.saving.register_keras_serializable("keras_cases")
@@ -293,7 +294,9 @@ PAPER_EPOCHS = 9.9
 
 def airbench_optimizer(r, total_steps: int, constant: bool = False) -> AirbenchSGD:
     """The optimizer for `total_steps` steps: peak lr `r.lr` at batch 1024, scaled linearly
-    to `r.batch_size` (airbench's step per example is fixed), L2 `r.weight_decay`,
+    to `r.batch_size` (airbench's step per example is fixed), L2 `r.weight_decay` at the
+    preset's rate and scaled by PRESET_LR / r.lr otherwise (airbench divides its weight decay by
+    its lr, so another --lr leaves the decay per step, lr x L2, as it was),
     lookahead when `r.lookahead` and the whitening bias frozen from the same share of
     training as airbench's (epoch 3 of 9.9); `constant`: a plain number for the rate (a
     budget callback sets it, and the progress: `AirbenchSGD.set_progress`)."""
@@ -306,7 +309,7 @@ def airbench_optimizer(r, total_steps: int, constant: bool = False) -> AirbenchS
     return AirbenchSGD(
         lr,
         momentum=r.momentum,
-        l2=r.weight_decay,
+        l2=r.weight_decay * PRESET_LR / r.lr,
         lookahead_steps=total if r.lookahead else 0,
         lookahead_start=int(LOOKAHEAD_EPOCHS / PAPER_EPOCHS * total),
         freeze=("whiten_bias",),

@@ -129,7 +129,7 @@ def make_parser():
         "--weight-decay",
         type=cli.nonnegative_float,
         default=None,
-        help=f"(small: {Recipe.weight_decay}, AdamW: x100; airbench94: L2 through the momentum)",
+        help=f"(small: {Recipe.weight_decay}, AdamW: x100; airbench94: L2 through the momentum, at lr 1.5: another --lr keeps lr x L2)",
     )
     g.add_argument(
         "--mixed-precision", choices=("auto", "on", "off"), default="auto", help="auto: on with a GPU, off on a CPU"
