@@ -137,10 +137,10 @@ def test_weight_decay_shrinks_the_matrices_only():
     model = models.gpt(16, 32, 1, 2, 0.0, input_ngrams=3, buckets=50)
     for v in model.trainable_variables:
         if v.name in ("bias", "beta"):
-            v.assign(keras.ops.ones_like(v))  # a bias of 0 would not show a decay
+            v.assign(keras.ops.ones(v.shape))  # a bias of 0 would not show a decay
     models.compile_model(model, lr=0.1, steps=10, warmup=1, weight_decay=0.5)
     before = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
-    zeros = [keras.ops.zeros_like(v) for v in model.trainable_variables]
+    zeros = [keras.ops.zeros(v.shape) for v in model.trainable_variables]
     for _ in range(2):  # the warm-up's first step has learning rate 0
         model.optimizer.apply(zeros, model.trainable_variables)
     decayed = set()
@@ -172,3 +172,38 @@ def test_training_keeps_the_best_validation_epoch():
     assert val.argmin() < len(val) - 1 and val[-1] > val.min() + 0.05  # it did overfit after its best epoch
     assert val.min() < np.log2(26) + 0.3  # the best epoch had learnt the letters (8.0 bits: nothing)
     np.testing.assert_allclose(test_bits, val.min(), rtol=1e-4)  # test windows = validation windows here
+
+
+def test_local_mixing_is_causal_starts_as_the_plain_block_and_saves(tmp_path):
+    """Primer's causal depthwise convolution before attention: started at zero the network is
+    the plain GPT with the same weights; trained (random kernels), the logits of a byte still
+    depend on that byte and the ones before only; 3 x width parameters a block; save and load
+    (with the squared ReLU) give the same logits."""
+    import keras
+
+    from keras_cases.textgen import models
+
+    x = np.random.default_rng(0).integers(0, 256, (2, 16)).astype("int32")
+    plain = models.gpt(16, 32, 2, 2, 0.0, input_ngrams=3, buckets=50)
+    local = models.gpt(16, 32, 2, 2, 0.0, input_ngrams=3, buckets=50, local=3, activation="relu2")
+    assert local.count_params() - plain.count_params() == 2 * 3 * 32
+    mixing = [la for la in local.layers if la.name.endswith("_local")]
+    assert len(mixing) == 2 and all(not np.any(la.get_weights()[0]) for la in mixing)  # zero at the start
+    gelu = models.gpt(16, 32, 2, 2, 0.0, input_ngrams=3, buckets=50, local=3)
+    by_name = {la.name: la for la in plain.layers}
+    for la in gelu.layers:
+        if la.name in by_name and la.get_weights():
+            la.set_weights(by_name[la.name].get_weights())
+    np.testing.assert_allclose(gelu.predict(x, verbose=0), plain.predict(x, verbose=0), atol=1e-5)
+    rng = np.random.default_rng(1)
+    for la in mixing:
+        la.set_weights([rng.normal(size=la.get_weights()[0].shape)])
+    changed = x.copy()
+    changed[:, 10:] = (changed[:, 10:] + 1) % 256
+    before, after = local.predict(x, verbose=0), local.predict(changed, verbose=0)
+    np.testing.assert_allclose(before[:, :10], after[:, :10], atol=1e-5)  # nothing from byte 10 on leaks back
+    assert np.abs(before[:, 10:] - after[:, 10:]).max() > 1e-2
+    local.save(tmp_path / "local.keras")
+    np.testing.assert_allclose(
+        keras.saving.load_model(tmp_path / "local.keras").predict(x, verbose=0), before, atol=1e-5
+    )

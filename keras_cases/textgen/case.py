@@ -48,7 +48,7 @@ QUICK = {
 
 
 def make_parser():
-    p = cli.parser(f"keras_cases.{CASE}", __doc__.split("\n\n")[0], epochs=3, batch_size=32, quick=QUICK)
+    p = cli.parser(f"keras_cases.{CASE}", __doc__.split("\n\n")[0], epochs=8, batch_size=32, quick=QUICK)
     g = p.add_argument_group("textgen")
     g.add_argument("--text", default=None, help="a UTF-8 text file of your own (documents separated by blank lines)")
     g.add_argument(
@@ -60,15 +60,28 @@ def make_parser():
     )
     g.add_argument("--data-seed", type=cli.seed, default=0, help="seed of the split by document")
     g.add_argument("--models", default=",".join(NETWORKS), help=f"networks, comma-separated: {', '.join(NETWORKS)}")
-    g.add_argument("--context", type=cli.positive_int, default=128, help="bytes of context (the window length)")
+    g.add_argument("--context", type=cli.positive_int, default=64, help="bytes of context (the window length)")
     g.add_argument("--width", type=cli.positive_int, default=128, help="transformer width")
     g.add_argument("--layers", type=cli.positive_int, default=3, help="transformer blocks")
     g.add_argument("--heads", type=cli.positive_int, default=4, help="attention heads (must divide --width)")
+    g.add_argument(
+        "--local-mixing",
+        type=cli.nonnegative_int,
+        default=3,
+        help="transformer: a causal depthwise convolution over this many bytes before each attention "
+        "(Primer's; 0 or 1: off)",
+    )
+    g.add_argument(
+        "--activation",
+        choices=("gelu", "relu2"),
+        default="relu2",
+        help="transformer MLP: GELU or Primer's squared ReLU",
+    )
     g.add_argument("--lstm-width", type=cli.positive_int, default=256, help="LSTM units")
     g.add_argument(
         "--input-ngrams",
         type=cli.nonnegative_int,
-        default=4,
+        default=3,
         help="add hashed embeddings of the 2..N-byte n-grams ending at each byte to its embedding, in both "
         "networks (0: plain byte embeddings)",
     )
@@ -116,6 +129,8 @@ def check_args(args):
         raise UserError(f"--input-ngrams {args.input_ngrams}: use 0 (off) or 2 to 8 bytes")
     if not 2 <= args.context <= 2048:
         raise UserError(f"--context {args.context}: use 2 to 2048 bytes")
+    if args.local_mixing > 64:
+        raise UserError(f"--local-mixing {args.local_mixing}: use 0 (off) to 64 bytes")
     if args.ngram_buckets > MAX_BUCKETS:
         raise UserError(f"--ngram-buckets {args.ngram_buckets}: use 1 to {MAX_BUCKETS:,} rows")
     if args.weight_decay > 1:
@@ -156,7 +171,15 @@ def build_network(kind, args):
 
     shared = {"dropout": args.dropout, "input_ngrams": args.input_ngrams, "buckets": args.ngram_buckets}
     if kind == "transformer":
-        return models.gpt(args.context, args.width, args.layers, args.heads, **shared)
+        return models.gpt(
+            args.context,
+            args.width,
+            args.layers,
+            args.heads,
+            **shared,
+            local=args.local_mixing,
+            activation=args.activation,
+        )
     return models.lstm(args.context, args.lstm_width, **shared)
 
 
@@ -242,8 +265,14 @@ def comparison(kinds, metrics, rows, args) -> str:
         f"Both networks: {tables if args.input_ngrams else ''}dropout {args.dropout}, AdamW (learning rate "
         f"{args.learning_rate}, weight decay {args.weight_decay} on the matrices), at most {args.epochs} epoch(s), "
         f"early stopping (patience {args.patience}) on validation loss; each ends with the weights of its best "
-        "validation epoch.\n\n"
+        "validation epoch."
     )
+    primer = [f"a causal depthwise convolution over {args.local_mixing} bytes before each attention"] * (
+        args.local_mixing > 1
+    ) + ["the squared ReLU in its MLPs"] * (args.activation == "relu2")
+    if primer:
+        setup += f" The transformer has Primer's {' and '.join(primer)} (So et al. 2021)."
+    setup += "\n\n"
     head = setup + (
         "| model | parameters | validation bits per byte (best epoch) | test bits per byte (mean ± std over seeds) | "
         "best epoch (its weights kept) | seconds |\n|---|---|---|---|---|---|"

@@ -16,7 +16,7 @@ from keras_cases import UserError
 
 BOUNDARY = 256
 VOCAB = 257
-BUCKETS = 8191  # default rows per n-gram length of the networks' hashed n-gram embeddings (a prime)
+BUCKETS = 2039  # default rows per n-gram length of the networks' hashed n-gram embeddings (a prime)
 MAX_BUCKETS = 1_000_000  # keeps their hash key (< buckets * 257 + 257) inside int32
 
 

@@ -5,6 +5,10 @@ plus learned positions, `layers` pre-norm blocks of causal multi-head self-atten
 GELU MLP, a final LayerNorm, and logits from the transposed embedding matrix (weight tying,
 keras.layers.ReversibleEmbedding). `lstm`: the classic character-level LSTM language model.
 Both map (batch, length) byte ids to (batch, length, VOCAB) next-byte logits.
+Two of Primer's changes (So et al. 2021, found by searching for a better small language model)
+are options of `gpt`: `local`, a causal depthwise convolution over the last few positions
+before each attention (see `local_mixing`), and `activation="relu2"`, the squared ReLU in the
+MLP.
 
 `input_ngrams` n >= 2 adds to each byte's embedding a learned embedding of every byte n-gram
 that ends at it (2 to n bytes, hashed into `buckets` rows each; the hash n-gram embeddings of
@@ -52,11 +56,32 @@ class HashedNGramEmbedding(keras.layers.Layer):
         return {**super().get_config(), "order": self.order, "width": self.width, "buckets": self.buckets}
 
 
+@keras.saving.register_keras_serializable("keras_cases_textgen")
+def relu_squared(x):
+    """Primer's squared ReLU (So et al. 2021)."""
+    return keras.ops.square(keras.ops.relu(x))
+
+
+ACTIVATIONS = {"gelu": "gelu", "relu2": relu_squared}
+
+
 def embed_bytes(ids, embedded, width: int, input_ngrams: int, buckets: int = BUCKETS):
     if input_ngrams < 2:
         return embedded
     ngrams = HashedNGramEmbedding(input_ngrams, width, buckets, name="ngram_embedding")(ids)
     return keras.layers.Add()([embedded, ngrams])
+
+
+def local_mixing(h, kernel: int, name: str):
+    """h plus a causal depthwise convolution of h over the last `kernel` positions, started at
+    zero so the block starts as the plain one (Primer's depthwise convolution before attention,
+    So et al. 2021): each channel may mix in its own values at the bytes just before, a
+    locality attention has to learn otherwise."""
+    if kernel < 2:
+        return h
+    past = keras.layers.ZeroPadding1D((kernel - 1, 0), name=f"{name}_pad")(h)
+    conv = keras.layers.DepthwiseConv1D(kernel, use_bias=False, depthwise_initializer="zeros", name=name)(past)
+    return keras.layers.Add(name=f"{name}_add")([h, conv])
 
 
 def gpt(
@@ -67,6 +92,8 @@ def gpt(
     dropout: float = 0.1,
     input_ngrams: int = 0,
     buckets: int = BUCKETS,
+    local: int = 0,
+    activation: str = "gelu",
 ) -> keras.Model:
     ids = keras.Input((context,), dtype="int32", name="bytes")
     embed = keras.layers.ReversibleEmbedding(VOCAB, width, name="embedding")
@@ -75,12 +102,13 @@ def gpt(
     x = keras.layers.Dropout(dropout)(x)
     for i in range(layers):
         h = keras.layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_norm1")(x)
+        h = local_mixing(h, local, f"block{i}_local")
         h = keras.layers.MultiHeadAttention(heads, width // heads, dropout=dropout, name=f"block{i}_attention")(
             h, h, use_causal_mask=True
         )
         x = keras.layers.Add()([x, keras.layers.Dropout(dropout)(h)])
         h = keras.layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_norm2")(x)
-        h = keras.layers.Dense(4 * width, activation="gelu", name=f"block{i}_mlp_in")(h)
+        h = keras.layers.Dense(4 * width, activation=ACTIVATIONS[activation], name=f"block{i}_mlp_in")(h)
         h = keras.layers.Dense(width, name=f"block{i}_mlp_out")(h)
         x = keras.layers.Add()([x, keras.layers.Dropout(dropout)(h)])
     x = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)

@@ -82,6 +82,8 @@ ROWS += [
     ("textgen-ngram-buckets-huge", T, ["--ngram-buckets", "5000000"], "--ngram-buckets 5000000"),
     ("textgen-weight-decay-negative", T, ["--weight-decay", "-0.1"], "--weight-decay"),
     ("textgen-weight-decay-huge", T, ["--weight-decay", "3"], "--weight-decay 3"),
+    ("textgen-local-mixing-huge", T, ["--local-mixing", "65"], "--local-mixing 65"),
+    ("textgen-activation-unknown", T, ["--activation", "swish"], "--activation"),
     ("textgen-sample-no-run", T, ["sample", "--run", "no_such_run"], "not found"),
     ("textgen-sample-not-a-textgen-run", T, ["sample", "--run", "{earlier}"], "not of textgen"),
     ("textgen-sample-top-p-0", T, ["sample", "--run", "x", "--top-p", "0"], "--top-p"),
