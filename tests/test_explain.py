@@ -37,13 +37,19 @@ def test_explanations_hold_on_every_backend(backend, explained):
 
 def test_same_weights_same_attributions_across_backends(explained):
     """float32 on CPU: the backends sum in different orders, so agreement to 1e-4 of the largest
-    attribution (relative), not bit-for-bit."""
+    attribution (relative), not bit-for-bit. The ReLU CNN's integrated gradients are held to
+    the same 1e-4 as a whole (relative norm of the difference): along the path a pre-activation
+    within rounding of 0 may switch its ReLU on one backend and not on another, which moves the
+    few pixels under that unit by a step of the path (seen: 1 of 1,728 elements, by 1.3e-4 of
+    the largest, on one CPU), while a wrong backend would differ everywhere."""
     if len(explained) < 2:
         pytest.skip("one backend installed")
     ref_name, (_, ref) = next(iter(explained.items()))
     for name, (_, arrays) in explained.items():
-        for key in ("ig", "grad", "cnn_ig", "cam"):
+        for key in ("ig", "grad", "cam"):
             scale = float(np.abs(ref[key]).max())
             np.testing.assert_allclose(
                 arrays[key], ref[key], atol=1e-4 * scale, rtol=0, err_msg=f"{name} vs {ref_name}: {key}"
             )
+        diff = np.linalg.norm(arrays["cnn_ig"] - ref["cnn_ig"]) / np.linalg.norm(ref["cnn_ig"])
+        assert diff < 1e-4, f"{name} vs {ref_name}: cnn_ig differs by {diff:.2e} of its norm"
