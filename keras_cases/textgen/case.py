@@ -47,20 +47,9 @@ QUICK = {
 }
 
 
-def make_parser():
-    p = cli.parser(f"keras_cases.{CASE}", __doc__.split("\n\n")[0], epochs=8, batch_size=32, quick=QUICK)
-    g = p.add_argument_group("textgen")
-    g.add_argument("--text", default=None, help="a UTF-8 text file of your own (documents separated by blank lines)")
-    g.add_argument(
-        "--corpus",
-        choices=CORPORA,
-        default="sms",
-        help="sms: the SMS messages + UCI sentences (small, on disk); imdb: the 50,000 raw IMDB reviews "
-        "(Stanford aclImdb, 84 MB download unless $KERAS_CASES_DATA_DIR/aclImdb exists)",
-    )
-    g.add_argument("--data-seed", type=cli.seed, default=0, help="seed of the split by document")
-    g.add_argument("--models", default=",".join(NETWORKS), help=f"networks, comma-separated: {', '.join(NETWORKS)}")
-    g.add_argument("--context", type=cli.positive_int, default=64, help="bytes of context (the window length)")
+def add_network_flags(p):
+    """The two networks' shapes and their shared input tables and dropout."""
+    g = p.add_argument_group("textgen: the networks")
     g.add_argument("--width", type=cli.positive_int, default=128, help="transformer width")
     g.add_argument("--layers", type=cli.positive_int, default=3, help="transformer blocks")
     g.add_argument("--heads", type=cli.positive_int, default=4, help="attention heads (must divide --width)")
@@ -93,6 +82,23 @@ def make_parser():
         f"fewer share rows between rare n-grams (1 to {MAX_BUCKETS:,})",
     )
     g.add_argument("--dropout", type=cli.fraction, default=0.1, help="on the embeddings, attention and residuals")
+
+
+def make_parser():
+    p = cli.parser(f"keras_cases.{CASE}", __doc__.split("\n\n")[0], epochs=8, batch_size=32, quick=QUICK)
+    g = p.add_argument_group("textgen")
+    g.add_argument("--text", default=None, help="a UTF-8 text file of your own (documents separated by blank lines)")
+    g.add_argument(
+        "--corpus",
+        choices=CORPORA,
+        default="sms",
+        help="sms: the SMS messages + UCI sentences (small, on disk); imdb: the 50,000 raw IMDB reviews "
+        "(Stanford aclImdb, 84 MB download unless $KERAS_CASES_DATA_DIR/aclImdb exists)",
+    )
+    g.add_argument("--data-seed", type=cli.seed, default=0, help="seed of the split by document")
+    g.add_argument("--models", default=",".join(NETWORKS), help=f"networks, comma-separated: {', '.join(NETWORKS)}")
+    g.add_argument("--context", type=cli.positive_int, default=64, help="bytes of context (the window length)")
+    add_network_flags(p)
     g.add_argument("--learning-rate", type=cli.positive_float, default=3e-3)
     g.add_argument(
         "--weight-decay",
