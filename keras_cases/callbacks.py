@@ -140,6 +140,8 @@ class EpochClock(keras.callbacks.Callback):
         super().__init__()
         self.budget, self.seconds, self.spent, self.log_epoch = budget, [], 0.0, log_epoch
         self.epoch_seconds: list[float] = []  # each epoch from its begin to its end (no checkpointing)
+        self.epoch_steps: list[int] = []  # the training steps of each epoch
+        self._steps = 0
         self.now = now or time.perf_counter
         self.t0 = self.now()
 
@@ -159,10 +161,11 @@ class EpochClock(keras.callbacks.Callback):
         self.t0 = self.now()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.t_epoch = self.now()
+        self.t_epoch, self._steps = self.now(), 0
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_seconds.append(self.now() - self.t_epoch)
+        self.epoch_steps.append(self._steps)
         self.seconds.append(self.elapsed())
         if logs is not None:
             logs["wall_seconds"] = self.seconds[-1]
@@ -170,15 +173,21 @@ class EpochClock(keras.callbacks.Callback):
                 logs["epoch_seconds"] = self.epoch_seconds[-1]
 
     def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
         if self.budget is not None and self.elapsed() > self.budget:
             self.model.stop_training = True
 
     def resume_state(self) -> dict:
-        return {"seconds": list(self.seconds), "epoch_seconds": list(self.epoch_seconds)}
+        return {
+            "seconds": list(self.seconds),
+            "epoch_seconds": list(self.epoch_seconds),
+            "epoch_steps": list(self.epoch_steps),
+        }
 
     def resume_from(self, state: dict) -> None:
         self.seconds = list(state["seconds"])
         self.epoch_seconds = list(state.get("epoch_seconds", []))
+        self.epoch_steps = list(state.get("epoch_steps", []))
         self.spent, self.t0 = (self.seconds[-1] if self.seconds else 0.0), self.now()
 
 

@@ -49,6 +49,7 @@ def study_recipe(args, run, r: Recipe, d, metrics, history) -> tuple[str, str]:
             "val_accuracy": accuracy(model, d.x_val, d.y_val, tta=r.tta),
             "epochs_planned": epochs,
             "epochs_trained": len(h["loss"]),
+            "last_epoch_share": h["epoch_share"][-1],  # < 1: the budget cut it short
             "train_seconds": h["wall_seconds"][-1],
             "params": model.count_params(),
             "time_to_80": time_to(h, 0.80),
@@ -125,6 +126,12 @@ def confusion(y, p, k):
     return confusion_matrix(y, p, labels=list(range(k)))
 
 
+def cut_short(m) -> str:
+    """The report's words for a last epoch the budget cut short (none when it was whole)."""
+    share = m["last_epoch_share"]
+    return f", the last cut short by the budget at {share:.0%} of its steps" if share < 1 else ""
+
+
 def fmt_s(s):
     return "not reached" if s is None else f"{s:.0f} s"
 
@@ -147,7 +154,7 @@ def recipe_report(m, h, r: Recipe) -> str:
         f"{r.mixed_precision}.\n\n"
         f"**Test accuracy {m['test_accuracy']:.4f}** ({m['test_accuracy_no_tta']:.4f} without TTA), "
         f"measured once after training; validation {m['val_accuracy']:.4f}. {m['epochs_trained']} of "
-        f"{m['epochs_planned']} planned epochs in {m['train_seconds']:.0f} s. Time to 80% validation accuracy: "
+        f"{m['epochs_planned']} planned epochs in {m['train_seconds']:.0f} s{cut_short(m)}. Time to 80% validation accuracy: "
         f"{fmt_s(m['time_to_80'])}; to 85%: {fmt_s(m['time_to_85'])}; to 90%: {fmt_s(m['time_to_90'])}; to 93%: {fmt_s(m['time_to_93'])} "
         f"(validation accuracy here is without TTA).\n\n![accuracy](accuracy.png)\n\n"
         + markdown_table(rows, list(rows[0]), fmt="{:.4f}")

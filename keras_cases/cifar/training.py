@@ -67,7 +67,7 @@ def train(
     fit may run up to twice as many if the machine speeds up. A resumed fit has only what
     was left of the budget. `name` (unique in the run; default recipe_seed<seed>) names its
     checkpoint for --resume; `now` is the clock (a test passes a fake one). Returns
-    (model, history dict)."""
+    (model, history dict; its `epoch_share` is each epoch's share of its steps trained)."""
     keras.utils.set_random_seed(seed)
     model = build_model(r, d.x_train.shape[1:], d.n_classes)
     initialise(model, r, seed, d.x_train)
@@ -94,6 +94,8 @@ def train(
     )
     h = dict(hist.history)
     h["wall_seconds"] = clock.seconds
+    shares = [n / len(data) for n in clock.epoch_steps]  # < 1: the budget cut the epoch short
+    h["epoch_share"] = [1.0] * (len(h["loss"]) - len(shares)) + shares  # (a checkpoint from before counted none)
     return model, h
 
 

@@ -193,7 +193,7 @@ def study_compare(args, run, recipes: dict, chosen: str, d, metrics, history) ->
         row = {
             "model": label,
             "params": model.count_params(),
-            "epochs": len(h["loss"]),
+            "epochs": round(sum(h["epoch_share"]), 2),  # a last epoch the budget cut short counts its share
             "train_seconds": float(h["wall_seconds"][-1]),
             "val_accuracy": float(h["val_accuracy"][-1]),
             "test_accuracy": float(test),

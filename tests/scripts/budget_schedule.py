@@ -91,7 +91,7 @@ def mechanism(budget=100.0, peak=0.05):
     }
 
 
-def recipe_train(budget=60.0):
+def recipe_train(budget=55.0):
     """The cifar recipe's own `train` with a budget, on real images (the digits, 16 x 16)."""
     x, y = load_digits(return_X_y=True)
     imgs = np.kron((x.reshape(-1, 8, 8, 1) * 255 / 16).astype("uint8"), np.ones((1, 2, 2, 1), "uint8"))
@@ -99,7 +99,14 @@ def recipe_train(budget=60.0):
     r = Recipe(widths=(8, 16), batch_size=100, augment=False)
     fake = FakeTime(fast=1.0, slow=4.0, switch=10)
     _, h = train(r, d, 0, epochs=4, budget_s=budget, verbose=0, extra_callbacks=[fake.ticker()], now=fake.now)
-    return {"epochs": len(h["loss"]), "lr": h["learning_rate"], "fake_seconds": fake.t, "budget": budget}
+    return {
+        "epochs": len(h["loss"]),
+        "lr": h["learning_rate"],
+        "fake_seconds": fake.t,
+        "budget": budget,
+        "steps": fake.steps,
+        "epoch_share": h["epoch_share"],
+    }
 
 
 if __name__ == "__main__":
