@@ -123,6 +123,11 @@ def shared_run(tmp_path_factory, argv: list, backend=None, **env):
     return out, done.read_text()
 
 
+# quick runs several test files read (conftest.shared_run makes each once per session and backend)
+QUICK_CHURN = ["-m", "keras_cases.churn", "--quick", "--tensorboard", "-v", "0"]
+QUICK_SPAM = ["-m", "keras_cases.spam", "--quick", "--model", "conv1d", "-v", "0"]
+
+
 KAGGLE_NAMES = {
     "senior_citizen": "SeniorCitizen",
     "partner": "Partner",

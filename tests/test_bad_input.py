@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from bad_input import common, images, services, tabular  # noqa: F401
-from conftest import ROOT, run_python
+from conftest import QUICK_CHURN, QUICK_SPAM, ROOT, run_python, shared_run
 
 AREAS = [common, tabular, images, services]
 ROWS = [r for a in AREAS for r in a.ROWS]
@@ -41,25 +41,15 @@ class Context:
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """finished(case) -> a run directory of `python -m keras_cases.<case> --quick`, made once."""
-    made = {}
-    root = tmp_path_factory.mktemp("finished")
+    """finished(case) -> a finished `--quick` run of that case on this process's backend, read
+    only (the rows break copies): the session's shared run (conftest.shared_run), which
+    test_churn.py and test_serve.py check too."""
+    import keras
 
-    def get(case):
-        if case not in made:
-            from keras_cases import cli
-
-            out = root / case
-            extra = FINISHED_ARGS.get(case, [])
-            module = importlib.import_module(f"keras_cases.{case}")
-            assert cli.run(module.main, ["--quick", "-v", "0", "--out", str(out), *extra]) == 0
-            made[case] = out
-        return made[case]
-
-    return get
+    return lambda case: shared_run(tmp_path_factory, FINISHED[case], keras.backend.backend())[0]
 
 
-FINISHED_ARGS = {"spam": ["--model", "conv1d"]}
+FINISHED = {"churn": QUICK_CHURN, "spam": QUICK_SPAM}
 
 
 def snapshot(root: Path) -> dict:

@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import backends_under_test, check, execute_notebook, run_python, tensorboard_scalars
+from conftest import (
+    QUICK_CHURN,
+    backends_under_test,
+    check,
+    execute_notebook,
+    run_python,
+    shared_run,
+    tensorboard_scalars,
+)
 
 PARITY = str(Path(__file__).parent / "scripts" / "churn_parity.py")  # run as a file in a subprocess
 
@@ -53,15 +61,10 @@ def test_a_model_saved_on_one_backend_predicts_the_same_on_another(parity_dir):
 
 @pytest.fixture(scope="module")
 def quick_runs(tmp_path_factory):
-    """One `--quick` run per backend, as a user types it."""
-    runs = {}
-    for b in backends_under_test():
-        out = tmp_path_factory.mktemp(f"churn_{b}")
-        p = check(
-            run_python(["-m", "keras_cases.churn", "--quick", "--tensorboard", "--out", str(out), "-v", "0"], backend=b)
-        )
-        runs[b] = (out, p)
-    return runs
+    """{backend: (run dir, stdout)}: one `--quick` run per backend, as a user types it, made
+    once per test session (conftest.shared_run: test_resume.py compares a resumed run with
+    it, test_serve.py serves the jax one, test_bad_input.py breaks copies of it)."""
+    return {b: shared_run(tmp_path_factory, QUICK_CHURN, b) for b in backends_under_test()}
 
 
 ARTIFACTS = [
@@ -84,7 +87,7 @@ KEYS = ["roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "threshold
 
 
 def test_quick_run_writes_every_artifact(quick_runs):
-    for b, (out, proc) in quick_runs.items():
+    for b, (out, stdout) in quick_runs.items():
         for name in ARTIFACTS:
             assert (out / name).is_file() and (out / name).stat().st_size > 0, (b, name)
         m = json.loads((out / "metrics.json").read_text())
@@ -101,7 +104,7 @@ def test_quick_run_writes_every_artifact(quick_runs):
         report = (out / "report.md").read_text()
         for png in [n for n in ARTIFACTS if n.endswith(".png")]:
             assert f"]({png})" in report, (b, png)
-        assert "residual network @ threshold" in proc.stdout
+        assert "residual network @ threshold" in stdout
 
 
 def test_tensorboard_logs_every_epoch_of_every_model(quick_runs):

@@ -5,7 +5,7 @@ same order on the same values; compared with atol 1e-6)."""
 import json
 
 import numpy as np
-from conftest import check, run_python, shared_run
+from conftest import QUICK_CHURN, check, run_python, shared_run
 
 
 def test_a_fit_stopped_and_resumed_equals_an_uninterrupted_one(backend, tmp_path):
@@ -20,8 +20,8 @@ def test_a_fit_stopped_and_resumed_equals_an_uninterrupted_one(backend, tmp_path
 
 
 def test_churn_interrupted_then_resumed_is_the_uninterrupted_run(backend, tmp_path, tmp_path_factory):
-    quick = ["-m", "keras_cases.churn", "--quick", "-v", "0"]
-    whole, _ = shared_run(tmp_path_factory, quick, backend)
+    quick = QUICK_CHURN
+    whole, _ = shared_run(tmp_path_factory, quick, backend)  # the same run test_churn.py checks
     stopped = run_python([*quick, "--out", str(tmp_path / "cut")], backend=backend, KERAS_CASES_STOP_AFTER_EPOCHS=3)
     assert stopped.returncode == 130, stopped.stderr[-2000:]
     assert f"--resume {tmp_path / 'cut'}" in stopped.stderr

@@ -12,7 +12,7 @@ import time
 import httpx
 import numpy as np
 import pytest
-from conftest import ROOT, check, run_python, subprocess_env
+from conftest import QUICK_CHURN, QUICK_SPAM, ROOT, check, run_python, shared_run, subprocess_env
 
 
 def free_port():
@@ -23,10 +23,12 @@ def free_port():
 
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory):
+    """A runs root holding churn/a: a copy of the session's `churn --quick` run on jax
+    (conftest.shared_run, the run test_churn.py checks)."""
+    import shutil
+
     root = tmp_path_factory.mktemp("runs")
-    check(
-        run_python(["-m", "keras_cases.churn", "--quick", "--out", str(root / "churn" / "a"), "-v", "0"], backend="jax")
-    )
+    shutil.copytree(shared_run(tmp_path_factory, QUICK_CHURN, "jax")[0], root / "churn" / "a")
     return root
 
 
@@ -64,13 +66,8 @@ def server(runs_root):
 
 @pytest.fixture(scope="module")
 def spam_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("spam") / "a"
-    check(
-        run_python(
-            ["-m", "keras_cases.spam", "--quick", "--model", "conv1d", "--out", str(out), "-v", "0"], backend="jax"
-        )
-    )
-    return out
+    """`spam --quick --model conv1d` on jax, made once per session (test_bad_input.py breaks copies of it); read only."""
+    return shared_run(tmp_path_factory, QUICK_SPAM, "jax")[0]
 
 
 @pytest.fixture(scope="module")
