@@ -24,27 +24,6 @@ SHARED_DATA = (
 )
 
 
-def _one_core_each(workers: int):
-    """Size each framework's CPU thread pools to the cores per xdist worker (1 on CI's 2 cores
-    with `-n 2`), before any framework loads here or in a subprocess (which copies this
-    environment); the user's own settings win. Without it every training subprocess starts a
-    pool per core and the two workers' pools fight over the same 2 cores. Measured on two
-    `generative --quick --data digits` runs side by side (2 idle cores): 34 -> 29 s wall on
-    PyTorch, 69 -> 62 s on TensorFlow, 109 -> 100 s on JAX."""
-    n = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
-    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-        os.environ.setdefault(var, n)
-    flags = os.environ.get("XLA_FLAGS", "")
-    if n == "1" and "multi_thread_eigen" not in flags:  # XLA's only thread setting: Eigen's pool on or off
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
-
-
-def pytest_configure(config):
-    # the controller runs first (its environment is the workers'), then each worker
-    workers = getattr(config, "workerinput", {}).get("workercount") or config.getoption("numprocesses", None)
-    _one_core_each(workers if isinstance(workers, int) else os.cpu_count() or 1)
-
-
 def backends_under_test():
     env = os.environ.get("KERAS_CASES_TEST_BACKENDS")
     if env:
