@@ -8,11 +8,13 @@ Backends under test: $KERAS_CASES_TEST_BACKENDS (comma-separated; CI sets all th
 a missing backend fails instead of being skipped), else every installed backend.
 """
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +109,10 @@ def shared_run(tmp_path_factory, argv: list, backend=None, **env):
     """`python ARGS` that writes a run to `--out` (added here), made once per test session and
     shared by every test and every xdist worker that asks for the same command: two test
     files needing the same quick run no longer train it twice. Returns (run dir, stdout).
-    Tests only read the run; one that changes it makes its own."""
+    Tests only read the run; one that changes it makes its own.
+
+    A command that a notebook runs (NOTEBOOK_RUNS) on NOTEBOOK_BACKEND is made by executing
+    that notebook (its test reads it through `shared_notebook`): one training, not two."""
     import hashlib
 
     from filelock import FileLock
@@ -116,16 +121,51 @@ def shared_run(tmp_path_factory, argv: list, backend=None, **env):
     root = _session_root(tmp_path_factory) / "shared_runs"
     root.mkdir(exist_ok=True)
     out, done = root / key, root / f"{key}.stdout"
+    notebook = next((n for n, cmd in NOTEBOOK_RUNS.items() if cmd == argv), None)
     with FileLock(str(root / f"{key}.lock")):
-        if not done.exists():
+        if not done.exists() and notebook and backend == NOTEBOOK_BACKEND and not env:
+            nb, _ = execute_notebook(notebook, root / f"{key}.workdir", out=out, backend=backend)
+            ran = json.loads((out / "run.json").read_text())["argv"]
+            assert _options(ran) == _options(argv[2:] + ["--out", str(out)]), (notebook, ran)  # the same run
+            nbformat.write(nb, root / f"{key}.ipynb")
+            done.write_text(notebook_stdout(nb))
+        elif not done.exists():
             proc = check(run_python([*argv, "--out", str(out)], backend=backend, **env))
             done.write_text(proc.stdout)
     return out, done.read_text()
 
 
+def _options(argv: list) -> list:
+    """argv as (option, value) pairs in a fixed order: the same command whatever the order."""
+    pairs, i = [], 0
+    while i < len(argv):
+        takes_value = i + 1 < len(argv) and not argv[i + 1].startswith("--")
+        pairs.append((argv[i], argv[i + 1] if takes_value else None))
+        i += 2 if takes_value else 1
+    return sorted(pairs, key=str)
+
+
+def shared_notebook(tmp_path_factory, name):
+    """notebooks/<name> executed on NOTEBOOK_BACKEND once per session, as the run
+    `shared_run(NOTEBOOK_RUNS[name], NOTEBOOK_BACKEND)` that other tests read: returns
+    (the executed notebook, its run directory, its cells' stdout)."""
+    out, stdout = shared_run(tmp_path_factory, NOTEBOOK_RUNS[name], NOTEBOOK_BACKEND)
+    return nbformat.read(out.parent / f"{out.name}.ipynb", as_version=4), out, stdout
+
+
+def notebook_stdout(nb) -> str:
+    return "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("name") == "stdout"
+    )
+
+
 # quick runs several test files read (conftest.shared_run makes each once per session and backend)
 QUICK_CHURN = ["-m", "keras_cases.churn", "--quick", "--tensorboard", "-v", "0"]
 QUICK_SPAM = ["-m", "keras_cases.spam", "--quick", "--model", "conv1d", "-v", "0"]
+QUICK_GENERATIVE = ["-m", "keras_cases.generative", "--quick", "--data", "digits", "-v", "0"]
+# the notebooks whose main(...) call is one of those commands, and the backend their test runs them on
+NOTEBOOK_RUNS = {"spam.ipynb": QUICK_SPAM, "generative.ipynb": QUICK_GENERATIVE}
+NOTEBOOK_BACKEND = "jax" if "jax" in backends_under_test() else backends_under_test()[0]
 
 
 KAGGLE_NAMES = {
@@ -179,19 +219,29 @@ def kaggle_csv(tmp_path_factory):
     return path
 
 
-def execute_notebook(name, workdir):
-    """Execute notebooks/<name> in `workdir` with KERAS_CASES_NOTEBOOK_OUT=<workdir>/run;
-    returns (the executed notebook, the run directory)."""
-    import nbformat
+def execute_notebook(name, workdir, out=None, backend=None):
+    """Execute notebooks/<name> in `workdir` with KERAS_CASES_NOTEBOOK_OUT=`out` (default
+    <workdir>/run), on `backend` (default: the kernel's own choice); returns (the executed
+    notebook, the run directory)."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-    out = Path(workdir) / "run"
+    out = Path(out or Path(workdir) / "run")
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    saved = {k: os.environ.get(k) for k in ("KERAS_CASES_NOTEBOOK_OUT", "KERAS_BACKEND", "KERAS_CASES_DATA_DIR")}
     os.environ["KERAS_CASES_NOTEBOOK_OUT"] = str(out)
+    if not saved["KERAS_CASES_DATA_DIR"] and SHARED_DATA.is_dir():
+        os.environ["KERAS_CASES_DATA_DIR"] = str(SHARED_DATA)
+    if backend:
+        os.environ["KERAS_BACKEND"] = backend
     try:
         NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
     finally:
-        del os.environ["KERAS_CASES_NOTEBOOK_OUT"]
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return nb, out
 
 

@@ -7,7 +7,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import backends_under_test, check, execute_notebook, run_python
+from conftest import (
+    NOTEBOOK_BACKEND,
+    QUICK_GENERATIVE,
+    backends_under_test,
+    check,
+    run_python,
+    shared_notebook,
+    shared_run,
+)
 
 
 def test_kl_term_matches_its_closed_form_and_monte_carlo():
@@ -54,13 +62,9 @@ def test_same_weights_same_samples_on_every_backend(gan_checks):
         np.testing.assert_allclose(np.load(gan_checks / f"{b}.npy"), ref, rtol=1e-5, atol=1e-6, err_msg=b)
 
 
-def test_quick_run_on_every_backend(backend, tmp_path):
-    p = check(
-        run_python(
-            ["-m", "keras_cases.generative", "--quick", "--data", "digits", "--out", str(tmp_path), "-v", "0"],
-            backend=backend,
-        )
-    )
+def test_quick_run_on_every_backend(backend, tmp_path_factory):
+    """On NOTEBOOK_BACKEND the notebook's run (the same command, conftest.shared_run)."""
+    tmp_path, stdout = shared_run(tmp_path_factory, QUICK_GENERATIVE, backend)
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["backend"] == backend and m["vae_test_elbo"] < 0
     for k in ("vae_fd", "gan_fd", "diffusion_fd", "fd_real_vs_real"):
@@ -96,13 +100,15 @@ def test_quick_run_on_every_backend(backend, tmp_path):
         "diffusion_trajectory.png",
     ):
         assert (tmp_path / name).is_file(), name
-    assert "frechet_distance" in p.stdout
+    assert "frechet_distance" in stdout
 
 
-def test_notebook_runs(tmp_path):
-    nb, _ = execute_notebook("generative.ipynb", tmp_path)
-    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert "vae_test_elbo" in m and "gan_fd" in m
+def test_notebook_runs(tmp_path_factory):
+    nb, out, _ = shared_notebook(tmp_path_factory, "generative.ipynb")
+    m = json.loads((out / "metrics.json").read_text())
+    assert "vae_test_elbo" in m and "gan_fd" in m and m["backend"] == NOTEBOOK_BACKEND
+    shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert shown, "the notebook displays no plot"
 
 
 def test_gan_interrupted_then_resumed_is_the_uninterrupted_run(backend, tmp_path):

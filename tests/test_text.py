@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, SHARED_DATA, backends_under_test, check, run_python
+from conftest import (
+    NOTEBOOK_BACKEND,
+    SHARED_DATA,
+    backends_under_test,
+    check,
+    execute_notebook,
+    run_python,
+    shared_notebook,
+)
 
 from keras_cases import UserError
 from keras_cases.data.text import (
@@ -313,16 +321,14 @@ def test_bad_input_is_one_line_and_exit_2(case, rows, message, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["spam", "sentiment"])
-def test_notebook_runs(name, tmp_path, monkeypatch):
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
-    monkeypatch.setenv("KERAS_CASES_NOTEBOOK_OUT", str(tmp_path / "run"))
-    monkeypatch.setenv("KERAS_BACKEND", SOURCE)
-    monkeypatch.setenv("KERAS_CASES_DATA_DIR", str(SHARED_DATA))
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+def test_notebook_runs(name, tmp_path, tmp_path_factory):
+    """spam's notebook runs QUICK_SPAM: its run is the one test_serve and test_bad_input read."""
+    if name == "spam":
+        nb, out, _ = shared_notebook(tmp_path_factory, "spam.ipynb")
+        assert NOTEBOOK_BACKEND == SOURCE
+    else:
+        nb, out = execute_notebook(f"{name}.ipynb", tmp_path, backend=SOURCE)
+    m = json.loads((out / "metrics.json").read_text())
     assert m["quick"] and m["backend"] == SOURCE
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "tfidf_logreg" in outputs and m["best_model"] in outputs

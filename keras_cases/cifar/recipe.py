@@ -28,7 +28,10 @@ def planned_epochs(args, run, r: Recipe, d) -> tuple[int, float | None]:
         epochs, per_epoch = plan_epochs(r, d, args.seed, budget)
         plan.parent.mkdir(parents=True, exist_ok=True)
         write_text(plan, json.dumps([epochs, per_epoch]))
-    print(f"budget {args.budget_minutes:g} min: one epoch takes ~{per_epoch:.0f} s -> {epochs} epochs", flush=True)
+    print(
+        f"budget {args.budget_minutes:g} min: one epoch takes ~{per_epoch:.0f} s -> {epochs} epoch{'s' * (epochs != 1)}",
+        flush=True,
+    )
     return epochs, budget
 
 
@@ -61,7 +64,7 @@ def study_recipe(args, run, r: Recipe, d, metrics, history) -> tuple[str, str]:
     plot_recipe(run, model, d, h, r)
     looks = explain_recipe(run, model, d, r, metrics) if r.arch != "vit" else ""  # ViT: vit.study_attention
     print(
-        f"test accuracy {test_acc:.4f} (no TTA {test_plain:.4f}); {len(h['loss'])} epochs in "
+        f"test accuracy {test_acc:.4f} (no TTA {test_plain:.4f}); {len(h['loss'])} epoch{'s' * (len(h['loss']) != 1)} in "
         f"{h['wall_seconds'][-1]:.0f} s; time to 80%: {fmt_s(metrics['time_to_80'])}, "
         f"to 85%: {fmt_s(metrics['time_to_85'])}",
         flush=True,
