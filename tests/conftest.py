@@ -126,23 +126,13 @@ def shared_run(tmp_path_factory, argv: list, backend=None, **env):
         if not done.exists() and notebook and backend == NOTEBOOK_BACKEND and not env:
             nb, _ = execute_notebook(notebook, root / f"{key}.workdir", out=out, backend=backend)
             ran = json.loads((out / "run.json").read_text())["argv"]
-            assert _options(ran) == _options(argv[2:] + ["--out", str(out)]), (notebook, ran)  # the same run
+            assert sorted(ran) == sorted([*argv[2:], "--out", str(out)]), (notebook, ran)  # the same flags and values
             nbformat.write(nb, root / f"{key}.ipynb")
             done.write_text(notebook_stdout(nb))
         elif not done.exists():
             proc = check(run_python([*argv, "--out", str(out)], backend=backend, **env))
             done.write_text(proc.stdout)
     return out, done.read_text()
-
-
-def _options(argv: list) -> list:
-    """argv as (option, value) pairs in a fixed order: the same command whatever the order."""
-    pairs, i = [], 0
-    while i < len(argv):
-        takes_value = i + 1 < len(argv) and not argv[i + 1].startswith("--")
-        pairs.append((argv[i], argv[i + 1] if takes_value else None))
-        i += 2 if takes_value else 1
-    return sorted(pairs, key=str)
 
 
 def shared_notebook(tmp_path_factory, name):
