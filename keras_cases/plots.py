@@ -468,7 +468,9 @@ def feature_maps(model, image, layers, path, title="", channels=8) -> int:
     outs = keras.Model(model.inputs, [model.get_layer(n).output for n in layers]).predict(
         np.asarray(image)[None], verbose=0
     )  # predict: one compiled call, faster than an eager one (JAX compiles each eager op)
-    maps = [np.asarray(o)[0] for o in (outs if isinstance(outs, list) else [outs])]
+    # float32: under a mixed-precision policy the activations are bfloat16 or float16, which
+    # matplotlib cannot scale
+    maps = [np.asarray(o, "float32")[0] for o in (outs if isinstance(outs, list) else [outs])]
     if any(m.ndim not in (2, 3) for m in maps):
         raise UserError(f"feature maps: the layers {layers} do not all give 1-D or 2-D maps")
     x = np.asarray(image, "float64")

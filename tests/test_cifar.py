@@ -90,6 +90,37 @@ def test_flip_crop_is_a_flipped_shifted_window():
     np.testing.assert_array_equal(a[1][0], b[1][0])
 
 
+def test_cutout_sets_one_square_per_image_to_the_training_mean():
+    rng = np.random.default_rng(0)
+    x = rng.integers(100, 256, size=(64, 8, 8, 3), dtype=np.uint8)
+    fill = np.array([10, 20, 30])
+    out = images.cutout(x, np.random.default_rng(1), 3, fill)
+    mask = np.all(out == fill, axis=-1)  # x has no value below 100: only cut-out pixels match
+    np.testing.assert_array_equal(out[~mask], x[~mask])
+    corners = set()
+    for m in mask:
+        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        assert m.sum() == 9 and len(rows) == len(cols) == 3 and np.ptp(rows) == np.ptp(cols) == 2
+        corners.add((rows[0], cols[0]))
+    assert len(corners) > 10  # placed at random (36 possible corners), wholly inside the image
+    # in the training batches: after the (here disabled) flip and crop, the fill is the
+    # training images' mean colour; the labels are the images' indices
+    data = images.augmented_batches(x, np.arange(64), 16, seed=3, pad=0, flip=False, cutout_size=3)
+    xb, idx = data[1]
+    cut = np.any(xb != x[idx], axis=-1)
+    assert np.all(cut.sum(axis=(1, 2)) <= 9) and cut.sum() > 16 * 9 * 0.9
+    np.testing.assert_array_equal(xb[cut], np.broadcast_to(np.round(x.mean(axis=(0, 1, 2))), xb[cut].shape))
+    # the recipe's --cutout reaches the training loop's batches
+    from types import SimpleNamespace
+
+    from keras_cases.cifar import Recipe
+    from keras_cases.cifar.training import training_data
+
+    d = SimpleNamespace(x_train=x, y_train=np.arange(64) % 10, n_classes=10)
+    xb = training_data(Recipe(batch_size=16, translate=0, cutout=3), d, 0)[0][0]
+    assert np.all(np.all(xb == np.round(x.mean(axis=(0, 1, 2))), axis=-1).sum(axis=(1, 2)) == 9)
+
+
 def test_time_to_level_and_bad_widths():
     from keras_cases import UserError
     from keras_cases.cifar import parse_widths, time_to
@@ -308,7 +339,13 @@ def test_recipe_flag_picks_the_preset_and_sizes_the_vit():
     typed = recipes_from(make_parser().parse_args(["--recipe", "vit", "--vit-dim", "40", "--erase", "0"]), d)
     assert typed["vit"].dim == 40 and typed["vit"].erase == 0.0
     assert parse_studies("all") == ["recipe", "ablation"] and parse_studies("compare,recipe") == ["recipe", "compare"]
+    from keras_cases.cifar.ablation import ingredients_of
+
+    cut = recipes_from(make_parser().parse_args(["--recipe", "airbench94", "--cutout", "12"]))["airbench94"]
+    assert cut.cutout == 12 and recipes["airbench94"].cutout == 0 and cut.translate == 2
+    assert "cutout" in ingredients_of(cut) and "cutout" not in ingredients_of(recipes["airbench94"])
     for argv, words in (
+        (["--recipe", "airbench94", "--cutout", "33"], "--cutout 33: the square is larger than the 32x32 images"),
         (["--recipe", "vit", "--patch-size", "5"], "--patch-size 5 does not divide"),
         (["--recipe", "vit", "--vit-dim", "2"], "narrower than --heads"),
         (["--recipe", "vit", "--studies", "ablation"], "run it with --recipe small"),

@@ -25,6 +25,7 @@ INGREDIENTS = {  # name -> (what the recipe does, the change that removes it)
     "weight_decay": ("weight decay", {"weight_decay": 0.0}),
     "tta": ("flip test-time augmentation", {"tta": False}),
 }
+CUTOUT = {"cutout": ("cutout (a square of each training image)", {"cutout": 0})}  # where the recipe has it
 AIRBENCH_INGREDIENTS = {  # --recipe airbench94: its own (keras_cases/cifar/airbench94.py)
     "whiten": ("fixed whitening first layer", {"whiten": False}),
     "dirac": ("dirac (identity) init of the block convs", {"dirac": False}),
@@ -42,7 +43,8 @@ QUICK_INGREDIENTS = ("augment", "tta")  # --quick ablates two ingredients only
 
 
 def ingredients_of(r: Recipe) -> dict:
-    return AIRBENCH_INGREDIENTS if r.arch == "airbench" else INGREDIENTS
+    table = AIRBENCH_INGREDIENTS if r.arch == "airbench" else INGREDIENTS
+    return {**table, **CUTOUT} if r.cutout and r.augment else table
 
 
 def ablation(base: Recipe, d, seeds, epochs: int, verbose: int, ingredients=None):

@@ -124,6 +124,12 @@ def make_parser():
         default=None,
         help=f"peak learning rate (small: SGD {Recipe.lr}; AdamW: lr/100; airbench94: 1.5 at batch 1024, scaled)",
     )
+    g.add_argument(
+        "--cutout",
+        type=cli.nonnegative_int,
+        default=None,
+        help="side in pixels of the square cut out of each training image (airbench96: 12; default 0: none)",
+    )
     g.add_argument("--label-smoothing", type=cli.fraction, default=None, help=f"(default {Recipe.label_smoothing})")
     g.add_argument(
         "--weight-decay",
@@ -177,6 +183,11 @@ def check_input(args, r: Recipe) -> None:
         side = None
     else:
         side = images.check_source(args.data, "--data")
+    if r.cutout and r.cutout > (side or args.image_size):
+        raise UserError(
+            f"--cutout {r.cutout}: the square is larger than the {side or args.image_size}x"
+            f"{side or args.image_size} images; use at most {side or args.image_size} (airbench96: 12 on CIFAR's 32)"
+        )
     if r.arch == "vit":
         return check_patches(args, r, side)
     need = min_image_size(r)
@@ -211,7 +222,7 @@ def recipes_from(args, d=None) -> dict:
     data `d`, the ViT (without --vit-dim) as wide as makes its parameter count the CNN's."""
     on = {"on": True, "off": False, "auto": has_gpu()}[args.mixed_precision]
     typed = {"batch_size": args.batch_size, "lr": args.lr}
-    typed.update(label_smoothing=args.label_smoothing, weight_decay=args.weight_decay)
+    typed.update(label_smoothing=args.label_smoothing, weight_decay=args.weight_decay, cutout=args.cutout)
     if args.widths is not None:
         typed["widths"] = parse_widths(args.widths)
     typed = {k: v for k, v in typed.items() if v is not None}

@@ -31,6 +31,7 @@ class Recipe:
     tta: int = 1  # 0: none, 1 (True): flip, 2: flip + 1-pixel translations (airbench94)
     mixed_precision: bool = False
     translate: int = 4  # pixels of the random (reflect-padded) crop augmentation
+    cutout: int = 0  # side of the cutout square (airbench96: 12); 0: no cutout
     arch: str = "cnn"  # or "vit" (keras_cases/cifar/vit.py), "airbench" (keras_cases/cifar/airbench94.py)
     dirac: bool = False  # airbench: identity-initialised block convs
     lookahead: bool = False  # airbench: lookahead / EMA of the weights (AirbenchSGD)

@@ -153,7 +153,7 @@ def recipe_report(m, h, r: Recipe) -> str:
         f"{len(r.widths)} blocks of widths {', '.join(map(str, r.widths))}, {m['params']:,} "
         f"parameters; batch {r.batch_size}, peak learning rate {r.lr}, label smoothing {r.label_smoothing}, "
         f"weight decay {r.weight_decay}, schedule {r.schedule}, optimizer {r.optimizer}, augmentation "
-        f"{r.augment}, whitening {r.whiten}, batch-norm {r.batchnorm}, TTA {r.tta}, mixed precision "
+        f"{r.augment}{f' (cutout {r.cutout} px)' if r.augment and r.cutout else ''}, whitening {r.whiten}, batch-norm {r.batchnorm}, TTA {r.tta}, mixed precision "
         f"{r.mixed_precision}.\n\n"
         f"**Test accuracy {m['test_accuracy']:.4f}** ({m['test_accuracy_no_tta']:.4f} without TTA), "
         f"measured once after training; validation {m['val_accuracy']:.4f}. {m['epochs_trained']} of "

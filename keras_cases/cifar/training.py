@@ -21,7 +21,9 @@ def training_data(r: Recipe, d, seed: int):
     y = one_hot(d.y_train, d.n_classes)
     if r.augment:
         flip = "alternate" if r.arch == "airbench" else True  # airbench94's alternating flips
-        return resumable_epochs(images.augmented_batches(d.x_train, y, r.batch_size, seed, pad=r.translate, flip=flip))
+        return resumable_epochs(
+            images.augmented_batches(d.x_train, y, r.batch_size, seed, pad=r.translate, flip=flip, cutout_size=r.cutout)
+        )
     return batches(d.x_train, y, r.batch_size, seed)
 
 

@@ -1,7 +1,7 @@
 """Image augmentation shared by the image cases: `augmentation()` builds the Keras
 preprocessing layers (flip, translation, rotation, contrast) that every backend runs;
-`flip_crop` and `augmented_batches` do flips and padded crops in NumPy for the training loop
-of the CIFAR recipe (identical on every backend, and cheap). Re-exported by `data.images`.
+`flip_crop`, `cutout` and `augmented_batches` do flips, padded crops and cutout in NumPy for
+the training loop of the CIFAR recipe (identical on every backend, and cheap). Re-exported by `data.images`.
 """
 
 from __future__ import annotations
@@ -44,11 +44,27 @@ def flip_crop(x: np.ndarray, rng: np.random.Generator, pad: int = 4, flip: bool 
     return x
 
 
-def augmented_batches(x, y, batch_size: int, seed: int, pad: int = 4, flip: bool | str = True, sample_weight=None):
-    """Like `data.batches`, with `flip_crop` applied to each training batch. `flip="alternate"`
-    is airbench's alternating flip: a fixed random half of the images is mirrored on even
-    epochs and the other half on odd ones (each image alternates between its two
-    orientations), instead of a coin per image per batch."""
+def cutout(x: np.ndarray, rng: np.random.Generator, size: int, fill) -> np.ndarray:
+    """Cutout (DeVries & Taylor 2017, as airbench96 does it): in each image a `size` x `size`
+    square, placed uniformly at random wholly inside the image, set to `fill` (per channel:
+    the training images' mean colour, which the standardised pixels read as 0)."""
+    n, h, w, _ = x.shape
+    y0 = rng.integers(0, h - size + 1, n)
+    x0 = rng.integers(0, w - size + 1, n)
+    rows = (np.arange(h)[None, :] >= y0[:, None]) & (np.arange(h)[None, :] < y0[:, None] + size)
+    cols = (np.arange(w)[None, :] >= x0[:, None]) & (np.arange(w)[None, :] < x0[:, None] + size)
+    out = x.copy()
+    out[rows[:, :, None] & cols[:, None, :]] = np.asarray(fill, dtype=x.dtype)
+    return out
+
+
+def augmented_batches(
+    x, y, batch_size: int, seed: int, pad: int = 4, flip: bool | str = True, sample_weight=None, cutout_size: int = 0
+):
+    """Like `data.batches`, with `flip_crop` (then `cutout` of `cutout_size`, if any) applied
+    to each training batch. `flip="alternate"` is airbench's alternating flip: a fixed random
+    half of the images is mirrored on even epochs and the other half on odd ones (each image
+    alternates between its two orientations), instead of a coin per image per batch."""
     import keras
 
     class Augmented(keras.utils.PyDataset):
@@ -57,6 +73,7 @@ def augmented_batches(x, y, batch_size: int, seed: int, pad: int = 4, flip: bool
             self.epoch = 0
             self.order = np.random.default_rng([seed, 0]).permutation(len(y))
             self.mirrored = np.random.default_rng([seed, 1, 0]).random(len(y)) < 0.5 if flip == "alternate" else None
+            self.fill = np.round(x.mean(axis=(0, 1, 2))) if cutout_size else None  # training data only
 
         def __len__(self):
             return -(-len(y) // batch_size)
@@ -70,6 +87,8 @@ def augmented_batches(x, y, batch_size: int, seed: int, pad: int = 4, flip: bool
                 xb = xb.copy()
                 xb[m] = xb[m, :, ::-1]
             xb = flip_crop(xb, rng, pad=pad, flip=flip is True)
+            if cutout_size:
+                xb = cutout(xb, rng, cutout_size, self.fill)
             return (xb, y[idx]) if sample_weight is None else (xb, y[idx], sample_weight[idx])
 
         def on_epoch_end(self):

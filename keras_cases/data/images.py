@@ -26,7 +26,7 @@ where they can be: not there, a file, no class sub-folders, one class, an empty 
 few images, more pixels than fit in memory, an image whose header declares more pixels than
 PIL's decompression-bomb limit; an image that cannot be decoded is named.
 
-Also importable from here, as before: `augmentation()`, `flip_crop` and `augmented_batches`
+Also importable from here, as before: `augmentation()`, `flip_crop`, `cutout` and `augmented_batches`
 (`data.augment`: Keras preprocessing layers, and flips and padded crops in NumPy for the
 CIFAR recipe's training loop), `decode_bytes` and `ImagePredictor` (`data.image_serving`:
 a saved image classifier for `serve`).
@@ -44,7 +44,7 @@ import numpy as np
 from keras_cases import UserError
 from keras_cases.data import data_dir, keras_cache_dir, split_stratified
 from keras_cases.data.arrays import SPLIT_SEED, ArrayData
-from keras_cases.data.augment import augmentation, augmented_batches, flip_crop  # noqa: F401  (re-exported)
+from keras_cases.data.augment import augmentation, augmented_batches, cutout, flip_crop  # noqa: F401  (re-exported)
 from keras_cases.data.image_serving import ImagePredictor, decode_bytes  # noqa: F401  (re-exported)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
