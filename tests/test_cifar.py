@@ -121,6 +121,25 @@ def test_cutout_sets_one_square_per_image_to_the_training_mean():
     assert np.all(np.all(xb == np.round(x.mean(axis=(0, 1, 2))), axis=-1).sum(axis=(1, 2)) == 9)
 
 
+def test_precision_hint_only_where_bfloat16_pays(monkeypatch):
+    """A budgeted run on TensorFlow with mixed precision left to `auto` (off on a CPU) names
+    `--mixed-precision on` where the CPU has AMX-BF16, and nowhere else."""
+    from dataclasses import replace
+
+    from keras_cases.cifar import model
+
+    r = model.RECIPES["airbench94"]
+    monkeypatch.setattr(model.runtime, "backend", lambda: "tensorflow")
+    monkeypatch.setattr(model, "amx_bf16", lambda: True)
+    assert "AMX-BF16: on TensorFlow --mixed-precision on (bfloat16) trains faster" in model.precision_hint("auto", r)
+    assert model.precision_hint("off", r) == model.precision_hint("auto", replace(r, mixed_precision=True)) == ""
+    monkeypatch.setattr(model, "amx_bf16", lambda: False)
+    assert model.precision_hint("auto", r) == ""
+    monkeypatch.setattr(model, "amx_bf16", lambda: True)
+    monkeypatch.setattr(model.runtime, "backend", lambda: "jax")  # its bfloat16 convs are no faster
+    assert model.precision_hint("auto", r) == ""
+
+
 def test_time_to_level_and_bad_widths():
     from keras_cases import UserError
     from keras_cases.cifar import parse_widths, time_to
@@ -429,11 +448,16 @@ def test_airbench94_preset_flags_schedule_and_ablation():
 
 def test_airbench94_quick_run_learns(tmp_path_factory):
     """`--recipe airbench94 --quick` (widths 8,16,32, batch 40, 3 epochs on 1,000 images,
-    lookahead on from step 22): it writes the report and learns past chance."""
+    lookahead on from step 22), as the 60-minute benchmark runs it (mixed precision, cutout):
+    it writes the report (its plots from bfloat16 activations) and learns past chance."""
     b = "tensorflow" if "tensorflow" in backends_under_test() else backends_under_test()[0]  # the recipe's backend
-    out, stdout = shared_run(tmp_path_factory, ["-m", "keras_cases.cifar", "--recipe", "airbench94", "--quick"], b)
+    cmd = ["-m", "keras_cases.cifar", "--recipe", "airbench94", "--quick", "--mixed-precision", "on", "--cutout", "12"]
+    out, stdout = shared_run(tmp_path_factory, cmd, b)
     m = json.loads((out / "metrics.json").read_text())
     assert (m["recipe"], m["recipe_arch"], m["recipe_tta"], m["recipe_bias_lr"]) == ("airbench94", "airbench", 2, 64)
+    assert (
+        m["recipe_mixed_precision"] and m["recipe_cutout"] == 12 and "(cutout 12 px)" in (out / "report.md").read_text()
+    )
     assert m["recipe_dirac"] and m["recipe_lookahead"] and m["recipe_widths"] == [8, 16, 32]
     assert m["params"] == airbench_params((8, 16, 32))[0] and m["epochs_trained"] == 3
     assert m["test_accuracy"] > chance_bar(m["n_test"], 10), (b, m["test_accuracy"])

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from keras_cases import plots, runtime
-from keras_cases.cifar.model import Recipe, accuracy, predict_logits
+from keras_cases.cifar.model import Recipe, accuracy, precision_hint, predict_logits
 from keras_cases.cifar.training import plan_epochs, time_to, train
 from keras_cases.data.image_serving import explained_examples, explained_section
 from keras_cases.runs import markdown_table, write_text
@@ -32,6 +32,8 @@ def planned_epochs(args, run, r: Recipe, d) -> tuple[int, float | None]:
         f"budget {args.budget_minutes:g} min: one epoch takes ~{per_epoch:.0f} s -> {epochs} epoch{'s' * (epochs != 1)}",
         flush=True,
     )
+    if hint := precision_hint(args.mixed_precision, r):
+        print(hint, flush=True)
     return epochs, budget
 
 
