@@ -129,12 +129,7 @@ def make_parser():
         default=None,
         help=f"peak learning rate (small: SGD {Recipe.lr}; AdamW: lr/100; airbench94: 1.5 at batch 1024, scaled)",
     )
-    g.add_argument(
-        "--cutout",
-        type=cli.nonnegative_int,
-        default=None,
-        help="side in pixels of the square cut out of each training image (airbench96: 12; default 0: none)",
-    )
+    g.add_argument("--cutout", type=cli.nonnegative_int, default=None, help="cutout square side, px (airbench96: 12)")
     g.add_argument("--label-smoothing", type=cli.fraction, default=None, help=f"(default {Recipe.label_smoothing})")
     g.add_argument(
         "--weight-decay",
